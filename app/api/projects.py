@@ -1,0 +1,88 @@
+from fastapi import APIRouter, status
+
+from app.deps import CurrentUser, SessionDep, Writer
+from app.schemas.audit import AuditEventRead
+from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
+from app.schemas.gate import GateRead, gate_read
+from app.schemas.project import (
+    GateSummary,
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+    ProjectWithGate,
+)
+from app.services import audit, decisions, projects
+from app.services.gate import GateState, gate
+
+router = APIRouter(tags=["projects"])
+
+
+def _with_gate(project: ProjectRead, state: GateState) -> ProjectWithGate:
+    summary = GateSummary(
+        open=state.open,
+        decided=state.decided,
+        total=state.total,
+        missing_count=len(state.missing),
+        stale_count=len(state.stale),
+    )
+    return ProjectWithGate(**project.model_dump(), gate=summary)
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED)
+def create_project(body: ProjectCreate, session: SessionDep, user: Writer) -> ProjectWithGate:
+    """Create a project; it starts with a failure-mode checklist covering all six categories."""
+    project = projects.create_project(session, data=body, actor=user)
+    return _with_gate(ProjectRead.model_validate(project), gate(session, project))
+
+
+@router.get("/projects")
+def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectRead]:
+    """List every project."""
+    return [ProjectRead.model_validate(p) for p in projects.list_projects(session)]
+
+
+@router.get("/projects/{project_id}")
+def get_project(project_id: int, session: SessionDep, user: CurrentUser) -> ProjectWithGate:
+    """One project with a summary of its gate."""
+    project = projects.get_project(session, project_id)
+    return _with_gate(ProjectRead.model_validate(project), gate(session, project))
+
+
+@router.patch("/projects/{project_id}")
+def update_project(
+    project_id: int, body: ProjectUpdate, session: SessionDep, user: Writer
+) -> ProjectWithGate:
+    """Edit the design; send the version you read. Design edits make decisions stale."""
+    project = projects.update_project(session, project_id=project_id, data=body, actor=user)
+    return _with_gate(ProjectRead.model_validate(project), gate(session, project))
+
+
+@router.get("/projects/{project_id}/checklist")
+def get_checklist(
+    project_id: int, session: SessionDep, user: CurrentUser
+) -> list[ChecklistItemRead]:
+    """The checklist with each item's current decision (null when undecided)."""
+    project = projects.get_project(session, project_id)
+    return [item_read(entry) for entry in decisions.checklist(session, project)]
+
+
+@router.post("/projects/{project_id}/checklist", status_code=status.HTTP_201_CREATED)
+def add_checklist_item(
+    project_id: int, body: ChecklistItemCreate, session: SessionDep, user: Writer
+) -> ChecklistItemRead:
+    """Add a custom checklist item; the gate stays closed until it is decided."""
+    return item_read(decisions.add_item(session, project_id=project_id, data=body, actor=user))
+
+
+@router.get("/projects/{project_id}/gate")
+def get_gate(project_id: int, session: SessionDep, user: CurrentUser) -> GateRead:
+    """Whether code generation is allowed, and which items keep the gate closed."""
+    return gate_read(gate(session, projects.get_project(session, project_id)))
+
+
+@router.get("/projects/{project_id}/audit")
+def get_audit(project_id: int, session: SessionDep, user: CurrentUser) -> list[AuditEventRead]:
+    """The project's audit trail, newest first."""
+    projects.get_project(session, project_id)
+    events = audit.project_events(session, project_id=project_id)
+    return [AuditEventRead.model_validate(e) for e in events]

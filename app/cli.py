@@ -1,0 +1,125 @@
+"""The designgate command: serve, users, tokens and the gate for scripts and CI."""
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from app.config import get_settings
+from app.db import Database
+from app.errors import DesignGateError
+from app.models.enums import Role
+
+cli = typer.Typer(help="designgate: design review before code.", no_args_is_help=True)
+user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
+token_cli = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+db_cli = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(db_cli, name="db")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _database() -> Database:
+    return Database(get_settings())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Apply migrations, then serve the web app and the API."""
+    import uvicorn
+
+    from app import migrate
+
+    migrate.upgrade(get_settings().database_url)
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from app import migrate
+
+    migrate.upgrade(get_settings().database_url, revision)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _fail("the passwords differ")
+    return password
+
+
+@user_cli.command("create")
+def user_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    role: Annotated[Role, typer.Option(help="admin, member or viewer.")] = Role.MEMBER,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user; the password is read from standard input (or prompted for)."""
+    from app.services import users
+
+    password = _read_password(password_stdin)
+    try:
+        with _database().transaction() as session:
+            user = users.create_user(session, email=email, name=name, role=role, password=password)
+            typer.echo(f"created {user.role} {user.email} (id {user.id})")
+    except DesignGateError as exc:
+        _fail(exc.detail)
+
+
+@token_cli.command("create")
+def token_create(
+    email: str,
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Create an API token for EMAIL; it is printed once, alone on the last line."""
+    from app.services import users
+
+    try:
+        with _database().transaction() as session:
+            user = users.get_by_email(session, email)
+            _token, plain = users.create_token(session, user=user, label=label)
+    except DesignGateError as exc:
+        _fail(exc.detail)
+    typer.echo("Store this token now; it cannot be shown again.", err=True)
+    typer.echo(plain)
+
+
+@cli.command("gate")
+def gate_command(project_id: int) -> None:
+    """Exit 0 when the project's gate is open; otherwise list what keeps it closed and exit 1."""
+    from app.services import gate, projects
+
+    try:
+        with _database().transaction(write=False) as session:
+            state = gate.gate(session, projects.get_project(session, project_id))
+    except DesignGateError as exc:
+        _fail(exc.detail, code=2)
+    if state.open:
+        typer.echo(f"open: all {state.total} items have a current decision")
+        return
+    typer.echo(f"closed: {state.reason()}")
+    for item in state.missing:
+        typer.echo(f"missing  {item.item_id}  {item.category}  {item.title}")
+    for item in state.stale:
+        typer.echo(f"stale    {item.item_id}  {item.category}  {item.title}")
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    cli()

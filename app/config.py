@@ -1,0 +1,73 @@
+"""The one settings object; nothing else in the app reads the environment."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ONE_MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Configuration read from DESIGNGATE_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DESIGNGATE_", extra="ignore")
+
+    database_url: str = "sqlite:///./designgate.db"
+    model: str | None = None
+    llm_api_base: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 120.0
+    secret_key: SecretStr | None = None
+    max_body_bytes: int = ONE_MIB
+    llm_warmup: bool = True
+
+    @field_validator("model", "llm_api_base", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable means "not configured", not a model called ""."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _refuse_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short or well-known secret would make session cookies forgeable."""
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 32 or secret.lower() in {"changeme", "secret", "change-me"}:
+            raise ValueError("DESIGNGATE_SECRET_KEY must be at least 32 random characters")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the driver the app uses, whatever plain scheme was given."""
+        return normalise_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain postgres URLs onto psycopg 3; leave SQLite URLs as they are."""
+    for plain in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for memory databases and other engines."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.endswith(":memory:"):
+        return None
+    return Path(url[len(prefix) :])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,62 @@
+"""The application factory."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import llm, problems
+from app.api.router import api_router
+from app.config import Settings, get_settings
+from app.db import Database
+from app.health import router as health_router
+from app.services import generation, instance
+from app.web import pages
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+log = logging.getLogger("designgate")
+
+
+def _start_up(app: FastAPI) -> None:
+    db: Database = app.state.db
+    with db.transaction() as session:
+        app.state.secret_key = instance.secret_key(session, app.state.settings)
+        interrupted = generation.mark_interrupted(session)
+    if interrupted:
+        log.warning("marked %d unfinished generation(s) as interrupted", interrupted)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    await asyncio.to_thread(_start_up, app)
+    warm_up = None
+    if settings.model and settings.llm_warmup:
+        # After start-up, so importing litellm never delays the first page.
+        warm_up = asyncio.get_running_loop().run_in_executor(None, llm.warm_up)
+    yield
+    if warm_up is not None:
+        warm_up.cancel()
+    app.state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="designgate",
+        summary="Design review before code: decisions for every failure mode, then a gate.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings)
+    problems.install(app, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,169 @@
+"""RFC 9457 problem+json for every error the API returns."""
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import DesignGateError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+HTTP_TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Invalid input",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    problem_type: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response:
+    body = {
+        "type": problem_type,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extensions,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _designgate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DesignGateError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return problem(
+        request,
+        status=exc.status_code,
+        title=exc.title,
+        detail=exc.detail,
+        problem_type=exc.problem_type,
+        headers=headers,
+        **exc.extensions,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_field_error(error) for error in exc.errors()]
+    fields = ", ".join(sorted({e["field"] for e in errors if e["field"]}))
+    return problem(
+        request,
+        status=422,
+        title="Invalid input",
+        detail=f"Check these fields: {fields}" if fields else "The request is not valid",
+        errors=errors,
+    )
+
+
+def _field_error(error: Any) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", ())]
+    field_path = location[1:] if location and location[0] in {"body", "query", "path"} else location
+    return {
+        "field": ".".join(field_path),
+        "location": location,
+        "message": error.get("msg", ""),
+        "type": error.get("type", ""),
+    }
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTP_TITLES.get(exc.status_code, "")
+    if exc.status_code == 413:
+        detail = "The request body is larger than this server accepts"
+    return problem(
+        request,
+        status=exc.status_code,
+        title=HTTP_TITLES.get(exc.status_code, "Error"),
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem(
+        request,
+        status=503,
+        title="Database unavailable",
+        detail="The database cannot be reached right now; try again shortly",
+        headers={"Retry-After": "2"},
+    )
+
+
+class ProblemForOversizedBody:
+    """Starlette's body limiter answers 413 in plain text; API clients get problem+json."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_problem_instead(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                headers = dict(message.get("headers", []))
+                if not headers.get(b"content-type", b"").startswith(PROBLEM_JSON.encode()):
+                    replaced = True
+                    await _send_oversized_problem(scope, send)
+                    return
+            if replaced:
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_problem_instead)
+
+
+async def _send_oversized_problem(scope: Scope, send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": HTTP_TITLES[413],
+            "status": 413,
+            "detail": "The request body is larger than this server accepts",
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI, *, max_body_bytes: int) -> None:
+    app.add_exception_handler(DesignGateError, _designgate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    # Added last so it wraps the limiter and can rewrite the limiter's own reply.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
+    app.add_middleware(ProblemForOversizedBody)

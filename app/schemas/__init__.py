@@ -1,0 +1,1 @@
+"""Pydantic schemas shared by API bodies, forms and the CLI."""

@@ -1,0 +1,108 @@
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field, field_validator
+
+from app.models.enums import Category, DecisionStatus
+from app.schemas.common import Read, RequiredText, Strict, Title
+
+if TYPE_CHECKING:
+    from app.models import Decision
+    from app.services.decisions import ItemWithDecision
+
+
+class ChecklistItemCreate(Strict):
+    category: Category
+    title: Title
+    question: RequiredText
+
+
+class UserBrief(Read):
+    id: int
+    name: str
+    email: str
+
+
+class DecisionWrite(Strict):
+    """A new revision of an item's decision.
+
+    ``version`` is the revision this one supersedes (0 or absent for the first);
+    a stale value is refused with 409 instead of overwriting someone else's decision.
+    """
+
+    status: DecisionStatus
+    summary: RequiredText
+    rationale: RequiredText
+    alternatives: list[RequiredText] = Field(default_factory=list, max_length=50)
+    version: int | None = Field(default=None, ge=0)
+
+    @field_validator("alternatives", mode="before")
+    @classmethod
+    def _drop_blank_alternatives(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [v for v in value if not (isinstance(v, str) and not v.strip())]
+        return value
+
+
+class DecisionRead(Read):
+    id: int
+    item_id: int
+    status: DecisionStatus
+    summary: str
+    rationale: str
+    alternatives: list[str]
+    revision: int
+    version: int = Field(description="Send this back as `version` to supersede this revision.")
+    design_version: int
+    decided_by: UserBrief | None
+    decided_at: datetime
+    stale: bool
+
+
+class ChecklistItemRead(Read):
+    id: int
+    project_id: int
+    category: Category
+    title: str
+    question: str
+    position: int
+    custom: bool
+    state: str = Field(description="open, decided, accepted_risk, not_applicable or stale")
+    decision: DecisionRead | None
+
+
+def decision_read(decision: "Decision", *, stale: bool) -> DecisionRead:
+    return DecisionRead(
+        id=decision.id,
+        item_id=decision.item_id,
+        status=DecisionStatus(decision.status),
+        summary=decision.summary,
+        rationale=decision.rationale,
+        alternatives=list(decision.alternatives),
+        revision=decision.revision,
+        version=decision.revision,
+        design_version=decision.design_version,
+        decided_by=UserBrief.model_validate(decision.decided_by) if decision.decided_by else None,
+        decided_at=decision.decided_at,
+        stale=stale,
+    )
+
+
+def item_read(entry: "ItemWithDecision") -> ChecklistItemRead:
+    item = entry.item
+    return ChecklistItemRead(
+        id=item.id,
+        project_id=item.project_id,
+        category=Category(item.category),
+        title=item.title,
+        question=item.question,
+        position=item.position,
+        custom=item.custom,
+        state=entry.state,
+        decision=decision_read(entry.decision, stale=entry.stale) if entry.decision else None,
+    )
+
+
+class DecisionHistoryRead(BaseModel):
+    item_id: int
+    revisions: list[DecisionRead]

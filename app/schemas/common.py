@@ -1,0 +1,19 @@
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+RequiredText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)
+]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields so a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

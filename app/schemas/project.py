@@ -1,0 +1,52 @@
+from datetime import datetime
+
+from pydantic import Field
+
+from app.schemas.common import Read, RequiredText, Strict, Text, Title
+
+
+class ProjectCreate(Strict):
+    name: Title
+    problem: RequiredText
+    architecture: Text = ""
+    data_model: Text = ""
+    constraints: Text = ""
+    blind_first: bool = True
+
+
+class ProjectUpdate(Strict):
+    """Changed fields plus the version they were based on."""
+
+    version: int = Field(ge=1, description="The project version this edit was based on.")
+    name: Title | None = None
+    problem: RequiredText | None = None
+    architecture: Text | None = None
+    data_model: Text | None = None
+    constraints: Text | None = None
+    blind_first: bool | None = None
+
+
+class GateSummary(Read):
+    open: bool
+    decided: int
+    total: int
+    missing_count: int
+    stale_count: int
+
+
+class ProjectRead(Read):
+    id: int
+    name: str
+    problem: str
+    architecture: str
+    data_model: str
+    constraints: str
+    blind_first: bool
+    version: int
+    design_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectWithGate(ProjectRead):
+    gate: GateSummary

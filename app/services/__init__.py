@@ -1,0 +1,1 @@
+"""Use cases. Services flush and never commit; the caller owns the transaction."""

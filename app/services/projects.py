@@ -1,0 +1,114 @@
+"""Projects: the design under review, with optimistic concurrency."""
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.models import ChecklistItem, Project, User
+from app.schemas.project import ProjectCreate, ProjectUpdate
+from app.services import audit
+from app.services.catalog import DEFAULT_CHECKLIST
+
+# Changing any of these changes what was decided on, so decisions go stale.
+DESIGN_FIELDS = frozenset({"problem", "architecture", "data_model"})
+EDITABLE_FIELDS = ("name", "problem", "architecture", "data_model", "constraints", "blind_first")
+
+
+def snapshot(project: Project) -> dict[str, Any]:
+    fields = {name: getattr(project, name) for name in EDITABLE_FIELDS}
+    return {**fields, "version": project.version, "design_version": project.design_version}
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist")
+    return project
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def create_project(session: Session, *, data: ProjectCreate, actor: User) -> Project:
+    project = Project(**data.model_dump(), created_by_id=actor.id)
+    session.add(project)
+    session.flush()
+    for position, spec in enumerate(DEFAULT_CHECKLIST):
+        session.add(
+            ChecklistItem(
+                project_id=project.id,
+                category=spec.category,
+                title=spec.title,
+                question=spec.question,
+                position=position,
+            )
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="project.created",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        after=snapshot(project),
+    )
+    session.flush()
+    return project
+
+
+def update_project(
+    session: Session, *, project_id: int, data: ProjectUpdate, actor: User
+) -> Project:
+    project = get_project(session, project_id)
+    if data.version != project.version:
+        raise Conflict(
+            f"Project {project_id} is at version {project.version}; "
+            f"your edit was based on version {data.version}",
+            current=snapshot(project),
+        )
+    before = snapshot(project)
+    changes = _changed_fields(project, data)
+    if not changes:
+        return project
+    for name, value in changes.items():
+        setattr(project, name, value)
+    if DESIGN_FIELDS & changes.keys():
+        project.design_version += 1
+    project.updated_at = utcnow()
+    _flush_or_conflict(session, project_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="project.updated",
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        before={k: before[k] for k in changes},
+        after={k: getattr(project, k) for k in changes},
+    )
+    return project
+
+
+def _changed_fields(project: Project, data: ProjectUpdate) -> dict[str, Any]:
+    given = data.model_dump(exclude_unset=True, exclude={"version"})
+    return {k: v for k, v in given.items() if v is not None and getattr(project, k) != v}
+
+
+def _flush_or_conflict(session: Session, project_id: int) -> None:
+    """The version column guards the race between reading and writing the row."""
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(f"Project {project_id} was changed by someone else; reload it") from exc
+
+
+def next_item_position(session: Session, project_id: int) -> int:
+    stmt = select(func.coalesce(func.max(ChecklistItem.position), -1)).where(
+        ChecklistItem.project_id == project_id
+    )
+    return (session.scalar(stmt) or 0) + 1

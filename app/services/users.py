@@ -1,0 +1,123 @@
+"""Users, passwords (Argon2id) and API tokens (only their SHA-256 is stored)."""
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import ApiToken, User
+from app.models.enums import Role
+from app.services import audit
+
+_hasher = PasswordHasher()  # argon2-cffi's default type is Argon2id
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+TOKEN_PREFIX = "dg_"  # noqa: S105 (a marker that makes leaked tokens easy to grep for)
+MIN_PASSWORD_LENGTH = 8
+# Writing last_used_at on every request would turn reads into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def get_by_email(session: Session, email: str) -> User:
+    user = find_by_email(session, email)
+    if user is None:
+        raise NotFound(f"No user with email {email!r}")
+    return user
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str,
+    actor: User | None = None,
+) -> User:
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidInput("Not an email address", field="email")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"The password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if find_by_email(session, email) is not None:
+        raise Conflict(f"A user with email {email!r} already exists")
+    user = User(
+        email=email, name=name.strip() or email, role=role, password_hash=hash_password(password)
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.created",
+        entity_type="user",
+        entity_id=user.id,
+        after={"email": email, "role": str(role)},
+    )
+    return user
+
+
+def create_token(session: Session, *, user: User, label: str = "") -> tuple[ApiToken, str]:
+    """A new API token; the plain text is returned once and never stored."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, label=label, token_sha256=token_digest(plain))
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor=user,
+        action="token.created",
+        entity_type="api_token",
+        entity_id=token.id,
+        after={"label": label},
+    )
+    return token, plain
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    stmt = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == token_digest(plain), ApiToken.revoked_at.is_(None))
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    token, user = row.tuple()
+    if not user.is_active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return user
