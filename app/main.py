@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import llm, problems
+from app import live, llm, problems
 from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
@@ -34,6 +34,7 @@ def _start_up(app: FastAPI) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await asyncio.to_thread(_start_up, app)
+    await app.state.hub.start()
     warm_up = None
     if settings.model and settings.llm_warmup:
         # After start-up, so importing litellm never delays the first page.
@@ -41,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if warm_up is not None:
         warm_up.cancel()
+    await app.state.hub.stop()
     app.state.db.dispose()
 
 
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
+    app.state.hub = live.LocalHub()
+    for factory in (app.state.db.reader, app.state.db.writer):
+        live.connect(factory, app.state.hub)
     problems.install(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(api_router)

@@ -1,7 +1,9 @@
 """Typed SQLAlchemy models; importing this package registers every table."""
 
 from app.models.audit import AuditEvent
+from app.models.debate import Message, Thread
 from app.models.instance import InstanceSetting
+from app.models.meeting import Meeting, MeetingAttendee, MeetingVote
 from app.models.project import ChecklistItem, Decision, Generation, Project
 from app.models.user import ApiToken, User
 
@@ -12,6 +14,11 @@ __all__ = [
     "Decision",
     "Generation",
     "InstanceSetting",
+    "Meeting",
+    "MeetingAttendee",
+    "MeetingVote",
+    "Message",
     "Project",
+    "Thread",
     "User",
 ]

@@ -31,3 +31,28 @@ class GenerationStatus(StrEnum):
     STREAMING = "streaming"
     COMPLETE = "complete"
     ERROR = "error"
+
+
+class ThreadMode(StrEnum):
+    BLIND = "blind"
+    FAILURE_WALK = "failure_walk"
+    CHALLENGE = "challenge"
+    OPEN = "open"
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    ERROR = "error"
+    INTERRUPTED = "interrupted"
+
+
+class Vote(StrEnum):
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    ABSTAIN = "abstain"

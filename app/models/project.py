@@ -27,6 +27,7 @@ class Project(Base):
     data_model: Mapped[str] = mapped_column(Text, default="")
     constraints: Mapped[str] = mapped_column(Text, default="")
     blind_first: Mapped[bool] = mapped_column(default=True)
+    token_budget: Mapped[int | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(default=1)
     design_version: Mapped[int] = mapped_column(default=1)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -69,6 +70,9 @@ class Decision(Base):
     design_version: Mapped[int]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when recorded in a live meeting: who was in the room.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"))
+    attendees: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     decided_by: Mapped["User | None"] = relationship(lazy="raise")
 

@@ -59,7 +59,7 @@ def checklist(session: Session, project: Project) -> list[ItemWithDecision]:
     )
     return [
         ItemWithDecision(item, decision, project.design_version)
-        for item, decision in session.execute(stmt).tuples()
+        for item, decision in session.execute(stmt)
     ]
 
 

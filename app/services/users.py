@@ -114,7 +114,7 @@ def user_for_token(session: Session, plain: str) -> User | None:
     row = session.execute(stmt).first()
     if row is None:
         return None
-    token, user = row.tuple()
+    token, user = row
     if not user.is_active:
         return None
     now = utcnow()

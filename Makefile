@@ -1,0 +1,56 @@
+# designgate: `make run` to serve, `make test` to run the whole suite on SQLite and PostgreSQL.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# uv must use this machine's Python; it may not download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test test-sqlite test-postgres lint typecheck check browser-deps clean
+
+$(UV): tools/uv-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tools/uv-requirements.txt
+	touch $(UV)
+
+$(VENV)/.synced-runtime: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --no-dev
+	touch $@
+
+$(VENV)/.synced-dev: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen
+	touch $@ $(VENV)/.synced-runtime
+
+## Serve on http://$(HOST):$(PORT) with SQLite in ./designgate.db (migrations applied first).
+run: $(VENV)/.synced-runtime
+	$(VENV)/bin/designgate serve --host $(HOST) --port $(PORT)
+
+## Browser tests drive Debian's chromium; install it when it is missing.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(VENV)/.synced-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced-dev
+	$(VENV)/bin/mypy
+
+test-sqlite: $(VENV)/.synced-dev browser-deps
+	DESIGNGATE_TEST_DATABASE_URL=sqlite $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.synced-dev browser-deps
+	DESIGNGATE_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## The whole suite on both databases, after lint and type checks.
+test: lint typecheck test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pgtest
