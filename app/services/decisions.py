@@ -7,6 +7,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from app import live
 from app.errors import Conflict, NotFound
 from app.models import ChecklistItem, Decision, Project, User
 from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
@@ -93,6 +94,7 @@ def add_item(
         project_id=project.id,
         after=data.model_dump(mode="json"),
     )
+    live.announce(session, f"project:{project.id}", {"type": "item", "item_id": item.id})
     return ItemWithDecision(item, None, project.design_version)
 
 
@@ -146,6 +148,11 @@ def record_decision(
         project_id=project.id,
         before=_decision_snapshot(current) if current else None,
         after=_decision_snapshot(decision),
+    )
+    live.announce(
+        session,
+        f"project:{project.id}",
+        {"type": "decision", "item_id": item.id, "revision": decision.revision},
     )
     return ItemWithDecision(item, decision, project.design_version)
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import llm
+from app import live, llm
 from app.db import Database, utcnow
 from app.errors import GateClosed, ModelNotConfigured, NotFound
 from app.llm import LLMFailure, ModelEndpoint
@@ -87,6 +87,7 @@ def start_generation(
         project_id=project.id,
         after={"model": endpoint.model, "based_on": generation.based_on},
     )
+    live.announce(session, f"project:{project.id}", {"type": "generation", "id": generation.id})
     return generation
 
 
@@ -139,6 +140,7 @@ def _save_progress(db: Database, generation_id: int, content: str) -> None:
         session.execute(
             update(Generation).where(Generation.id == generation_id).values(content=content)
         )
+        _announce_generation(session, generation_id, GenerationStatus.STREAMING, len(content))
 
 
 def _finish(
@@ -150,6 +152,14 @@ def _finish(
             .where(Generation.id == generation_id)
             .values(content=content, status=status, error=error, completed_at=utcnow())
         )
+        _announce_generation(session, generation_id, status, len(content))
+
+
+def _announce_generation(
+    session: Session, generation_id: int, status: GenerationStatus, length: int
+) -> None:
+    event = {"type": "generation", "id": generation_id, "status": status, "length": length}
+    live.announce(session, f"generation:{generation_id}", event)
 
 
 def mark_interrupted(session: Session) -> int:

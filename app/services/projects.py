@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import live
 from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import ChecklistItem, Project, User
@@ -90,6 +91,11 @@ def update_project(
         project_id=project.id,
         before={k: before[k] for k in changes},
         after={k: getattr(project, k) for k in changes},
+    )
+    live.announce(
+        session,
+        f"project:{project.id}",
+        {"type": "project", "version": project.version, "design_version": project.design_version},
     )
     return project
 
