@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test test-sqlite test-postgres lint typecheck check browser-deps clean
+.PHONY: run test test-sqlite test-postgres lint typecheck browser-deps bench clean
 
 $(UV): tools/uv-requirements.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -54,3 +54,8 @@ test: lint typecheck test-sqlite test-postgres
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pgtest
+
+## Benchmarks (ratios against baselines measured in the same run); see docs/BENCHMARKS.md.
+bench: $(VENV)/.synced-dev
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)

@@ -1,10 +1,12 @@
 """Typed dependencies shared by the API and the HTML routers."""
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -16,21 +18,24 @@ from app.models.enums import Role
 from app.services import users
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger(__name__)
 
 
-def get_db(request: Request) -> Database:
+# Dependencies that touch no database are async so they run on the event loop
+# instead of costing a thread-pool hop on every request.
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: commit on success, roll back on any error."""
-    db = get_db(request)
+    db: Database = request.app.state.db
     factory = db.reader if request.method in SAFE_METHODS else db.writer
     with factory() as session:
         try:
@@ -52,26 +57,39 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `designgat
 
 def get_current_user(
     session: SessionDep,
+    db: DbDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     if credentials is None:
         raise Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
-    user = users.user_for_token(session, credentials.credentials)
-    if user is None:
+    found = users.user_for_token(session, credentials.credentials)
+    if found is None:
         raise Unauthorized("The API token is unknown or revoked")
+    user, token = found
+    if users.token_needs_touch(token):
+        _touch_token(db, token.id)
     return user
+
+
+def _touch_token(db: Database, token_id: int) -> None:
+    """Its own short write, so read requests stay read-only transactions."""
+    try:
+        with db.transaction() as session:
+            users.touch_token(session, token_id=token_id)
+    except OperationalError:
+        log.warning("could not record the use of API token %d", token_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_writer(user: CurrentUser) -> User:
+async def require_writer(user: CurrentUser) -> User:
     if user.role == Role.VIEWER:
         raise Forbidden("Viewers can read but not change anything")
     return user
 
 
-def require_admin(user: CurrentUser) -> User:
+async def require_admin(user: CurrentUser) -> User:
     if user.role != Role.ADMIN:
         raise Forbidden("Only an admin can do this")
     return user
@@ -81,7 +99,7 @@ Writer = Annotated[User, Depends(require_writer)]
 Admin = Annotated[User, Depends(require_admin)]
 
 
-def get_model_endpoint(settings: SettingsDep) -> ModelEndpoint | None:
+async def get_model_endpoint(settings: SettingsDep) -> ModelEndpoint | None:
     return endpoint_from_settings(settings)
 
 

@@ -24,6 +24,22 @@ class ItemWithDecision:
     design_version: int
 
     @property
+    def item_id(self) -> int:
+        return self.item.id
+
+    @property
+    def category(self) -> str:
+        return self.item.category
+
+    @property
+    def title(self) -> str:
+        return self.item.title
+
+    @property
+    def undecided(self) -> bool:
+        return self.decision is None
+
+    @property
     def stale(self) -> bool:
         return self.decision is not None and self.decision.design_version < self.design_version
 

@@ -6,11 +6,27 @@ asks (API, pages, CLI, code generation) calls ``gate()``.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.models import Project
-from app.services.decisions import ItemWithDecision, checklist
+from app.models import ChecklistItem, Decision, Project
+
+
+class GateEntry(Protocol):
+    """What the rule needs to know of one checklist item."""
+
+    @property
+    def item_id(self) -> int: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def undecided(self) -> bool: ...
+    @property
+    def stale(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -18,6 +34,26 @@ class GateItem:
     item_id: int
     category: str
     title: str
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One item as the gate query reads it: no ORM objects, only what the rule needs."""
+
+    item_id: int
+    category: str
+    title: str
+    decision_design_version: int | None
+    project_design_version: int
+
+    @property
+    def undecided(self) -> bool:
+        return self.decision_design_version is None
+
+    @property
+    def stale(self) -> bool:
+        version = self.decision_design_version
+        return version is not None and version < self.project_design_version
 
 
 @dataclass(frozen=True)
@@ -46,17 +82,49 @@ class GateState:
         return "; ".join(parts) + "."
 
 
-def evaluate(items: Sequence[ItemWithDecision]) -> GateState:
+def evaluate(entries: Sequence[GateEntry]) -> GateState:
     """The rule itself, on already loaded items (pure, for the truth-table tests)."""
-    missing = tuple(_gate_item(i) for i in items if i.decision is None)
-    stale = tuple(_gate_item(i) for i in items if i.stale)
-    is_open = bool(items) and not missing and not stale
-    return GateState(open=is_open, missing=missing, stale=stale, total=len(items))
+    missing = tuple(_gate_item(e) for e in entries if e.undecided)
+    stale = tuple(_gate_item(e) for e in entries if e.stale)
+    is_open = bool(entries) and not missing and not stale
+    return GateState(open=is_open, missing=missing, stale=stale, total=len(entries))
 
 
 def gate(session: Session, project: Project) -> GateState:
-    return evaluate(checklist(session, project))
+    return evaluate(_gate_rows(session, project))
 
 
-def _gate_item(entry: ItemWithDecision) -> GateItem:
-    return GateItem(entry.item.id, entry.item.category, entry.item.title)
+def _build_gate_statement() -> Select[int, str, str, int | None]:
+    """Each item of a project with the design version of its newest decision revision.
+
+    Built once: a correlated subquery over the (item_id, revision) unique index, so it is
+    one statement whatever the number of items.
+    """
+    newest_design_version = (
+        select(Decision.design_version)
+        .where(Decision.item_id == ChecklistItem.id)
+        .order_by(Decision.revision.desc())
+        .limit(1)
+        .correlate(ChecklistItem)
+        .scalar_subquery()
+    )
+    return (
+        select(ChecklistItem.id, ChecklistItem.category, ChecklistItem.title, newest_design_version)
+        .where(ChecklistItem.project_id == bindparam("project_id"))
+        .order_by(ChecklistItem.position, ChecklistItem.id)
+    )
+
+
+_GATE_STATEMENT = _build_gate_statement()
+
+
+def _gate_rows(session: Session, project: Project) -> list[GateRow]:
+    rows = session.execute(_GATE_STATEMENT, {"project_id": project.id})
+    return [
+        GateRow(item_id, category, title, version, project.design_version)
+        for item_id, category, title, version in rows
+    ]
+
+
+def _gate_item(entry: GateEntry) -> GateItem:
+    return GateItem(entry.item_id, entry.category, entry.title)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -105,7 +105,8 @@ def create_token(session: Session, *, user: User, label: str = "") -> tuple[ApiT
     return token, plain
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
+def user_for_token(session: Session, plain: str) -> tuple[User, ApiToken] | None:
+    """The active user behind a live token, and the token itself."""
     stmt = (
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
@@ -115,9 +116,13 @@ def user_for_token(session: Session, plain: str) -> User | None:
     if row is None:
         return None
     token, user = row
-    if not user.is_active:
-        return None
-    now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-    return user
+    return (user, token) if user.is_active else None
+
+
+def token_needs_touch(token: ApiToken) -> bool:
+    last = token.last_used_at
+    return last is None or utcnow() - last > LAST_USED_RESOLUTION
+
+
+def touch_token(session: Session, *, token_id: int) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))

@@ -1,0 +1,82 @@
+"""Start and stop the servers under test as real uvicorn processes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], limit_s: float = 30) -> float:
+    """Seconds from now until ``url`` answers 200."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"{url} did not answer within {limit_s} s")
+
+
+@contextmanager
+def serve(
+    command: list[str], env: dict[str, str], health_path: str
+) -> Iterator[tuple[str, float, int]]:
+    """Yields the base URL, the seconds until healthy and the server's pid."""
+    port = free_port()
+    full_env = {**os.environ, **env}
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        seconds = wait_until_healthy(base + health_path, process)
+        yield base, seconds, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def designgate_command() -> list[str]:
+    return [str(VENV_BIN / "designgate"), "serve"]
+
+
+def baseline_command() -> list[str]:
+    return [
+        str(VENV_BIN / "uvicorn"),
+        "bench.baseline_app:create_baseline_app",
+        "--factory",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
