@@ -56,6 +56,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `designgat
 
 
 def get_current_user(
+    request: Request,
     session: SessionDep,
     db: DbDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -67,7 +68,11 @@ def get_current_user(
         raise Unauthorized("The API token is unknown or revoked")
     user, token = found
     if users.token_needs_touch(token):
-        _touch_token(db, token.id)
+        if request.method in SAFE_METHODS:
+            _touch_token(db, token.id)
+        else:
+            # A write request already holds SQLite's write lock: a second writer would wait on it.
+            users.touch_token(session, token_id=token.id)
     return user
 
 
