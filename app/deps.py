@@ -14,6 +14,7 @@ from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
 from app.models.enums import Role
 from app.services import users
+from app.services.model_calls import ModelCalls
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -86,3 +87,11 @@ def get_model_endpoint(settings: SettingsDep) -> ModelEndpoint | None:
 
 
 EndpointDep = Annotated[ModelEndpoint | None, Depends(get_model_endpoint)]
+
+
+def get_model_calls(request: Request) -> ModelCalls:
+    calls: ModelCalls = request.app.state.model_calls
+    return calls
+
+
+ModelCallsDep = Annotated[ModelCalls, Depends(get_model_calls)]
