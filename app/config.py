@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         return [self.model] if self.model else []
 
     @property
+    def selectable_models(self) -> list[str]:
+        """Models a thread may name: only configured ones spend the configured key."""
+        configured = [*self.debate_models, *([self.model] if self.model else [])]
+        return list(dict.fromkeys([*configured, *self.fallback_models]))
+
+    @property
     def judging_model(self) -> str | None:
         return self.judge_model or self.model or (self.models[0] if self.models else None)
 

@@ -40,6 +40,7 @@ def create_thread(
         data=body,
         actor=user,
         default_models=settings.debate_models,
+        allowed_models=settings.selectable_models,
     )
     return _read(view)
 

@@ -186,6 +186,7 @@ def create_thread(
     data: ThreadCreate,
     actor: User,
     default_models: list[str],
+    allowed_models: list[str],
 ) -> ThreadView:
     """A new debate; failure walks and challenges are about one checklist item."""
     project = get_project(session, project_id)
@@ -194,23 +195,29 @@ def create_thread(
         project_id=project.id,
         checklist_item_id=item.id if item is not None else None,
         mode=data.mode,
-        models=_unique(data.models or default_models),
+        models=_chosen_models(data.models, default_models, allowed_models),
         title=data.title or _default_title(data.mode, item),
         created_by_id=actor.id,
     )
     session.add(thread)
     session.flush()
+    _audit(session, actor, thread, "thread.created", thread.id)
+    live.announce(session, f"project:{project.id}", {"type": "thread", "id": thread.id})
+    return view_thread(session, thread_id=thread.id)
+
+
+def _audit(
+    session: Session, actor: User, thread: Thread, action: str, entity_id: int, **after: Any
+) -> None:
     audit.record(
         session,
         actor=actor,
-        action="thread.created",
-        entity_type="thread",
-        entity_id=thread.id,
-        project_id=project.id,
-        after={"mode": thread.mode, "item_id": thread.checklist_item_id, "models": thread.models},
+        action=action,
+        entity_type=action.split(".")[0],
+        entity_id=entity_id,
+        project_id=thread.project_id,
+        after={"thread_id": thread.id, "mode": thread.mode, "models": thread.models, **after},
     )
-    live.announce(session, f"project:{project.id}", {"type": "thread", "id": thread.id})
-    return view_thread(session, thread_id=thread.id)
 
 
 def _thread_item(session: Session, project: Project, data: ThreadCreate) -> ChecklistItem | None:
@@ -239,6 +246,20 @@ def _default_title(mode: ThreadMode, item: ChecklistItem | None) -> str:
     return f"{names[mode]}: {item.title}" if item is not None else names[mode]
 
 
+def _chosen_models(
+    asked: list[str] | None, default_models: list[str], allowed_models: list[str]
+) -> list[str]:
+    if not asked:
+        return _unique(default_models)
+    unknown = [model for model in asked if model not in allowed_models]
+    if unknown:
+        choices = ", ".join(allowed_models) or "none (set DESIGNGATE_MODEL or DESIGNGATE_MODELS)"
+        raise InvalidInput(
+            f"Not configured on this server: {', '.join(unknown)}; choose from {choices}"
+        )
+    return _unique(asked)
+
+
 def _unique(models: list[str]) -> list[str]:
     return list(dict.fromkeys(m.strip() for m in models if m.strip()))
 
@@ -263,15 +284,7 @@ def post_message(
     debate_stats.enforce_budget(session, project)
     user_message = _add_user_message(session, thread, data, actor)
     replies = [_add_reply(session, thread, project, user_message, model) for model in models]
-    audit.record(
-        session,
-        actor=actor,
-        action="thread.message_posted",
-        entity_type="message",
-        entity_id=user_message.id,
-        project_id=project.id,
-        after={"thread_id": thread.id, "pushback": data.pushback, "models": models},
-    )
+    _audit(session, actor, thread, "message.posted", user_message.id, pushback=data.pushback)
     for message in (user_message, *replies):
         _announce_created(session, message)
     return Posted(user_message, replies)

@@ -8,10 +8,11 @@ A changed position without a new argument is a capitulation.
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import live
 from app.db import Database, utcnow
@@ -81,13 +82,7 @@ async def judge_reply(db: Database, calls: ModelCalls, *, reply_id: int) -> None
     prompt = judge_prompt(case)
     trace = CallTrace()
     started = time.monotonic()
-    verdict: Verdict | None = None
-    try:
-        reply = await calls.complete_json(model, prompt, trace)
-        verdict = parse_verdict(reply.data)
-        judgement: dict[str, Any] = {**verdict.__dict__, "answer": reply.text}
-    except LLMFailure as failure:
-        judgement = {"error": failure.reason, "error_kind": failure.kind}
+    verdict, judgement = await _ask(calls, model, prompt, trace)
     judgement.update(
         model=trace.model or model,
         prompt=prompt,
@@ -100,6 +95,18 @@ async def judge_reply(db: Database, calls: ModelCalls, *, reply_id: int) -> None
     await asyncio.to_thread(_store, db, case, judgement, verdict)
 
 
+async def _ask(
+    calls: ModelCalls, model: str, prompt: list[dict[str, Any]], trace: CallTrace
+) -> tuple[Verdict | None, dict[str, Any]]:
+    """The verdict and what to store about it; a failed judge is stored, never raised."""
+    try:
+        reply = await calls.complete_json(model, prompt, trace)
+        verdict = parse_verdict(reply.data)
+    except LLMFailure as failure:
+        return None, {"error": failure.reason, "error_kind": failure.kind}
+    return verdict, {**asdict(verdict), "answer": reply.text}
+
+
 def load_case(db: Database, reply_id: int) -> Case | None:
     """The case for a complete reply to pushback; None when there is nothing to judge."""
     with db.transaction(write=False) as session:
@@ -109,22 +116,27 @@ def load_case(db: Database, reply_id: int) -> Case | None:
         asked = session.get(Message, reply.reply_to_id)
         if asked is None or not asked.pushback:
             return None
-        earlier = session.scalar(
-            select(Message.content)
-            .where(
-                Message.thread_id == reply.thread_id,
-                Message.id < asked.id,
-                Message.role == MessageRole.ASSISTANT,
-                Message.status == MessageStatus.COMPLETE,
-                Message.requested_model == reply.requested_model,
-                Message.content != "",
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
+        earlier = _earlier_position(session, reply, asked)
         if earlier is None:
             return None
         return Case(reply.id, reply.thread_id, earlier, asked.content, reply.content)
+
+
+def _earlier_position(session: Session, reply: Message, asked: Message) -> str | None:
+    """The same model's last finished reply before the pushback."""
+    return session.scalar(
+        select(Message.content)
+        .where(
+            Message.thread_id == reply.thread_id,
+            Message.id < asked.id,
+            Message.role == MessageRole.ASSISTANT,
+            Message.status == MessageStatus.COMPLETE,
+            Message.requested_model == reply.requested_model,
+            Message.content != "",
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
 
 
 def _store(db: Database, case: Case, judgement: dict[str, Any], verdict: Verdict | None) -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -30,11 +31,12 @@ def test_each_reply_stores_tokens_timings_and_no_cost_for_an_unknown_model(
     assert llm.requests[0]["stream_options"] == {"include_usage": True}
 
 
+@pytest.mark.parametrize("settings_overrides", [{"models": [KNOWN_MODEL]}], ids=["known"])
 def test_cost_comes_from_litellm_for_a_model_it_knows(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
     project = factories.create_project(client, member)
-    blind = start_thread(client, member, project["id"], "blind", models=[KNOWN_MODEL])
+    blind = start_thread(client, member, project["id"], "blind")
     llm.script(Reply(text="Two designs.", prompt_tokens=1000, completion_tokens=1000))
     say(client, member, blind["id"], "Propose designs.")
     reply = last_reply(client, member, blind["id"])

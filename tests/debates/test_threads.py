@@ -1,5 +1,6 @@
 """Threads and messages through the API: modes, fan-out, permissions, conflicts."""
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -14,13 +15,18 @@ from tests.llm_server import Reply, ScriptedLLM
 
 MODEL_A = "openai/model-a"
 MODEL_B = "openai/model-b"
+two_models = pytest.mark.parametrize(
+    "settings_overrides", [{"models": [MODEL_A, MODEL_B]}], ids=["DESIGNGATE_MODELS=a,b"]
+)
 
 
+@two_models
 def test_a_blind_round_with_two_models_keeps_one_reply_per_model_side_by_side(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
     project = factories.create_project(client, member)
-    blind = start_thread(client, member, project["id"], "blind", models=[MODEL_A, MODEL_B])
+    blind = start_thread(client, member, project["id"], "blind")
+    assert blind["models"] == [MODEL_A, MODEL_B]
     llm.script_for(MODEL_A, "A: event sourcing or a plain table.")
     llm.script_for(MODEL_B, "B: an outbox or change data capture.")
     posted = say(client, member, blind["id"], "Propose designs.")
@@ -36,6 +42,7 @@ def test_a_blind_round_with_two_models_keeps_one_reply_per_model_side_by_side(
     assert len(llm.requests_for(MODEL_A)) == len(llm.requests_for(MODEL_B)) == 1
 
 
+@two_models
 def test_each_model_continues_its_own_conversation(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
@@ -49,6 +56,7 @@ def test_each_model_continues_its_own_conversation(
     assert [m["content"] for m in second_a if m["role"] == "assistant"] == ["A1"]
 
 
+@two_models
 def test_a_failing_model_does_not_stop_the_other(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
@@ -60,6 +68,22 @@ def test_a_failing_model_does_not_stop_the_other(
     by_model = {r["model"]: r for r in replies(thread(client, member, blind["id"]))}
     assert by_model[MODEL_A]["status"] == "error"
     assert by_model[MODEL_B]["status"] == "complete"
+
+
+@two_models
+def test_a_thread_may_pick_among_configured_models_only(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    only_b = start_thread(client, member, project["id"], "open", models=[MODEL_B])
+    assert only_b["models"] == [MODEL_B]
+    refused = client.post(
+        f"/api/v1/projects/{project['id']}/threads",
+        json={"mode": "open", "models": ["openai/somebody-elses-model"]},
+        headers=member.headers,
+    )
+    assert refused.status_code == 422
+    assert "openai/somebody-elses-model" in refused.json()["detail"]
 
 
 def test_threads_default_to_the_configured_model_and_are_listed(
@@ -177,3 +201,15 @@ def test_replies_left_streaming_are_marked_interrupted_at_start_up(
     assert stored["status"] == "interrupted"
     assert stored["content"] == "half a rep"
     assert "server stopped" in stored["error"]
+
+
+def test_threads_and_messages_leave_an_audit_trail(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script("Designs.")
+    say(client, member, blind["id"], "Propose designs.")
+    trail = client.get(f"/api/v1/projects/{project['id']}/audit", headers=member.headers).json()
+    actions = [event["action"] for event in trail]
+    assert actions[:2] == ["message.posted", "thread.created"]
