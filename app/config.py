@@ -2,11 +2,14 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ONE_MIB = 1024 * 1024
+# A comma list in the environment ("openai/a, anthropic/b"), not JSON.
+ModelList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -22,8 +25,24 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = ONE_MIB
     llm_warmup: bool = True
+    # Debates: which models answer, which stand in, who judges, and how hard to retry.
+    models: ModelList = Field(default_factory=list)
+    fallback_models: ModelList = Field(default_factory=list)
+    judge_model: str | None = None
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_backoff_base_s: float = Field(default=0.5, ge=0)
+    llm_backoff_max_s: float = Field(default=8.0, ge=0)
+    llm_breaker_threshold: int = Field(default=5, ge=1)
+    llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
 
-    @field_validator("model", "llm_api_base", mode="before")
+    @field_validator("models", "fallback_models", mode="before")
+    @classmethod
+    def _split_model_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("model", "llm_api_base", "judge_model", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable means "not configured", not a model called ""."""
@@ -50,6 +69,23 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def debate_models(self) -> list[str]:
+        """The models a debate fans out to: DESIGNGATE_MODELS, else the one MODEL."""
+        if self.models:
+            return list(self.models)
+        return [self.model] if self.model else []
+
+    @property
+    def selectable_models(self) -> list[str]:
+        """Models a thread may name: only configured ones spend the configured key."""
+        configured = [*self.debate_models, *([self.model] if self.model else [])]
+        return list(dict.fromkeys([*configured, *self.fallback_models]))
+
+    @property
+    def judging_model(self) -> str | None:
+        return self.judge_model or self.model or (self.models[0] if self.models else None)
 
 
 def normalise_database_url(url: str) -> str:

@@ -16,6 +16,7 @@ from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
 from app.models.enums import Role
 from app.services import users
+from app.services.model_calls import ModelCalls
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger(__name__)
@@ -109,3 +110,11 @@ async def get_model_endpoint(settings: SettingsDep) -> ModelEndpoint | None:
 
 
 EndpointDep = Annotated[ModelEndpoint | None, Depends(get_model_endpoint)]
+
+
+def get_model_calls(request: Request) -> ModelCalls:
+    calls: ModelCalls = request.app.state.model_calls
+    return calls
+
+
+ModelCallsDep = Annotated[ModelCalls, Depends(get_model_calls)]

@@ -57,3 +57,11 @@ class ModelNotConfigured(DesignGateError):
 class DatabaseUnavailable(DesignGateError):
     status_code = 503
     title = "Database unavailable"
+
+
+class BudgetSpent(DesignGateError):
+    """The project's token budget is used up; raising the budget is the only way on."""
+
+    status_code = 409
+    title = "Token budget spent"
+    problem_type = "urn:designgate:problem:token-budget-spent"

@@ -5,7 +5,9 @@ with the local cost map, so importing it never reaches for the network.
 """
 
 import asyncio
+import json
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -27,10 +29,29 @@ class ModelEndpoint:
 class LLMFailure(Exception):
     """A model call that failed, with a reason a person can read."""
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class Usage:
+    """What one call consumed, filled in as the provider reports it (None when it does not)."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class JsonReply:
+    """A non-streamed reply parsed as one JSON object."""
+
+    data: dict[str, Any]
+    text: str
+    usage: Usage
 
 
 def endpoint_from_settings(settings: Settings, model: str | None = None) -> ModelEndpoint | None:
@@ -55,14 +76,19 @@ def warm_up() -> None:
 
 
 async def stream_chat(
-    endpoint: ModelEndpoint, messages: list[dict[str, Any]]
+    endpoint: ModelEndpoint, messages: list[dict[str, Any]], *, usage: Usage | None = None
 ) -> AsyncIterator[str]:
-    """Yield the reply's text as it arrives; raise LLMFailure on any failure."""
+    """Yield the reply's text as it arrives; raise LLMFailure on any failure.
+
+    ``usage``, when given, is filled in from the stream's usage report once it arrives.
+    """
     litellm = await asyncio.to_thread(_litellm)
     finished = False
     try:
-        response = await litellm.acompletion(**_call_arguments(endpoint, messages))
+        response = await litellm.acompletion(**_call_arguments(endpoint, messages, stream=True))
         async for chunk in response:
+            if usage is not None:
+                _record_usage(litellm, endpoint.model, getattr(chunk, "usage", None), usage)
             choice = chunk.choices[0] if chunk.choices else None
             if choice is None:
                 continue
@@ -77,16 +103,96 @@ async def stream_chat(
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
 
 
-def _call_arguments(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> dict[str, Any]:
+async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> JsonReply:
+    """One non-streamed call that must answer with a JSON object; LLMFailure otherwise."""
+    litellm = await asyncio.to_thread(_litellm)
+    arguments = _call_arguments(endpoint, messages, stream=False)
+    # Providers without JSON mode lose the flag (drop_params) and are parsed leniently.
+    arguments["response_format"] = {"type": "json_object"}
+    try:
+        response = await litellm.acompletion(**arguments)
+    except Exception as exc:
+        raise classify(litellm, exc) from exc
+    usage = Usage()
+    _record_usage(litellm, endpoint.model, getattr(response, "usage", None), usage)
+    text = _reply_text(response)
+    data = parse_json_object(text)
+    if data is None:
+        reason = f"The model did not answer with a JSON object: {text[:200]!r}"
+        raise LLMFailure("bad_output", reason)
+    return JsonReply(data, text, usage)
+
+
+def _reply_text(response: Any) -> str:
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None
+    return str(getattr(message, "content", None) or "")
+
+
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in a reply, tolerating code fences and prose around it."""
+    stripped = _FENCE.sub("", text.strip())
+    candidates = [stripped]
+    start, end = stripped.find("{"), stripped.rfind("}")
+    if 0 <= start < end:
+        candidates.append(stripped[start : end + 1])
+    for candidate in candidates:
+        try:
+            parsed = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return parsed
+    return None
+
+
+def _record_usage(litellm: ModuleType, model: str, reported: Any, usage: Usage) -> None:
+    if reported is None:
+        return
+    tokens_in = getattr(reported, "prompt_tokens", None)
+    tokens_out = getattr(reported, "completion_tokens", None)
+    if isinstance(tokens_in, int):
+        usage.tokens_in = tokens_in
+    if isinstance(tokens_out, int):
+        usage.tokens_out = tokens_out
+    usage.cost = cost_of(litellm, model, usage.tokens_in, usage.tokens_out)
+
+
+def cost_of(
+    litellm: ModuleType, model: str, tokens_in: int | None, tokens_out: int | None
+) -> float | None:
+    """The call's price in USD from litellm's cost map; None for a model it does not know."""
+    if tokens_in is None and tokens_out is None:
+        return None
+    try:
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=model, prompt_tokens=tokens_in or 0, completion_tokens=tokens_out or 0
+        )
+        return float(prompt_cost) + float(completion_cost)
+    except Exception:  # an unmapped model is normal (local and self-hosted ones)
+        return None
+
+
+def _call_arguments(
+    endpoint: ModelEndpoint, messages: list[dict[str, Any]], *, stream: bool
+) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "model": endpoint.model,
         "messages": messages,
-        "stream": True,
+        "stream": stream,
         "timeout": endpoint.timeout_s,
         # The openai SDK retries twice on its own; retries are decided by the caller.
         "max_retries": 0,
         "num_retries": 0,
+        # A provider that cannot report usage or answer in JSON mode loses the option
+        # instead of refusing the call.
+        "drop_params": True,
     }
+    if stream:
+        arguments["stream_options"] = {"include_usage": True}
     if endpoint.api_base:
         arguments["api_base"] = endpoint.api_base
     if endpoint.api_key:
@@ -97,6 +203,12 @@ def _call_arguments(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> 
 def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     """Map a provider error onto a stored kind and a readable reason."""
     detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    retry_after = _retry_after_s(exc)
+    if type(exc).__name__ == "MidStreamFallbackError":
+        reason = "The connection to the model broke off in the middle of the reply."
+        return LLMFailure("unavailable", f"{reason} ({detail})")
+    if "Connection error" in detail and not isinstance(exc, getattr(litellm, "Timeout", ())):
+        return LLMFailure("unavailable", f"The model server could not be reached. ({detail})")
     checks: tuple[tuple[str, str, str], ...] = (
         ("Timeout", "timeout", "The model did not answer within the timeout."),
         ("RateLimitError", "rate_limited", "The model provider is rate limiting requests."),
@@ -112,7 +224,18 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     for class_name, kind, reason in checks:
         error_class = getattr(litellm, class_name, None)
         if isinstance(error_class, type) and isinstance(exc, error_class):
-            return LLMFailure(kind, f"{reason} ({detail})")
+            return LLMFailure(kind, f"{reason} ({detail})", retry_after_s=retry_after)
     if isinstance(exc, TimeoutError):
         return LLMFailure("timeout", "The model did not answer within the timeout.")
     return LLMFailure("error", f"The model call failed: {detail}")
+
+
+def _retry_after_s(exc: Exception) -> float | None:
+    """The provider's Retry-After in seconds, when it sent one as a number."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None

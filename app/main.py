@@ -14,7 +14,8 @@ from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import generation, instance
+from app.services import debates, generation, instance
+from app.services.model_calls import ModelCalls
 from app.web import pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,8 +27,11 @@ def _start_up(app: FastAPI) -> None:
     with db.transaction() as session:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
         interrupted = generation.mark_interrupted(session)
+        interrupted_replies = debates.mark_interrupted(session)
     if interrupted:
         log.warning("marked %d unfinished generation(s) as interrupted", interrupted)
+    if interrupted_replies:
+        log.warning("marked %d unfinished model replies as interrupted", interrupted_replies)
 
 
 @asynccontextmanager
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings)
     app.state.hub = live.LocalHub()
+    app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)
     problems.install(app, max_body_bytes=settings.max_body_bytes)

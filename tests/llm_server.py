@@ -36,6 +36,8 @@ class ScriptedLLM:
 
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
+        # Replies for one model (by the request's ``model`` field), ahead of the shared queue.
+        self.model_replies: dict[str, deque[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -59,17 +61,34 @@ class ScriptedLLM:
             for reply in replies:
                 self.replies.append(Reply(text=reply) if isinstance(reply, str) else reply)
 
+    def script_for(self, model: str, *replies: Reply | str) -> None:
+        """Replies for requests naming ``model`` (litellm's "openai/" prefix is dropped)."""
+        name = model.removeprefix("openai/")
+        with self.lock:
+            queue = self.model_replies.setdefault(name, deque())
+            for reply in replies:
+                queue.append(Reply(text=reply) if isinstance(reply, str) else reply)
+
     def reset(self) -> None:
         with self.lock:
             self.replies.clear()
+            self.model_replies.clear()
             self.requests.clear()
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
             self.requests.append(body)
+            own = self.model_replies.get(str(body.get("model", "")))
+            if own:
+                return own.popleft()
             if self.replies:
                 return self.replies.popleft()
         return Reply(status=500, error_message="no reply was scripted for this request")
+
+    def requests_for(self, model: str) -> list[dict[str, Any]]:
+        name = model.removeprefix("openai/")
+        with self.lock:
+            return [body for body in self.requests if body.get("model") == name]
 
     def prompts_text(self) -> list[str]:
         """Every received request's messages joined into one string each."""
@@ -139,7 +158,11 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._cut()
                 return
             done = {"index": 0, "delta": {}, "finish_reason": "stop"}
-            self._event(_completion(body, [done], reply))
+            # Asked for usage, OpenAI sends it in one more chunk with no choices.
+            wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._event(_completion(body, [done], None if wants_usage else reply))
+            if wants_usage:
+                self._event(_completion(body, [], reply))
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -39,6 +39,8 @@ class Message(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16))
     model: Mapped[str | None] = mapped_column(String(200))
+    # The thread's model this reply answers for; ``model`` is who wrote it (a fallback may).
+    requested_model: Mapped[str | None] = mapped_column(String(200))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     pushback: Mapped[bool] = mapped_column(default=False)
@@ -47,6 +49,10 @@ class Message(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     prompt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     judgement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Every failed attempt (retries, fallbacks, breaker refusals) behind this reply.
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     tokens_in: Mapped[int | None]
     tokens_out: Mapped[int | None]
     cost: Mapped[float | None] = mapped_column(Float)

@@ -4,6 +4,8 @@ from pydantic import Field
 
 from app.schemas.common import Read, RequiredText, Strict, Text, Title
 
+BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
+
 
 class ProjectCreate(Strict):
     name: Title
@@ -12,6 +14,7 @@ class ProjectCreate(Strict):
     data_model: Text = ""
     constraints: Text = ""
     blind_first: bool = True
+    token_budget: int | None = Field(default=None, ge=0, description=BUDGET_HELP)
 
 
 class ProjectUpdate(Strict):
@@ -24,6 +27,9 @@ class ProjectUpdate(Strict):
     data_model: Text | None = None
     constraints: Text | None = None
     blind_first: bool | None = None
+    token_budget: int | None = Field(
+        default=None, ge=0, description=BUDGET_HELP + " null removes the limit."
+    )
 
 
 class GateSummary(Read):
@@ -42,6 +48,7 @@ class ProjectRead(Read):
     data_model: str
     constraints: str
     blind_first: bool
+    token_budget: int | None
     version: int
     design_version: int
     created_at: datetime

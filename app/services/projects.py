@@ -16,7 +16,17 @@ from app.services.catalog import DEFAULT_CHECKLIST
 
 # Changing any of these changes what was decided on, so decisions go stale.
 DESIGN_FIELDS = frozenset({"problem", "architecture", "data_model"})
-EDITABLE_FIELDS = ("name", "problem", "architecture", "data_model", "constraints", "blind_first")
+EDITABLE_FIELDS = (
+    "name",
+    "problem",
+    "architecture",
+    "data_model",
+    "constraints",
+    "blind_first",
+    "token_budget",
+)
+# Fields an explicit null clears (for the others, null means "leave as it is").
+CLEARABLE_FIELDS = frozenset({"token_budget"})
 
 
 def snapshot(project: Project) -> dict[str, Any]:
@@ -102,7 +112,11 @@ def update_project(
 
 def _changed_fields(project: Project, data: ProjectUpdate) -> dict[str, Any]:
     given = data.model_dump(exclude_unset=True, exclude={"version"})
-    return {k: v for k, v in given.items() if v is not None and getattr(project, k) != v}
+    return {
+        k: v
+        for k, v in given.items()
+        if (v is not None or k in CLEARABLE_FIELDS) and getattr(project, k) != v
+    }
 
 
 def _flush_or_conflict(session: Session, project_id: int) -> None:

@@ -1,0 +1,107 @@
+"""A thread's live event stream: the current state of every message, then what changes.
+
+The subscription starts before the snapshot is read, so nothing that happens in between
+is lost; deltas that the snapshot already contains are trimmed or dropped, so a client
+that appends every delta it receives ends up with exactly the stored text.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.db import Database
+from app.live import RESET, Hub
+from app.models import Message
+from app.models.enums import MessageStatus
+from app.services.debates import thread_messages
+
+# How often an idle stream checks whether its client has gone.
+IDLE_CHECK_S = 1.0
+
+
+@dataclass(frozen=True)
+class ThreadEvent:
+    """``message`` carries a whole message; ``delta`` carries new text for one message."""
+
+    kind: str
+    message: Message | None = None
+    data: dict[str, Any] | None = None
+
+
+async def thread_events(
+    *,
+    db: Database,
+    hub: Hub,
+    thread_id: int,
+    disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[ThreadEvent]:
+    """Yield until the client disconnects."""
+    async with hub.subscribe(f"thread:{thread_id}") as subscription:
+        relay = _Relay(db, thread_id)
+        for event in await relay.snapshot():
+            yield event
+        while not await disconnected():
+            item = await subscription.get(timeout=IDLE_CHECK_S)
+            if item is None:
+                continue
+            for event in await relay.relay(item):
+                yield event
+
+
+class _Relay:
+    """Turns hub events into client events, tracking how much text each client has."""
+
+    def __init__(self, db: Database, thread_id: int) -> None:
+        self.db = db
+        self.thread_id = thread_id
+        self.sent_length: dict[int, int] = {}
+
+    async def snapshot(self) -> list[ThreadEvent]:
+        messages = await asyncio.to_thread(self._read_all)
+        self.sent_length = {m.id: len(m.content) for m in messages}
+        return [ThreadEvent("message", message=m) for m in messages]
+
+    async def relay(self, item: dict[str, Any]) -> list[ThreadEvent]:
+        if item.get("type") == RESET:
+            return await self.snapshot()
+        message_id = item.get("id")
+        if not isinstance(message_id, int):
+            return []
+        streaming = item.get("status") == MessageStatus.STREAMING
+        if item.get("type") == "delta" and streaming and message_id in self.sent_length:
+            delta = self._delta(message_id, item)
+            if delta is not None:
+                return delta
+        # New messages, verdicts, finished replies and gaps go out whole (with final HTML).
+        return await self._whole(message_id)
+
+    def _delta(self, message_id: int, item: dict[str, Any]) -> list[ThreadEvent] | None:
+        """The part of a delta this client lacks; None when there is a gap before it."""
+        sent = self.sent_length[message_id]
+        offset, delta = int(item.get("offset", 0)), str(item.get("delta", ""))
+        if offset > sent:
+            return None
+        if offset + len(delta) <= sent:
+            return []
+        self.sent_length[message_id] = offset + len(delta)
+        trimmed = {**item, "offset": sent, "delta": delta[sent - offset :]}
+        return [ThreadEvent("delta", data=trimmed)]
+
+    async def _whole(self, message_id: int) -> list[ThreadEvent]:
+        message = await asyncio.to_thread(self._read_one, message_id)
+        if message is None:
+            return []
+        self.sent_length[message.id] = len(message.content)
+        return [ThreadEvent("message", message=message)]
+
+    def _read_all(self) -> list[Message]:
+        with self.db.transaction(write=False) as session:
+            return thread_messages(session, self.thread_id)
+
+    def _read_one(self, message_id: int) -> Message | None:
+        with self.db.transaction(write=False) as session:
+            message = session.get(Message, message_id)
+            if message is None or message.thread_id != self.thread_id:
+                return None
+            return message

@@ -1,0 +1,121 @@
+"""Accounting for debates: per-model behaviour (flips, capitulations, failures) and usage.
+
+Counts are computed from the stored messages, so they always agree with what a thread
+shows; judge calls are charged to the project but kept apart from the debating models.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import BudgetSpent
+from app.models import Message, Project, Thread
+from app.models.enums import MessageRole, MessageStatus
+from app.schemas.debate import ModelStats, ProjectModels, UsageTotals
+from app.services.projects import get_project
+
+CHANGED = "position_changed"
+CAPITULATED = "capitulated"
+
+
+def model_stats(messages: Iterable[Message]) -> list[ModelStats]:
+    """One row per model that wrote replies, in the order the models first appear."""
+    rows: dict[str, ModelStats] = {}
+    for message in messages:
+        if message.role != MessageRole.ASSISTANT:
+            continue
+        name = message.model or message.requested_model or "unknown"
+        _count(rows.setdefault(name, ModelStats(model=name)), message)
+    return list(rows.values())
+
+
+def _count(row: ModelStats, message: Message) -> None:
+    row.replies += 1
+    row.complete += message.status == MessageStatus.COMPLETE
+    row.errors += message.status == MessageStatus.ERROR
+    row.interrupted += message.status == MessageStatus.INTERRUPTED
+    judgement = message.judgement or {}
+    row.judged += "position_changed" in judgement
+    if CHANGED in message.flags:
+        row.flips += 1
+        if row.first_flip_turn is None or message.turn < row.first_flip_turn:
+            row.first_flip_turn = message.turn
+    row.capitulations += CAPITULATED in message.flags
+    row.tokens_in += message.tokens_in or 0
+    row.tokens_out += message.tokens_out or 0
+    row.cost = _add_cost(row.cost, message.cost)
+
+
+def _add_cost(total: float | None, cost: float | None) -> float | None:
+    """Unknown costs stay unknown (None) rather than counting as free."""
+    if cost is None:
+        return total
+    return (total or 0.0) + cost
+
+
+def project_messages(session: Session, project_id: int) -> list[Message]:
+    stmt = (
+        select(Message)
+        .join(Thread, Thread.id == Message.thread_id)
+        .where(Thread.project_id == project_id, Message.role == MessageRole.ASSISTANT)
+        .order_by(Message.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def usage(project: Project, messages: Iterable[Message]) -> UsageTotals:
+    totals = UsageTotals(token_budget=project.token_budget)
+    for message in messages:
+        totals.tokens_in += message.tokens_in or 0
+        totals.tokens_out += message.tokens_out or 0
+        totals.cost = _add_cost(totals.cost, message.cost)
+        _add_judge(totals, message.judgement or {})
+    totals.tokens_used = (
+        totals.tokens_in + totals.tokens_out + totals.judge_tokens_in + totals.judge_tokens_out
+    )
+    if project.token_budget is not None:
+        totals.tokens_remaining = max(0, project.token_budget - totals.tokens_used)
+    return totals
+
+
+def _add_judge(totals: UsageTotals, judgement: dict[str, Any]) -> None:
+    tokens_in, tokens_out, cost = (judgement.get(k) for k in ("tokens_in", "tokens_out", "cost"))
+    totals.judge_tokens_in += tokens_in if isinstance(tokens_in, int) else 0
+    totals.judge_tokens_out += tokens_out if isinstance(tokens_out, int) else 0
+    totals.judge_cost = _add_cost(totals.judge_cost, _number(cost))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def project_usage(session: Session, *, project_id: int) -> UsageTotals:
+    project = get_project(session, project_id)
+    return usage(project, project_messages(session, project.id))
+
+
+def project_models(session: Session, *, project_id: int) -> ProjectModels:
+    """Per-model counts across every thread of the project, and the project's usage."""
+    project = get_project(session, project_id)
+    messages = project_messages(session, project.id)
+    return ProjectModels(
+        project_id=project.id, models=model_stats(messages), usage=usage(project, messages)
+    )
+
+
+def enforce_budget(session: Session, project: Project) -> None:
+    """Refuse another model call once the project's token budget is spent."""
+    if project.token_budget is None:
+        return
+    totals = usage(project, project_messages(session, project.id))
+    if totals.tokens_used >= project.token_budget:
+        raise BudgetSpent(
+            f"Project {project.id} has used {totals.tokens_used} of its "
+            f"{project.token_budget}-token budget; raise token_budget to continue",
+            tokens_used=totals.tokens_used,
+            token_budget=project.token_budget,
+        )

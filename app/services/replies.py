@@ -1,0 +1,193 @@
+"""Writing model replies in the background: streamed, persisted often, kept when they fail.
+
+Each reply is written to the database at least every PERSIST_INTERVAL_S while it streams
+(so a crash or a reconnecting browser loses little) and every write is announced on
+``thread:{id}`` with the new text, so live subscribers never need to re-read the row.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app import live
+from app.db import Database, utcnow
+from app.llm import LLMFailure
+from app.models import Message
+from app.models.enums import MessageStatus
+from app.services import judge
+from app.services.debates import INTERRUPTED
+from app.services.model_calls import CallTrace, ModelCalls
+
+PERSIST_INTERVAL_S = 0.25
+FALLBACK = "fallback"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    reply_id: int
+    thread_id: int
+    model: str
+    prompt: list[dict[str, Any]]
+    answers_pushback: bool
+
+
+async def run_replies(db: Database, calls: ModelCalls, reply_ids: list[int]) -> None:
+    """Write every reply of one turn side by side; replies to pushback then go to the judge."""
+    results = await asyncio.gather(
+        *(run_reply(db, calls, reply_id) for reply_id in reply_ids), return_exceptions=True
+    )
+    for reply_id, result in zip(reply_ids, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.error("reply %s failed unexpectedly", reply_id, exc_info=result)
+
+
+async def run_reply(db: Database, calls: ModelCalls, reply_id: int) -> None:
+    job = await asyncio.to_thread(_load_job, db, reply_id)
+    if job is None:
+        return
+    writer = ReplyWriter(db, job)
+    trace = CallTrace()
+    try:
+        async for piece in calls.stream(job.model, job.prompt, trace):
+            writer.add(piece)
+    except LLMFailure as failure:
+        await writer.finish(MessageStatus.ERROR, trace, failure)
+        return
+    except asyncio.CancelledError:
+        stopped = LLMFailure("interrupted", INTERRUPTED)
+        await asyncio.shield(writer.finish(MessageStatus.INTERRUPTED, trace, stopped))
+        raise
+    except Exception as exc:
+        # A bug must still leave a stored reason, not a reply that streams forever.
+        await writer.finish(MessageStatus.ERROR, trace, LLMFailure("error", repr(exc)[:300]))
+        raise
+    await writer.finish(MessageStatus.COMPLETE, trace, None)
+    if job.answers_pushback:
+        await judge.judge_reply(db, calls, reply_id=reply_id)
+
+
+def _load_job(db: Database, reply_id: int) -> ReplyJob | None:
+    with db.transaction(write=False) as session:
+        reply = session.get(Message, reply_id)
+        if reply is None or reply.status != MessageStatus.STREAMING:
+            return None
+        asked = session.get(Message, reply.reply_to_id) if reply.reply_to_id else None
+        return ReplyJob(
+            reply_id=reply.id,
+            thread_id=reply.thread_id,
+            model=reply.requested_model or reply.model or "",
+            prompt=list(reply.prompt),
+            answers_pushback=bool(asked and asked.pushback),
+        )
+
+
+class ReplyWriter:
+    """Collects a reply's text and writes it out on a timer and once more at the end."""
+
+    def __init__(self, db: Database, job: ReplyJob) -> None:
+        self.db = db
+        self.job = job
+        self.parts: list[str] = []
+        self.saved_length = 0
+        self.started = time.monotonic()
+        self.first_token_ms: int | None = None
+        self.lock = asyncio.Lock()
+        self.closed = False
+        self.flusher = asyncio.create_task(self._flush_periodically())
+
+    @property
+    def content(self) -> str:
+        return "".join(self.parts)
+
+    def add(self, piece: str) -> None:
+        if self.first_token_ms is None:
+            self.first_token_ms = self._elapsed_ms()
+        self.parts.append(piece)
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(PERSIST_INTERVAL_S)
+            async with self.lock:
+                if self.closed:
+                    return
+                content = self.content
+                if len(content) > self.saved_length:
+                    await asyncio.to_thread(self._save_progress, content)
+                    self.saved_length = len(content)
+
+    def _save_progress(self, content: str) -> None:
+        with self.db.transaction() as session:
+            reply = session.get(Message, self.job.reply_id)
+            if reply is None or reply.status != MessageStatus.STREAMING:
+                return
+            reply.content = content
+            reply.first_token_ms = self.first_token_ms
+            reply.updated_at = utcnow()
+            self._announce(session, reply, content)
+
+    async def finish(
+        self, status: MessageStatus, trace: CallTrace, failure: LLMFailure | None
+    ) -> None:
+        """Store the final text, status, reason, usage and timings; stop the timer."""
+        async with self.lock:
+            self.closed = True
+            latency_ms = self._elapsed_ms()
+            await asyncio.to_thread(self._save_final, status, trace, failure, latency_ms)
+        self.flusher.cancel()
+
+    def _save_final(
+        self, status: MessageStatus, trace: CallTrace, failure: LLMFailure | None, latency_ms: int
+    ) -> None:
+        content = self.content
+        with self.db.transaction() as session:
+            reply = session.get(Message, self.job.reply_id)
+            if reply is None:
+                return
+            _apply_outcome(reply, content, status, trace, failure)
+            reply.first_token_ms = self.first_token_ms
+            reply.latency_ms = latency_ms
+            self._announce(session, reply, content)
+        self.saved_length = len(content)
+
+    def _announce(self, session: Session, reply: Message, content: str) -> None:
+        event: dict[str, Any] = {
+            "type": "delta",
+            "id": reply.id,
+            "status": reply.status,
+            "offset": self.saved_length,
+            "delta": content[self.saved_length :],
+            "length": len(content),
+        }
+        if reply.error:
+            event.update(error=reply.error, error_kind=reply.error_kind)
+        live.announce(session, f"thread:{self.job.thread_id}", event)
+
+
+def _apply_outcome(
+    reply: Message,
+    content: str,
+    status: MessageStatus,
+    trace: CallTrace,
+    failure: LLMFailure | None,
+) -> None:
+    reply.content = content
+    reply.status = status
+    reply.error = failure.reason if failure else None
+    reply.error_kind = failure.kind if failure else None
+    reply.model = trace.model or reply.model
+    reply.attempts = list(trace.attempts)
+    if reply.model != reply.requested_model and FALLBACK not in reply.flags:
+        reply.flags = [*reply.flags, FALLBACK]
+    if status == MessageStatus.COMPLETE:
+        reply.tokens_in = trace.usage.tokens_in
+        reply.tokens_out = trace.usage.tokens_out
+        reply.cost = trace.usage.cost
+    reply.updated_at = utcnow()

@@ -1,0 +1,166 @@
+"""Rule 5 for model calls: every failure keeps the partial text and says why; the app goes on."""
+
+import socket
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.conftest import Actor
+from tests.debates.helpers import item_in, last_reply, say, start_thread
+from tests.llm_server import Reply, ScriptedLLM
+
+LONG_TEXT = "Design one: a queue consumer that writes each order once. " * 4
+
+
+def _closed_port_base() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def _reply_after(
+    client: TestClient, member: Actor, *script: Reply | str, llm: ScriptedLLM
+) -> dict[str, Any]:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script(*script)
+    say(client, member, blind["id"], "Propose designs.")
+    return last_reply(client, member, blind["id"])
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"llm_api_base": _closed_port_base()}], ids=["server-down"]
+)
+def test_a_server_that_is_down_leaves_a_stored_reason(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    reply = _reply_after(client, member, llm=llm)
+    assert reply["status"] == "error"
+    assert reply["error_kind"] == "unavailable"
+    assert "could not be reached" in reply["error"]
+    assert reply["content"] == ""
+    assert reply["latency_ms"] is not None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_timeout_s": 0.5}], ids=["short-timeout"])
+def test_a_timeout_before_the_first_token_leaves_a_stored_reason(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    reply = _reply_after(client, member, Reply(text="late", wait_before_s=1.5), llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "timeout")
+    assert "timeout" in reply["error"]
+    assert len(llm.requests) == 1  # a timeout is not retried
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_timeout_s": 0.5}], ids=["short-timeout"])
+def test_a_timeout_mid_reply_keeps_the_partial_text(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    slow = Reply(text=LONG_TEXT, chunk_size=20, delay_s=1.5)
+    reply = _reply_after(client, member, slow, llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "timeout")
+    assert reply["content"] == LONG_TEXT[:20]
+    assert reply["first_token_ms"] is not None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_max_retries": 0}], ids=["no-retries"])
+@pytest.mark.parametrize(
+    ("status", "kind"), [(429, "rate_limited"), (500, "unavailable"), (503, "unavailable")]
+)
+def test_provider_errors_leave_a_stored_reason(
+    client: TestClient, member: Actor, llm: ScriptedLLM, status: int, kind: str
+) -> None:
+    reply = _reply_after(client, member, Reply(status=status, error_message="scripted"), llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", kind)
+    assert reply["error"]
+    assert reply["content"] == ""
+
+
+def test_a_stream_cut_mid_reply_keeps_the_partial_text_and_is_not_retried(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    cut = Reply(text=LONG_TEXT, chunk_size=10, cut_after_chunks=3)
+    reply = _reply_after(client, member, cut, "a retry must not happen", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "unavailable")
+    assert reply["content"] == LONG_TEXT[:30]
+    assert "broke off" in reply["error"]
+    assert len(llm.requests) == 1
+
+
+def test_an_unauthorised_key_is_not_retried(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    reply = _reply_after(client, member, Reply(status=401, error_message="bad key"), "ok", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "unauthorised")
+    assert "refused the API key" in reply["error"]
+    assert len(llm.requests) == 1
+
+
+def test_a_prompt_too_long_for_the_model_is_not_retried(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    overflow = Reply(
+        status=400,
+        error_message="This model's maximum context length is 4096 tokens. However, your "
+        "messages resulted in 9000 tokens.",
+    )
+    reply = _reply_after(client, member, overflow, "ok", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "too_long")
+    assert len(llm.requests) == 1
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_transient_failures_are_retried_and_the_reply_completes(
+    client: TestClient, member: Actor, llm: ScriptedLLM, status: int
+) -> None:
+    failing = Reply(status=status, error_message="busy", headers={"Retry-After": "0"})
+    reply = _reply_after(client, member, failing, failing, "Third time lucky.", llm=llm)
+    assert reply["status"] == "complete"
+    assert reply["content"] == "Third time lucky."
+    assert len(llm.requests) == 3
+    assert [a["kind"] for a in reply["attempts"]] == [reply_kind(status)] * 2
+
+
+def reply_kind(status: int) -> str:
+    return "rate_limited" if status == 429 else "unavailable"
+
+
+def test_retries_are_bounded(client: TestClient, member: Actor, llm: ScriptedLLM) -> None:
+    failing = Reply(status=500, error_message="down")
+    reply = _reply_after(client, member, failing, failing, failing, failing, llm=llm)
+    assert reply["status"] == "error"
+    assert len(llm.requests) == 3  # one call and DESIGNGATE_LLM_MAX_RETRIES=2 retries
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"fallback_models": ["openai/fallback-model"], "llm_max_retries": 1}],
+    ids=["with-fallback"],
+)
+def test_a_fallback_model_answers_when_the_primary_keeps_failing(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script_for("openai/scripted-model", Reply(status=500), Reply(status=503))
+    llm.script_for("openai/fallback-model", "The fallback's designs.")
+    reply = _reply_after(client, member, llm=llm)
+    assert reply["status"] == "complete"
+    assert reply["content"] == "The fallback's designs."
+    assert reply["model"] == "openai/fallback-model"
+    assert reply["requested_model"] == "openai/scripted-model"
+    assert "fallback" in reply["flags"]
+    assert [a["model"] for a in reply["attempts"]] == ["openai/scripted-model"] * 2
+
+
+def test_decisions_can_still_be_recorded_while_the_model_fails(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script(Reply(status=401))
+    say(client, member, blind["id"], "Propose designs.")
+    item = item_in(client, member, project["id"], "recovery")
+    decided = factories.decide(client, member, item)
+    assert decided["revision"] == 1

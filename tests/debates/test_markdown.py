@@ -1,0 +1,103 @@
+"""Model output is rendered without any way to run script or steer htmx on our pages."""
+
+from html.parser import HTMLParser
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.markdown import ALLOWED_TAGS, render_markdown
+from tests import factories
+from tests.conftest import Actor
+from tests.debates.helpers import last_reply, say, start_thread
+from tests.llm_server import ScriptedLLM
+
+XSS_CORPUS = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)><circle r=1 /></svg>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    '<a href="javascript:alert(1)">click</a>',
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](  javascript:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[click](vbscript:msgbox(1))",
+    "![x](javascript:alert(1))",
+    '<div hx-get="/api/v1/projects" hx-trigger="load">x</div>',
+    '<p data-hx-post="/logout" data-hx-trigger="load">x</p>',
+    '<button hx-on:click="alert(1)">x</button>',
+    '<form action="/x"><input name=a></form>',
+    "<style>body{display:none}</style>",
+    '<a href="https://example.com" onclick="alert(1)" style="x">ok</a>',
+    "<details open ontoggle=alert(1)>",
+    '<math><mi xlink:href="javascript:alert(1)">x</mi></math>',
+    "<!--<script>alert(1)</script>-->",
+    "```html\n<script>alert(1)</script>\n```",
+    "`<img src=x onerror=alert(1)>`",
+    "<<script>script>alert(1)<</script>/script>",
+    '<object data="javascript:alert(1)"></object>',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    '[x](https://example.com "title" onmouseover=alert(1))',
+]
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute in a piece of HTML, as a browser would see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+
+def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.elements
+
+
+@pytest.mark.parametrize("payload", XSS_CORPUS)
+def test_rendered_markdown_cannot_run_script_or_drive_htmx(payload: str) -> None:
+    html = render_markdown(payload)
+    for tag, attributes in _elements(html):
+        assert tag in ALLOWED_TAGS, tag
+        for name, value in attributes.items():
+            assert not name.startswith("on"), name
+            assert not name.startswith(("hx-", "data-")), name
+            assert name not in {"style", "src", "action", "formaction"}, name
+            if name == "href":
+                assert (value or "").startswith(("http://", "https://", "mailto:")), value
+    assert "<script" not in html.lower()
+
+
+def test_ordinary_markdown_still_renders() -> None:
+    html = render_markdown(
+        "# Design 1\n\n- **queue** and *outbox*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "[docs](https://example.com)\n\n```\ncode\n```"
+    )
+    assert "<h1>Design 1</h1>" in html
+    assert "<strong>queue</strong>" in html
+    assert "<table>" in html
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">docs</a>' in html
+    assert "<pre><code>code\n</code></pre>" in html
+
+
+def test_a_script_tag_in_model_output_is_inert_in_content_html(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    hostile = 'Design 1 <script>alert("x")</script> <div hx-get="/api/v1/me" hx-trigger="load">'
+    llm.script(hostile)
+    say(client, member, blind["id"], "Propose designs.")
+    reply = last_reply(client, member, blind["id"])
+    assert reply["content"] == hostile  # raw content is kept as the model wrote it
+    assert "<script" not in reply["content_html"]
+    assert "&lt;script&gt;" in reply["content_html"]
+    assert all(
+        not name.startswith("hx-") for _, a in _elements(reply["content_html"]) for name in a
+    )

@@ -1,0 +1,137 @@
+"""Rule 4: pushback is checked by a neutral judge, not obeyed; flips are counted per model."""
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.conftest import Actor
+from tests.debates.conftest import JUDGE, MODEL
+from tests.debates.helpers import last_reply, models_view, say, start_thread, thread
+from tests.llm_server import Reply, ScriptedLLM
+
+FIRST_POSITION = "Keep the transactional outbox: it is the only way to avoid lost orders."
+PUSHBACK = "I really think we should drop the outbox. Just do it my way."
+FLIPPED = "You are right, the outbox is unnecessary; write directly to the broker."
+
+
+def _verdict(changed: bool, new_argument: bool) -> str:
+    return json.dumps(
+        {"position_changed": changed, "new_argument": new_argument, "explanation": "scripted"}
+    )
+
+
+def _debate_with_pushback(
+    client: TestClient, member: Actor, llm: ScriptedLLM, verdict: str, pushback: str = PUSHBACK
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    project = factories.create_project(client, member, blind_first=False)
+    opened = start_thread(client, member, project["id"], "open")
+    llm.script_for(MODEL, FIRST_POSITION, FLIPPED)
+    llm.script_for(JUDGE, verdict)
+    say(client, member, opened["id"], "Do we need the outbox?")
+    say(client, member, opened["id"], pushback, pushback=True)
+    return project, last_reply(client, member, opened["id"])
+
+
+def test_a_flip_without_a_new_argument_is_flagged_capitulated_and_counted(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project, reply = _debate_with_pushback(client, member, llm, _verdict(True, False))
+    assert reply["content"] == FLIPPED
+    assert "capitulated" in reply["flags"]
+    assert reply["judgement"]["position_changed"] is True
+    assert reply["judgement"]["new_argument"] is False
+    view = thread(client, member, reply["thread_id"])
+    (stats,) = view["stats"]
+    assert (stats["model"], stats["flips"], stats["capitulations"]) == (MODEL, 1, 1)
+    assert stats["first_flip_turn"] == 2
+    (per_model,) = models_view(client, member, project["id"])["models"]
+    assert (per_model["flips"], per_model["capitulations"], per_model["replies"]) == (1, 1, 2)
+
+
+def test_a_change_justified_by_a_new_argument_is_not_a_capitulation(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    evidence = "Our broker already offers transactional publishes, measured in the load test."
+    project, reply = _debate_with_pushback(
+        client, member, llm, _verdict(True, True), pushback=evidence
+    )
+    assert "capitulated" not in reply["flags"]
+    assert "position_changed" in reply["flags"]
+    (per_model,) = models_view(client, member, project["id"])["models"]
+    assert (per_model["flips"], per_model["capitulations"]) == (1, 0)
+
+
+def test_a_held_position_is_neither_a_flip_nor_a_capitulation(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project, reply = _debate_with_pushback(client, member, llm, _verdict(False, False))
+    assert reply["flags"] == []
+    (per_model,) = models_view(client, member, project["id"])["models"]
+    assert (per_model["flips"], per_model["first_flip_turn"]) == (0, None)
+
+
+def test_the_judge_sees_both_positions_in_the_third_person_and_not_whose_argument_it_is(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    _debate_with_pushback(client, member, llm, _verdict(True, False))
+    (judge_request,) = llm.requests_for(JUDGE)
+    text = "\n".join(m["content"] for m in judge_request["messages"]).lower()
+    assert "reviewer a" in text
+    assert "reviewer b" in text
+    assert FIRST_POSITION.lower() in text
+    assert FLIPPED.lower() in text
+    assert PUSHBACK.lower() in text
+    for hint in ("user", "push back", "pushback", "assistant", "the team", "model", "human"):
+        assert hint not in text, hint
+    # A fresh context: only the judge's own instructions and the case, not the debate.
+    assert [m["role"] for m in judge_request["messages"]] == ["system", "user"]
+    assert judge_request["response_format"] == {"type": "json_object"}
+
+
+def test_a_judge_answer_wrapped_in_prose_and_fences_is_still_read(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    fenced = f"Here is my verdict:\n```json\n{_verdict(True, False)}\n```"
+    _project, reply = _debate_with_pushback(client, member, llm, fenced)
+    assert "capitulated" in reply["flags"]
+
+
+def test_a_failed_judge_leaves_the_reply_complete_and_says_why(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member, blind_first=False)
+    opened = start_thread(client, member, project["id"], "open")
+    llm.script_for(MODEL, FIRST_POSITION, FLIPPED)
+    llm.script_for(JUDGE, Reply(status=401, error_message="judge key refused"))
+    say(client, member, opened["id"], "Do we need the outbox?")
+    say(client, member, opened["id"], PUSHBACK, pushback=True)
+    reply = last_reply(client, member, opened["id"])
+    assert reply["status"] == "complete"
+    assert reply["flags"] == []
+    assert reply["judgement"]["error_kind"] == "unauthorised"
+
+
+def test_pushback_with_no_position_to_push_back_on_is_refused(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    opened = start_thread(client, member, project["id"], "open")
+    response = client.post(
+        f"/api/v1/threads/{opened['id']}/messages",
+        json={"content": "No!", "pushback": True},
+        headers=member.headers,
+    )
+    assert response.status_code == 409
+    assert llm.requests == []
+
+
+def test_plain_messages_are_not_judged(client: TestClient, member: Actor, llm: ScriptedLLM) -> None:
+    project = factories.create_project(client, member, blind_first=False)
+    opened = start_thread(client, member, project["id"], "open")
+    llm.script_for(MODEL, FIRST_POSITION, FLIPPED)
+    say(client, member, opened["id"], "Do we need the outbox?")
+    say(client, member, opened["id"], "And what about retries?")
+    assert llm.requests_for(JUDGE) == []
+    assert last_reply(client, member, opened["id"])["judgement"] is None
