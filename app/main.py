@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
-    app.state.hub = live.LocalHub()
+    app.state.hub = live.make_hub(app.state.db.engine)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)
     problems.install(app, max_body_bytes=settings.max_body_bytes)
