@@ -9,13 +9,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import live, llm, problems
+from app import live, llm, problems, web
 from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
 from app.services import generation, instance
-from app.web import pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("designgate")
@@ -62,6 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(api_router)
-    app.include_router(pages.router)
+    web.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
