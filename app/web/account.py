@@ -11,7 +11,7 @@ from app.deps import SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.services import users
-from app.web.deps import MaybeUser, check_csrf
+from app.web.deps import MaybeUser, SignedIn, check_csrf
 from app.web.errors import redirect
 from app.web.forms import service_field_error
 from app.web.templating import page
@@ -25,7 +25,7 @@ def sign_in(request: Request, user: User) -> None:
     request.session.update(
         uid=user.id, sid=secrets.token_urlsafe(16), csrf=secrets.token_urlsafe(32)
     )
-    request.state.user = user
+    request.state.user = SignedIn(user.id, user.name, user.email, user.role)
 
 
 def _safe_next(next_path: str | None) -> str:

@@ -1,6 +1,7 @@
 """Dependencies of the HTML routes: first-run setup, the signed-in user, CSRF."""
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -19,6 +20,17 @@ CSRF_REFUSAL = (
     "(the page may be old, or the request did not come from this site). "
     "Reload the page and try again."
 )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who is signed in, as plain values: pages and live streams render it after the
+    request's database session has closed (or rolled back on an error)."""
+
+    id: int
+    name: str
+    email: str
+    role: str
 
 
 class SetupRequired(Exception):
@@ -67,7 +79,7 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
         user = None
     if user is None and user_id is not None:
         request.session.pop("uid", None)
-    request.state.user = user
+    request.state.user = SignedIn(user.id, user.name, user.email, user.role) if user else None
     return user
 
 

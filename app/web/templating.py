@@ -12,9 +12,9 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from app.models import User
 from app.models.enums import Category, DecisionStatus, Role
 from app.services.catalog import CATEGORY_LABELS
+from app.web.deps import SignedIn
 from app.web.forms import decision_values
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -81,7 +81,7 @@ def csrf_token(request: Request) -> str:
 
 
 def base_context(request: Request) -> dict[str, Any]:
-    user: User | None = getattr(request.state, "user", None)
+    user: SignedIn | None = getattr(request.state, "user", None)
     return {
         "user": user,
         "csrf_token": csrf_token(request),
