@@ -45,6 +45,14 @@ async def _events(subscription: live.Subscription) -> AsyncIterator[live.Event |
         yield await subscription.get(timeout=KEEPALIVE_S)
 
 
+def _changed(sent: dict[str, str], parts: regions.Regions) -> regions.Regions:
+    """Only regions that differ from what this connection last sent: an unchanged region
+    swapped again would make screen readers announce it again."""
+    fresh = [(rid, html_text) for rid, html_text in parts if sent.get(rid) != html_text]
+    sent.update(fresh)
+    return fresh
+
+
 def _read(db: Database, work: Callable[[Any], Any]) -> Any:
     with db.transaction(write=False) as session:
         return work(session)
@@ -68,15 +76,16 @@ def project_events(
         return result
 
     async def body() -> AsyncIterator[bytes]:
+        sent: dict[str, str] = {}
         async with hub.subscribe(f"project:{project_id}") as subscription:
-            for rid, fragment in await asyncio.to_thread(render, False):
+            for rid, fragment in _changed(sent, await asyncio.to_thread(render, False)):
                 yield _event(rid, fragment)
             async for item in _events(subscription):
                 if item is None:
                     yield b": keep-alive\n\n"
                     continue
                 design = item.get("type") in {"project", live.RESET}
-                for rid, fragment in await asyncio.to_thread(render, design):
+                for rid, fragment in _changed(sent, await asyncio.to_thread(render, design)):
                     yield _event(rid, fragment)
 
     return _stream(body())
@@ -172,9 +181,10 @@ async def _meeting_updates(
     subscription: live.Subscription,
     render: Callable[[Any], tuple[regions.Regions, int | None, bool]],
 ) -> AsyncIterator[bytes]:
+    sent: dict[str, str] = {}
     parts, _item, ended = await asyncio.to_thread(_read, db, render)
     while True:
-        for rid, fragment in parts:
+        for rid, fragment in _changed(sent, parts):
             yield _event(rid, fragment)
         if ended:
             yield _event("closed", "")

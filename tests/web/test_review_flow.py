@@ -6,11 +6,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.llm_server import Reply, ScriptedLLM
-from tests.web.conftest import LiveServer, screenshot
+from tests.web.conftest import LiveServer, NewContext, screenshot
 
 pytestmark = pytest.mark.browser
 
-HOSTILE_NAME = 'Orders <script>window.__xss = "name"</script><img src=x onerror="window.__xss=\'img\'">'
+HOSTILE_NAME = (
+    'Orders <script>window.__xss = "name"</script><img src=x onerror="window.__xss=\'img\'">'
+)
 HOSTILE_SUMMARY = "<img src=x onerror=\"window.__xss='summary'\"> retry with backoff"
 GENERATED = (
     "# orders.py\n"
@@ -70,7 +72,7 @@ def _decide_every_item(page: Page) -> None:
 
 
 def test_a_new_user_goes_from_setup_to_streamed_code(
-    live_server: LiveServer, new_context, llm: ScriptedLLM
+    live_server: LiveServer, new_context: NewContext, llm: ScriptedLLM
 ) -> None:
     page = new_context().new_page()
     _set_up_first_admin(page, live_server)
