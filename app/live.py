@@ -121,6 +121,7 @@ class LocalHub:
 # NOTIFY payloads must stay under 8000 bytes; events carry ids, so this is generous.
 MAX_PAYLOAD_BYTES = 7900
 NOTIFY_CHANNEL = "designgate_live"
+LISTENER_APPLICATION_NAME = "designgate-live"
 LISTEN_POLL_S = 10.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -147,8 +148,12 @@ class PostgresHub(LocalHub):
     def __init__(self, engine: Engine) -> None:
         super().__init__()
         self._engine = engine
-        url = make_url(str(engine.url.render_as_string(hide_password=False)))
-        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = make_url(engine.url.render_as_string(hide_password=False))
+        # A name in pg_stat_activity, so an operator (or a test) can find this connection.
+        url = url.set(drivername="postgresql").update_query_dict(
+            {"application_name": LISTENER_APPLICATION_NAME}
+        )
+        self._conninfo = url.render_as_string(hide_password=False)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
 
