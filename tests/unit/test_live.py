@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -53,10 +54,9 @@ def test_events_are_published_after_commit_and_dropped_on_rollback(database_url:
 
 
 def _rolled_back(db: Database) -> None:
-    session_work = db.transaction()
-    session = session_work.__enter__()
-    live.announce(session, "project:7", {"type": "dropped"})
-    session_work.__exit__(RuntimeError, RuntimeError("the request failed"), None)
+    with contextlib.suppress(RuntimeError), db.transaction() as session:
+        live.announce(session, "project:7", {"type": "dropped"})
+        raise RuntimeError("the request failed")
 
 
 def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str) -> None:

@@ -94,7 +94,7 @@ def test_a_new_user_goes_from_setup_to_streamed_code(
     _decide_every_item(page)
     expect(generate).to_be_enabled()
     expect(page.locator("h3 [data-state='done']")).to_have_count(6)
-    expect(page.locator("#item-1-state")).to_contain_text(HOSTILE_SUMMARY)
+    expect(page.locator("article.item").first).to_contain_text(HOSTILE_SUMMARY)
     assert page.evaluate("window.__loaded_once") is True
 
     llm.script(Reply(text=GENERATED, chunk_size=24, delay_s=0.05))
