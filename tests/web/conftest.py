@@ -14,12 +14,15 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
+from app.models import User
 from app.models.enums import Role
-from app.services import users
+from app.schemas.project import ProjectCreate
+from app.services import projects, users
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,8 +44,11 @@ class LiveServer:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self.port = _free_port()
+        self._prepare()
+
+    def _prepare(self) -> None:
         config = uvicorn.Config(
-            app,
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -73,6 +79,11 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def restart(self) -> None:
+        """Serve again on the same port, as after a server restart."""
+        self._prepare()
+        self.start()
 
 
 def _free_port() -> int:
@@ -124,6 +135,15 @@ def create_user(server: LiveServer, role: Role, name: str) -> str:
     with server.db.transaction() as session:
         users.create_user(session, email=email, name=name, role=role, password=PASSWORD)
     return email
+
+
+def create_project(server: LiveServer, owner_email: str, name: str = "Payments ledger") -> int:
+    """A project owned by the user with this email, made directly through the service."""
+    with server.db.transaction() as session:
+        owner = session.scalar(select(User).where(User.email == owner_email))
+        assert owner is not None
+        data = ProjectCreate(name=name, problem="Money moves between accounts exactly once.")
+        return projects.create_project(session, data=data, actor=owner).id
 
 
 def sign_in(page: Page, server: LiveServer, email: str, password: str = PASSWORD) -> None:

@@ -4,21 +4,19 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from app.models import Decision, User
+from app.models import Decision
 from app.models.enums import Role
-from app.schemas.project import ProjectCreate
-from app.services import projects
-from tests.web.conftest import LiveServer, NewContext, create_user, csrf_token, screenshot, sign_in
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    csrf_token,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
-
-
-def _project(server: LiveServer, owner_email: str, name: str = "Payments ledger") -> int:
-    with server.db.transaction() as session:
-        owner = session.scalar(select(User).where(User.email == owner_email))
-        assert owner is not None
-        data = ProjectCreate(name=name, problem="Money moves between accounts exactly once.")
-        return projects.create_project(session, data=data, actor=owner).id
 
 
 def _record_in_meeting(page: Page, summary: str) -> None:
@@ -34,7 +32,7 @@ def test_a_second_attendee_sees_decisions_and_votes_live(
 ) -> None:
     presenter_email = create_user(live_server, Role.ADMIN, "Paula")
     attendee_email = create_user(live_server, Role.MEMBER, "Omar")
-    project_id = _project(live_server, presenter_email)
+    project_id = create_project(live_server, presenter_email)
     presenter = new_context().new_page()
     attendee = new_context(viewport={"width": 412, "height": 915}).new_page()  # a phone
     sign_in(presenter, live_server, presenter_email)
@@ -83,7 +81,7 @@ def test_a_viewer_sees_no_write_controls_and_forged_writes_are_refused(
 ) -> None:
     admin_email = create_user(live_server, Role.ADMIN, "Ada")
     viewer_email = create_user(live_server, Role.VIEWER, "Vic")
-    project_id = _project(live_server, admin_email, name="Read-only review")
+    project_id = create_project(live_server, admin_email, name="Read-only review")
     page = new_context().new_page()
     sign_in(page, live_server, viewer_email)
 
