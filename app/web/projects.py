@@ -115,9 +115,11 @@ def _design_conflict(
     request: Request, session: Any, project_id: int, submitted: dict[str, str], exc: Conflict
 ) -> Response:
     """Show their text of each field that differs; keep ours; base the next save on theirs."""
-    current: dict[str, Any] = exc.extensions.get("current") or projects.snapshot(
-        projects.get_project(session, project_id)
-    )
+    current: dict[str, Any] | None = exc.extensions.get("current")
+    if current is None:
+        # A race lost at flush time: the transaction is spent; read their version afresh.
+        session.rollback()
+        current = projects.snapshot(projects.get_project(session, project_id))
     changed = {
         name: str(current.get(name) or "")
         for name in PROJECT_FIELDS
