@@ -59,11 +59,12 @@ def test_a_second_attendee_sees_decisions_and_votes_live(
         "aria-pressed", "true"
     )
 
+    screenshot(presenter, "meeting-presenter.png")
+    screenshot(attendee, "meeting-attendee-phone.png")
+
     presenter.get_by_role("button", name="Next item").click()
     expect(attendee.locator("#stage-title")).to_have_text("A downstream drops off the network")
     expect(attendee.locator("#meeting-form")).to_contain_text("A downstream drops off the network")
-    screenshot(presenter, "meeting-presenter.png")
-    screenshot(attendee, "meeting-attendee-phone.png")
 
     presenter.get_by_role("button", name="End the meeting and write the minutes").click()
     expect(presenter.locator("#minutes")).to_contain_text("Items covered")
