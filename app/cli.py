@@ -40,7 +40,15 @@ def serve(
     from app import migrate
 
     migrate.upgrade(get_settings().database_url)
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
+    # Live pages hold server-sent event streams open; without a limit a stop would wait forever.
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @db_cli.command("upgrade")

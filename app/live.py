@@ -5,15 +5,24 @@ after the transaction commits (so a subscriber that re-reads sees the change)
 and dropped on rollback. Events carry ids and small deltas, never whole rows.
 
 Channels: ``project:{id}``, ``thread:{id}``, ``meeting:{id}``, ``generation:{id}``.
+
+Two hubs: ``LocalHub`` delivers in-process (one server process, the SQLite
+deployment); ``PostgresHub`` sends every event through PostgreSQL NOTIFY and
+LISTENs on one dedicated connection per process, so every process's
+subscribers see every process's events.
 """
 
 import asyncio
 import contextlib
+import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+import psycopg
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 Event = dict[str, Any]
@@ -21,14 +30,16 @@ _PENDING = "designgate_live_pending"
 # An event of this type tells subscribers they may have missed events: re-read everything.
 RESET = "reset"
 SUBSCRIBER_QUEUE_SIZE = 1000
+log = logging.getLogger(__name__)
 
 
 class Subscription:
     """Events for one subscriber, delivered on the event loop it subscribed from."""
 
-    def __init__(self, hub: "LocalHub", channel: str) -> None:
+    def __init__(self, hub: "LocalHub", channels: tuple[str, ...]) -> None:
         self.hub = hub
-        self.channel = channel
+        self.channels = channels
+        self.channel = channels[0]
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
 
@@ -81,22 +92,146 @@ class LocalHub:
                 subscription.loop.call_soon_threadsafe(subscription.deliver, dict(item))
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        subscription = Subscription(self, channel)
+    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[Subscription]:
+        """Events of one or more channels, in the order they were published."""
+        subscription = Subscription(self, (channel, *more))
         with self._lock:
-            self._subscribers.setdefault(channel, set()).add(subscription)
+            for name in subscription.channels:
+                self._subscribers.setdefault(name, set()).add(subscription)
         try:
             yield subscription
         finally:
             with self._lock:
-                self._subscribers.get(channel, set()).discard(subscription)
+                for name in subscription.channels:
+                    self._subscribers.get(name, set()).discard(subscription)
+
+    def reset_all(self) -> None:
+        """Tell every subscriber it may have missed events (after a listener reconnect)."""
+        with self._lock:
+            targets = {s for subscribers in self._subscribers.values() for s in subscribers}
+        for subscription in targets:
+            with contextlib.suppress(RuntimeError):
+                subscription.loop.call_soon_threadsafe(subscription.deliver, {"type": RESET})
 
     def subscriber_count(self, channel: str) -> int:
         with self._lock:
             return len(self._subscribers.get(channel, ()))
 
 
+# NOTIFY payloads must stay under 8000 bytes; events carry ids, so this is generous.
+MAX_PAYLOAD_BYTES = 7900
+NOTIFY_CHANNEL = "designgate_live"
+LISTENER_APPLICATION_NAME = "designgate-live"
+LISTEN_POLL_S = 10.0
+RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def _payload(channel: str, item: Event) -> str:
+    """The NOTIFY payload; an oversized event is replaced by a reset of its channel."""
+    payload = json.dumps({"channel": channel, "event": item}, separators=(",", ":"))
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        log.warning("live event on %s too large for NOTIFY; sending a reset", channel)
+        payload = json.dumps({"channel": channel, "event": {"type": RESET}})
+    return payload
+
+
+class PostgresHub(LocalHub):
+    """LISTEN/NOTIFY hub for several server processes on one PostgreSQL database.
+
+    Events are NOTIFYed inside the announcing transaction (PostgreSQL delivers them
+    only if it commits); one listener connection per process hands them to local
+    subscribers. After the listener reconnects, every subscriber gets a reset.
+    """
+
+    transactional = True
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self._engine = engine
+        url = make_url(engine.url.render_as_string(hide_password=False))
+        # A name in pg_stat_activity, so an operator (or a test) can find this connection.
+        url = url.set(drivername="postgresql").update_query_dict(
+            {"application_name": LISTENER_APPLICATION_NAME}
+        )
+        self._conninfo = url.render_as_string(hide_password=False)
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start listening; wait briefly for the first LISTEN so early events are not missed."""
+        self._listening = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen_forever(), name="designgate-live")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), timeout=5)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listening.is_set()
+
+    def publish(self, channel: str, item: Event) -> None:
+        """NOTIFY outside any transaction (blocking; call it from a thread, not the loop)."""
+        with self._engine.begin() as connection:
+            self.notify(connection, channel, item)
+
+    def notify(self, connection: Connection, channel: str, item: Event) -> None:
+        """Queue a NOTIFY on this connection's transaction."""
+        connection.execute(
+            text("SELECT pg_notify(:name, :payload)"),
+            {"name": NOTIFY_CHANNEL, "payload": _payload(channel, item)},
+        )
+
+    async def _listen_forever(self) -> None:
+        attempt = 0
+        connected_before = False
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as connection:
+                    await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._listening.set()
+                    if connected_before:
+                        self.reset_all()  # events sent while we were away are lost
+                    connected_before, attempt = True, 0
+                    await self._receive(connection)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("live listener lost its connection: %s", exc)
+            self._listening.clear()
+            await asyncio.sleep(RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)])
+            attempt += 1
+
+    async def _receive(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Deliver notifications; between them, a ping notices a silently dead connection."""
+        while True:
+            async for notification in connection.notifies(timeout=LISTEN_POLL_S):
+                self._deliver(notification.payload)
+            await connection.execute("SELECT 1")
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            channel, item = message["channel"], message["event"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed live payload")
+            return
+        LocalHub.publish(self, channel, item)
+
+
 Hub = LocalHub
+
+
+def make_hub(engine: Engine) -> LocalHub:
+    """In-process on SQLite (one process); LISTEN/NOTIFY on PostgreSQL (any number)."""
+    if engine.dialect.name == "postgresql":
+        return PostgresHub(engine)
+    return LocalHub()
 
 
 def announce(session: Session, channel: str, item: Event) -> None:
@@ -106,11 +241,34 @@ def announce(session: Session, channel: str, item: Event) -> None:
 
 def connect(factory: sessionmaker[Session], hub: Hub) -> None:
     """Publish each session's queued events after its commit; forget them on rollback."""
+    if isinstance(hub, PostgresHub):
+        _connect_transactional(factory, hub)
+        return
 
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint was released; the real commit is still to come
         for channel, item in session.info.pop(_PENDING, []):
             hub.publish(channel, item)
+
+    @event.listens_for(factory, "after_soft_rollback")
+    def _forget(session: Session, _previous: Any) -> None:
+        session.info.pop(_PENDING, None)
+
+
+def _connect_transactional(factory: sessionmaker[Session], hub: PostgresHub) -> None:
+    """NOTIFY inside the committing transaction: PostgreSQL drops it if the commit fails."""
+
+    @event.listens_for(factory, "before_commit")
+    def _notify(session: Session) -> None:
+        if session.in_nested_transaction():
+            return
+        pending = session.info.pop(_PENDING, [])
+        if pending:
+            connection = session.connection()
+            for channel, item in pending:
+                hub.notify(connection, channel, item)
 
     @event.listens_for(factory, "after_soft_rollback")
     def _forget(session: Session, _previous: Any) -> None:

@@ -9,14 +9,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import live, llm, problems
+from app import live, llm, problems, web
 from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
 from app.services import debates, generation, instance
 from app.services.model_calls import ModelCalls
-from app.web import pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("designgate")
@@ -60,13 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
-    app.state.hub = live.LocalHub()
+    app.state.hub = live.make_hub(app.state.db.engine)
     app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)
     problems.install(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(api_router)
-    app.include_router(pages.router)
+    web.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -22,6 +22,8 @@ class Meeting(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     minutes: Mapped[str | None] = mapped_column(Text)
+    # Every item the presenter put on screen, in order: the minutes' "items covered".
+    covered_item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
 
 
 class MeetingAttendee(Base):
@@ -35,6 +37,8 @@ class MeetingAttendee(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the attendee's live connection closes; cleared when it opens again.
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MeetingVote(Base):
@@ -50,4 +54,6 @@ class MeetingVote(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("checklist_items.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     vote: Mapped[str] = mapped_column(String(16))
+    # The revision of the item's decision the vote was cast on.
+    decision_revision: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

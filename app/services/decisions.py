@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app import live
 from app.errors import Conflict, NotFound
-from app.models import ChecklistItem, Decision, Project, User
+from app.models import ChecklistItem, Decision, Meeting, MeetingAttendee, Project, User
 from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
 from app.services import audit
 from app.services.projects import get_project, next_item_position
@@ -137,11 +137,21 @@ def history(session: Session, *, item_id: int) -> tuple[ChecklistItem, list[Deci
 
 
 def record_decision(
-    session: Session, *, item_id: int, data: DecisionWrite, actor: User
+    session: Session,
+    *,
+    item_id: int,
+    data: DecisionWrite,
+    actor: User,
+    meeting: Meeting | None = None,
 ) -> ItemWithDecision:
-    """Append a revision; refuse one based on anything but the current revision."""
+    """Append a revision; refuse one based on anything but the current revision.
+
+    In a live ``meeting`` the revision also records who was in the room.
+    """
     item = get_item(session, item_id)
     project = get_project(session, item.project_id)
+    if meeting is not None:
+        _check_meeting_is_on(meeting, project)
     current = current_decision(session, item_id)
     _check_based_on_current(item, current, data.version)
     decision = Decision(
@@ -153,6 +163,8 @@ def record_decision(
         alternatives=list(data.alternatives),
         design_version=project.design_version,
         decided_by=actor,
+        meeting_id=meeting.id if meeting else None,
+        attendees=_attendees_present(session, meeting) if meeting else [],
     )
     _insert_revision(session, decision, item)
     audit.record(
@@ -170,7 +182,34 @@ def record_decision(
         f"project:{project.id}",
         {"type": "decision", "item_id": item.id, "revision": decision.revision},
     )
+    if meeting is not None:
+        live.announce(
+            session,
+            f"meeting:{meeting.id}",
+            {"type": "decision", "item_id": item.id, "revision": decision.revision},
+        )
     return ItemWithDecision(item, decision, project.design_version)
+
+
+def _check_meeting_is_on(meeting: Meeting, project: Project) -> None:
+    if meeting.project_id != project.id:
+        raise Conflict(f"Meeting {meeting.id} is about another project")
+    if meeting.ended_at is not None:
+        raise Conflict(f"Meeting {meeting.id} has ended")
+
+
+def _attendees_present(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
+    """Who is in the room now: joined and not left, in the order they joined."""
+    stmt = (
+        select(User.id, User.name, User.email)
+        .join(MeetingAttendee, MeetingAttendee.user_id == User.id)
+        .where(MeetingAttendee.meeting_id == meeting.id, MeetingAttendee.left_at.is_(None))
+        .order_by(MeetingAttendee.joined_at, MeetingAttendee.id)
+    )
+    return [
+        {"user_id": user_id, "name": name, "email": email}
+        for user_id, name, email in session.execute(stmt)
+    ]
 
 
 def _check_based_on_current(

@@ -1,5 +1,7 @@
 """Users, passwords (Argon2id) and API tokens (only their SHA-256 is stored)."""
 
+import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -8,7 +10,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
@@ -88,7 +90,9 @@ def create_user(
     return user
 
 
-def create_token(session: Session, *, user: User, label: str = "") -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, *, user: User, label: str = "", actor: User | None = None
+) -> tuple[ApiToken, str]:
     """A new API token; the plain text is returned once and never stored."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, label=label, token_sha256=token_digest(plain))
@@ -96,7 +100,7 @@ def create_token(session: Session, *, user: User, label: str = "") -> tuple[ApiT
     session.flush()
     audit.record(
         session,
-        actor=user,
+        actor=actor or user,
         action="token.created",
         entity_type="api_token",
         entity_id=token.id,
@@ -126,3 +130,89 @@ def token_needs_touch(token: ApiToken) -> bool:
 
 def touch_token(session: Session, *, token_id: int) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the email is unknown keeps both answers equally slow."""
+    return _hasher.hash("designgate-no-such-user")
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None (without saying which was wrong)."""
+    user = find_by_email(session, email)
+    if user is None:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_dummy_hash(), password)
+        return None
+    if not password_matches(user, password) or not user.is_active:
+        return None
+    return user
+
+
+def create_first_admin(session: Session, *, email: str, name: str, password: str) -> User:
+    """First-run setup: only while the instance has no user at all."""
+    if count_users(session) > 0:
+        raise Conflict("This instance is already set up; sign in instead")
+    return create_user(session, email=email, name=name, role=Role.ADMIN, password=password)
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def change_role(session: Session, *, user_id: int, role: Role, actor: User) -> User:
+    """Change a user's role; the instance always keeps at least one active admin."""
+    user = get_user(session, user_id)
+    if user.role == role:
+        return user
+    if user.role == Role.ADMIN and _active_admin_count(session) <= 1:
+        raise Conflict("This is the last admin; make someone else an admin first")
+    before = {"role": user.role}
+    user.role = role
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.role_changed",
+        entity_type="user",
+        entity_id=user.id,
+        before=before,
+        after={"role": str(role)},
+    )
+    return user
+
+
+def _active_admin_count(session: Session) -> int:
+    stmt = select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.is_active)
+    return session.scalar(stmt) or 0
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token with its owner, newest first."""
+    stmt = select(ApiToken).options(joinedload(ApiToken.user)).order_by(ApiToken.id.desc())
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, *, token_id: int, actor: User) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"API token {token_id} does not exist")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoked",
+            entity_type="api_token",
+            entity_id=token.id,
+            after={"label": token.label, "user_id": token.user_id},
+        )
+    return token

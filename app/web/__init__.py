@@ -1,1 +1,19 @@
-"""HTML routers: parse the form, call the same service as the API, render."""
+"""HTML routers: parse the form, call the same services as the API, render a page or fragment."""
+
+from fastapi import APIRouter, FastAPI
+
+from app.web import account, admin, errors, generations, meetings, projects, streams
+from app.web.security import SecurityHeaders
+from app.web.sessions import CookieSessionMiddleware
+
+web_router = APIRouter(include_in_schema=False)
+for module in (account, projects, generations, meetings, admin, streams):
+    web_router.include_router(module.router)
+
+
+def install(app: FastAPI) -> None:
+    """The browser UI: its routes, cookie sessions, security headers and HTML errors."""
+    errors.install(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(CookieSessionMiddleware)
+    app.include_router(web_router)

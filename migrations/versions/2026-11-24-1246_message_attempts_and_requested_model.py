@@ -1,7 +1,7 @@
 """message attempts and requested model
 
 Revision ID: 2e4b57f5f092
-Revises: 3f865044227c
+Revises: f02c24ad1d21
 Create Date: 2026-11-24 12:46:42.123756+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "2e4b57f5f092"
-down_revision: str | None = "3f865044227c"
+down_revision: str | None = "f02c24ad1d21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

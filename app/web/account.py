@@ -1,0 +1,106 @@
+"""First-run setup, sign in and sign out."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from app.deps import SessionDep
+from app.errors import Conflict, InvalidInput
+from app.models import User
+from app.services import users
+from app.web.deps import MaybeUser, SignedIn, check_csrf
+from app.web.errors import redirect
+from app.web.forms import service_field_error
+from app.web.templating import page
+
+router = APIRouter(dependencies=[Depends(check_csrf)])
+
+
+def sign_in(request: Request, user: User) -> None:
+    """A fresh session (new id and CSRF token) so nothing from before the login survives."""
+    request.session.clear()
+    request.session.update(
+        uid=user.id, sid=secrets.token_urlsafe(16), csrf=secrets.token_urlsafe(32)
+    )
+    request.state.user = SignedIn(user.id, user.name, user.email, user.role)
+
+
+def _safe_next(next_path: str | None) -> str:
+    """Only paths on this site: an open redirect would help phishing."""
+    if next_path and next_path.startswith("/") and not next_path.startswith(("//", "/\\")):
+        return next_path
+    return "/"
+
+
+@router.get("/setup", response_class=HTMLResponse)
+def setup_form(request: Request, session: SessionDep) -> Response:
+    """First run: create the first admin."""
+    if users.count_users(session) > 0:
+        return redirect(request, "/login")
+    return page(request, "setup.html", {"values": {}, "errors": {}})
+
+
+@router.post("/setup", response_class=HTMLResponse)
+def setup(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    password_again: Annotated[str, Form()] = "",
+) -> Response:
+    """Create the first admin and sign them in; refused once any user exists."""
+    values = {"email": email, "name": name}
+    if password != password_again:
+        errors = {"password_again": "The two passwords differ."}
+        return page(request, "setup.html", {"values": values, "errors": errors}, status_code=422)
+    try:
+        user = users.create_first_admin(session, email=email, name=name, password=password)
+    except InvalidInput as exc:
+        errors = service_field_error(exc)
+        return page(request, "setup.html", {"values": values, "errors": errors}, status_code=422)
+    except Conflict:
+        return redirect(request, "/login")
+    request.app.state.setup_done = True
+    sign_in(request, user)
+    return redirect(request, "/")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request, session: SessionDep, user: MaybeUser, next: str | None = None
+) -> Response:
+    """Sign in with email and password."""
+    if users.count_users(session) == 0:
+        return redirect(request, "/setup")
+    if user is not None:
+        return redirect(request, _safe_next(next))
+    model = request.app.state.settings.model
+    return page(request, "login.html", {"next": _safe_next(next), "error": None, "model": model})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check the password (Argon2id) and start a new session."""
+    user = users.authenticate(session, email=email, password=password)
+    if user is None:
+        context = {"next": _safe_next(next), "error": "Wrong email or password.", "email": email}
+        return page(request, "login.html", context, status_code=401)
+    sign_in(request, user)
+    return redirect(request, _safe_next(next))
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """End the session."""
+    request.session.clear()
+    return redirect(request, "/login")

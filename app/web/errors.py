@@ -1,0 +1,112 @@
+"""Errors on HTML routes become readable HTML; the API keeps its problem+json."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.errors import DesignGateError
+from app.problems import HTTP_TITLES
+from app.web.deps import LoginRequired, SetupRequired
+from app.web.templating import fragment, is_htmx
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+NOT_WEB = ("/api/", "/static/", "/healthz", "/docs", "/redoc", "/openapi.json")
+# htmx puts error messages here (see templates/base.html) instead of the request's target.
+FLASH_TARGET = "#flash"
+
+
+def is_web(request: Request) -> bool:
+    return not request.url.path.startswith(NOT_WEB)
+
+
+def error_response(
+    request: Request, *, status: int, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> HTMLResponse:
+    """A readable message: in the page's alert region for htmx, a page of its own otherwise."""
+    context = {"status": status, "title": title, "detail": detail, "extra": extra or {}}
+    if is_htmx(request):
+        headers = {"HX-Retarget": FLASH_TARGET, "HX-Reswap": "innerHTML"}
+        return fragment(request, "_error.html", context, status_code=status, headers=headers)
+    return fragment(request, "error.html", context, status_code=status)
+
+
+def redirect(request: Request, url: str) -> Response:
+    """Navigate the whole browser: HX-Redirect for htmx, 303 See Other otherwise."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _designgate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DesignGateError)
+    return error_response(
+        request, status=exc.status_code, title=exc.title, detail=exc.detail, extra=exc.extensions
+    )
+
+
+def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = sorted({str(e.get("loc", ("", ""))[-1]) for e in exc.errors()})
+    detail = f"Check these fields: {', '.join(fields)}" if fields else "The request is not valid"
+    return error_response(request, status=422, title="Invalid input", detail=detail)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    title = HTTP_TITLES.get(exc.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404:
+        detail = "There is no page at this address."
+    return error_response(request, status=exc.status_code, title=title, detail=detail)
+
+
+def _database_down(request: Request, exc: Exception) -> Response:
+    detail = "The database cannot be reached right now; try again shortly."
+    return error_response(request, status=503, title="Database unavailable", detail=detail)
+
+
+def _setup_required(request: Request, exc: Exception) -> Response:
+    return redirect(request, "/setup")
+
+
+def _login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return redirect(request, exc.login_url)
+
+
+def install(app: FastAPI) -> None:
+    """Route each error to the web handler on HTML paths and to the API's elsewhere."""
+    web_handlers: dict[type[Exception], Callable[[Request, Exception], Response]] = {
+        DesignGateError: _designgate_error,
+        RequestValidationError: _validation_error,
+        StarletteHTTPException: _http_error,
+        OperationalError: _database_down,
+    }
+    for exc_class, web_handler in web_handlers.items():
+        api_handler = app.exception_handlers.get(exc_class)
+        app.add_exception_handler(exc_class, _dispatch(web_handler, api_handler))
+    app.add_exception_handler(SetupRequired, _as_async(_setup_required))
+    app.add_exception_handler(LoginRequired, _as_async(_login_required))
+
+
+def _dispatch(web_handler: Callable[[Request, Exception], Response], api_handler: Any) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if is_web(request) or api_handler is None:
+            return web_handler(request, exc)
+        response: Response = await api_handler(request, exc)
+        return response
+
+    return handle
+
+
+def _as_async(handler: Callable[[Request, Exception], Response]) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return handler(request, exc)
+
+    return handle

@@ -1,0 +1,72 @@
+"""Turn submitted forms into the same Pydantic schemas the API uses, with per-field errors."""
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from app.errors import InvalidInput
+from app.models.enums import DecisionStatus
+from app.services.decisions import ItemWithDecision
+
+Model = TypeVar("Model", bound=BaseModel)
+FieldErrors = dict[str, str]
+MESSAGES = {
+    "missing": "This field is required.",
+    "string_too_short": "This field is required.",
+    "string_too_long": "This is too long.",
+    "enum": "Choose one of the options.",
+    "literal_error": "Choose one of the options.",
+    "int_parsing": "This must be a whole number.",
+    "too_long": "There are too many entries.",
+}
+
+
+def values(form: FormData, *names: str) -> dict[str, str]:
+    """The named text fields as submitted (absent ones as empty strings)."""
+    return {name: _text(form.get(name)) for name in names}
+
+
+def lines(text: str) -> list[str]:
+    """A textarea with one entry per line."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse(model: type[Model], data: dict[str, Any]) -> tuple[Model | None, FieldErrors]:
+    """The schema instance, or None and a readable message per field."""
+    try:
+        return model.model_validate(data), {}
+    except ValidationError as exc:
+        return None, field_errors(exc)
+
+
+def field_errors(exc: ValidationError) -> FieldErrors:
+    errors: FieldErrors = {}
+    for error in exc.errors():
+        location = error.get("loc", ())
+        field = str(location[0]) if location else "form"
+        errors.setdefault(field, MESSAGES.get(error.get("type", ""), error.get("msg", "")))
+    return errors
+
+
+def service_field_error(exc: InvalidInput) -> FieldErrors:
+    """A service's InvalidInput names its field when it knows it."""
+    field = exc.extensions.get("field")
+    return {str(field) if field else "form": exc.detail}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def decision_values(entry: ItemWithDecision, meeting_id: int | None = None) -> dict[str, Any]:
+    """The form prefilled with the current decision, so superseding it starts from it."""
+    decision = entry.decision
+    return {
+        "status": decision.status if decision else DecisionStatus.DECIDED.value,
+        "summary": decision.summary if decision else "",
+        "rationale": decision.rationale if decision else "",
+        "alternatives": "\n".join(decision.alternatives) if decision else "",
+        "version": decision.revision if decision else 0,
+        "meeting_id": meeting_id or "",
+    }

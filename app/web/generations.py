@@ -1,0 +1,55 @@
+"""Code generation from the review page, streamed into it as the model writes."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from starlette.responses import Response
+
+from app.deps import DbDep, EndpointDep, SessionDep
+from app.services import generation as generation_service
+from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
+from app.web.templating import fragment, page
+
+router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
+
+
+@router.post("/projects/{project_id}/generations", response_class=HTMLResponse)
+def start_generation(
+    request: Request,
+    project_id: int,
+    session: SessionDep,
+    user: WebWriter,
+    db: DbDep,
+    endpoint: EndpointDep,
+    background: BackgroundTasks,
+    instructions: Annotated[str, Form()] = "",
+) -> Response:
+    """Generate code if the gate is open (the server decides), and stream it into the page."""
+    generation = generation_service.start_generation(
+        session,
+        project_id=project_id,
+        actor=user,
+        instructions=instructions.strip() or None,
+        endpoint=endpoint,
+    )
+    assert endpoint is not None
+    background.add_task(generation_service.run_generation, db, generation.id, endpoint)
+    return fragment(request, "_generation.html", {"generation": generation, "live": True})
+
+
+@router.get("/generations/{generation_id}", response_class=HTMLResponse)
+def generation_page(
+    request: Request, generation_id: int, session: SessionDep, user: WebUser
+) -> Response:
+    """One generation: its code (streaming while the model writes) and what it was based on."""
+    generation = generation_service.get_generation(session, generation_id)
+    live = generation.status in {"pending", "streaming"}
+    return page(request, "generation.html", {"generation": generation, "live": live})
+
+
+@router.get("/generations/{generation_id}/code.txt")
+def generation_text(generation_id: int, session: SessionDep, user: WebUser) -> Response:
+    """The generated code as plain text, for copying or saving."""
+    generation = generation_service.get_generation(session, generation_id)
+    return PlainTextResponse(generation.content)

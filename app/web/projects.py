@@ -1,0 +1,229 @@
+"""Project list, new project, and the review page with its design, checklist and gate."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from app.deps import SessionDep
+from app.errors import Conflict
+from app.models import User
+from app.schemas.checklist import DecisionWrite
+from app.schemas.project import ProjectCreate, ProjectUpdate
+from app.services import decisions, meetings, projects, review
+from app.services.decisions import ItemWithDecision
+from app.services.gate import gate
+from app.web import regions
+from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
+from app.web.errors import redirect
+from app.web.forms import FieldErrors, decision_values, lines, parse, values
+from app.web.templating import base_context, fragment, page
+
+router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
+PROJECT_FIELDS = ("name", "problem", "architecture", "data_model", "constraints")
+DECISION_FIELDS = ("status", "summary", "rationale", "alternatives", "version", "meeting_id")
+
+
+@router.get("/", response_class=HTMLResponse)
+def project_list(request: Request, session: SessionDep, user: WebUser) -> Response:
+    """Every project with the state of its gate."""
+    rows = [(p, gate(session, p)) for p in projects.list_projects(session)]
+    return page(request, "projects.html", {"rows": rows}, partial="_project_list.html")
+
+
+@router.get("/projects/new", response_class=HTMLResponse)
+def new_project_form(request: Request, user: WebWriter) -> Response:
+    """The form for a new design review."""
+    return page(request, "project_new.html", {"values": {}, "errors": {}})
+
+
+@router.post("/projects", response_class=HTMLResponse)
+async def create_project(request: Request, session: SessionDep, user: WebWriter) -> Response:
+    """Create the project with its failure-mode checklist, then open its review page."""
+    submitted = values(await request.form(), *PROJECT_FIELDS)
+    data, errors = parse(ProjectCreate, submitted)
+    if data is None:
+        context = {"values": submitted, "errors": errors}
+        return page(
+            request, "project_new.html", context, partial="_project_form.html", status_code=422
+        )
+    project = projects.create_project(session, data=data, actor=user)
+    return redirect(request, f"/projects/{project.id}")
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def review_page(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
+    """The design, the checklist grouped by category, decisions with history, and the gate."""
+    found = review.review(session, project_id=project_id)
+    context = _review_context(found, values=_project_values(found), errors={})
+    return page(request, "review.html", context)
+
+
+def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
+    return {"review": found, "project": found.project, "gate": found.gate, **extra}
+
+
+@router.get("/projects/{project_id}/gate", response_class=HTMLResponse)
+def gate_panel(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
+    """The gate panel alone: open or closed, and the missing and stale items."""
+    found = review.review(session, project_id=project_id, with_history=False)
+    return fragment(request, "_gate.html", _review_context(found))
+
+
+@router.post("/projects/{project_id}/design", response_class=HTMLResponse)
+async def save_design(
+    request: Request, project_id: int, session: SessionDep, user: WebWriter
+) -> Response:
+    """Save the design against the version it was read at; a conflict keeps the typed text."""
+    form = await request.form()
+    submitted = values(form, *PROJECT_FIELDS, "version")
+    data, errors = parse(ProjectUpdate, submitted)
+    if data is None:
+        return _design_form(request, session, project_id, submitted, errors=errors, status=422)
+    try:
+        projects.update_project(session, project_id=project_id, data=data, actor=user)
+    except Conflict as conflict:
+        return _design_conflict(request, session, project_id, submitted, conflict)
+    found = review.review(session, project_id=project_id)
+    context = _review_context(found, values=_project_values(found), errors={}, saved=True)
+    response = fragment(request, "_design.html", context)
+    return _with_regions(request, response, regions.review_regions(found, base_context(request)))
+
+
+def _project_values(found: review.Review) -> dict[str, Any]:
+    project = found.project
+    return {name: getattr(project, name) for name in (*PROJECT_FIELDS, "version")}
+
+
+def _design_form(
+    request: Request,
+    session: Any,
+    project_id: int,
+    submitted: dict[str, str],
+    *,
+    errors: FieldErrors,
+    status: int,
+    conflict: dict[str, Any] | None = None,
+) -> Response:
+    found = review.review(session, project_id=project_id, with_history=False)
+    context = _review_context(found, values=submitted, errors=errors, conflict=conflict)
+    return fragment(request, "_design.html", context, status_code=status)
+
+
+def _design_conflict(
+    request: Request, session: Any, project_id: int, submitted: dict[str, str], exc: Conflict
+) -> Response:
+    """Show their text of each field that differs; keep ours; base the next save on theirs."""
+    current: dict[str, Any] | None = exc.extensions.get("current")
+    if current is None:
+        # A race lost at flush time: the transaction is spent; read their version afresh.
+        session.rollback()
+        current = projects.snapshot(projects.get_project(session, project_id))
+    changed = {
+        name: str(current.get(name) or "")
+        for name in PROJECT_FIELDS
+        if str(current.get(name) or "") != submitted.get(name, "")
+    }
+    mine = {**submitted, "version": str(current.get("version", submitted.get("version")))}
+    conflict = {"version": current.get("version"), "changed": changed}
+    return _design_form(
+        request, session, project_id, mine, errors={}, status=409, conflict=conflict
+    )
+
+
+@router.post("/items/{item_id}/decision", response_class=HTMLResponse)
+async def record_decision(
+    request: Request, item_id: int, session: SessionDep, user: WebWriter
+) -> Response:
+    """Record a decision revision (in a meeting when the form says so) and update the gate."""
+    form = await request.form()
+    submitted = values(form, *DECISION_FIELDS)
+    meeting_id = _int_or_none(submitted["meeting_id"])
+    data, errors = parse(DecisionWrite, _decision_data(submitted))
+    if data is None:
+        return _decision_form(request, session, item_id, submitted, errors=errors, status=422)
+    try:
+        entry = _record(session, item_id, data, user, meeting_id)
+    except Conflict as conflict:
+        return _decision_conflict(request, session, item_id, submitted, conflict)
+    return _decision_recorded(request, session, entry, meeting_id)
+
+
+def _record(
+    session: Any, item_id: int, data: DecisionWrite, user: User, meeting_id: int | None
+) -> ItemWithDecision:
+    if meeting_id is None:
+        return decisions.record_decision(session, item_id=item_id, data=data, actor=user)
+    return meetings.record_decision(
+        session, meeting_id=meeting_id, item_id=item_id, data=data, actor=user
+    )
+
+
+def _decision_data(submitted: dict[str, str]) -> dict[str, Any]:
+    return {
+        "status": submitted["status"] or None,
+        "summary": submitted["summary"],
+        "rationale": submitted["rationale"],
+        "alternatives": lines(submitted["alternatives"]),
+        "version": _int_or_none(submitted["version"]) or 0,
+    }
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text.strip().isdigit() else None
+
+
+def _decision_form(
+    request: Request,
+    session: Any,
+    item_id: int,
+    submitted: dict[str, Any],
+    *,
+    errors: FieldErrors,
+    status: int,
+    conflict: Any = None,
+) -> Response:
+    item = decisions.get_item(session, item_id)
+    context = {"item": item, "values": submitted, "errors": errors, "conflict": conflict}
+    return fragment(request, "_decision_form.html", context, status_code=status)
+
+
+def _decision_conflict(
+    request: Request, session: Any, item_id: int, submitted: dict[str, str], exc: Conflict
+) -> Response:
+    """Someone decided first: show their decision, keep our text, base the retry on theirs."""
+    theirs = decisions.current_decision(session, item_id)
+    mine = {**submitted, "version": theirs.revision if theirs else 0}
+    context_error = {"detail": exc.detail, "theirs": theirs}
+    return _decision_form(
+        request, session, item_id, mine, errors={}, status=409, conflict=context_error
+    )
+
+
+def _decision_recorded(
+    request: Request, session: Any, entry: ItemWithDecision, meeting_id: int | None
+) -> Response:
+    found = review.review(session, project_id=entry.item.project_id)
+    context = {
+        "item": entry.item,
+        "values": decision_values(entry, meeting_id),
+        "errors": {},
+        "saved": entry.decision.revision if entry.decision else None,
+    }
+    response = fragment(request, "_decision_form.html", context)
+    if meeting_id is None:
+        live_regions = regions.review_regions(found, base_context(request))
+    else:
+        meeting = meetings.get_meeting(session, meeting_id)
+        live_regions = regions.meeting_regions(
+            session, meeting, found, base_context(request), form=False
+        )
+    return _with_regions(request, response, live_regions)
+
+
+def _with_regions(request: Request, response: Response, live: regions.Regions) -> Response:
+    """Append out-of-band swaps so the page updates without waiting for the live stream."""
+    body = bytes(response.body) + str(regions.out_of_band(live)).encode()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return HTMLResponse(body, status_code=response.status_code, headers=headers)

@@ -1,0 +1,126 @@
+"""Jinja2 rendering for the HTML routes: a full page, or only its partial for htmx."""
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nh3
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from app.models.enums import Category, DecisionStatus, Role
+from app.services.catalog import CATEGORY_LABELS
+from app.web.deps import SignedIn
+from app.web.forms import decision_values
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+templates = Jinja2Templates(directory=TEMPLATE_DIR)
+
+STATE_LABELS = {
+    "open": "open",
+    "decided": "decided",
+    "accepted_risk": "accepted risk",
+    "not_applicable": "not applicable",
+    "stale": "stale",
+}
+STATUS_CHOICES = [
+    (DecisionStatus.DECIDED.value, "Decided"),
+    (DecisionStatus.ACCEPTED_RISK.value, "Accepted risk"),
+    (DecisionStatus.NOT_APPLICABLE.value, "Not applicable"),
+]
+_markdown = MarkdownIt("js-default")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def markdown(text: str) -> Markup:
+    """Markdown to HTML: raw HTML in the source is escaped, then the result is sanitised."""
+    return Markup(nh3.clean(_markdown.render(text)))  # noqa: S704 (sanitised just above)
+
+
+def _category_label(key: str) -> str:
+    try:
+        return CATEGORY_LABELS[Category(key)]
+    except ValueError:
+        return key
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["markdown"] = markdown
+templates.env.filters["category_label"] = _category_label
+templates.env.filters["state_label"] = lambda state: STATE_LABELS.get(state, state)
+templates.env.globals["CATEGORIES"] = [(c.value, CATEGORY_LABELS[c]) for c in Category]
+templates.env.globals["STATUS_CHOICES"] = STATUS_CHOICES
+templates.env.globals["ROLES"] = [r.value for r in Role]
+templates.env.globals["decision_values"] = decision_values
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use."""
+    if "session" not in request.scope:
+        return ""  # paths outside the cookie session (static files) have no forms
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    user: SignedIn | None = getattr(request.state, "user", None)
+    return {
+        "user": user,
+        "csrf_token": csrf_token(request),
+        "can_write": user is not None and user.role != Role.VIEWER,
+        "is_admin": user is not None and user.role == Role.ADMIN,
+    }
+
+
+def page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    partial: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The full page, or only ``partial`` when htmx asks for it."""
+    name = partial if partial and is_htmx(request) else template
+    return fragment(request, name, context, status_code=status_code, headers=headers)
+
+
+def fragment(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        template,
+        {**base_context(request), **context},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def render_text(template: str, context: dict[str, Any]) -> str:
+    """A fragment as a string, for server-sent events (no request at hand)."""
+    return templates.env.get_template(template).render(context)

@@ -1,0 +1,121 @@
+"""The live hubs: in-process delivery, after-commit publishing, and LISTEN/NOTIFY across apps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app import live
+from app.db import Database
+from app.main import create_app
+from tests.conftest import is_postgres, make_settings
+
+
+def _commit_event(db: Database, channel: str, event: dict[str, Any]) -> None:
+    with db.transaction() as session:
+        live.announce(session, channel, event)
+        with session.begin_nested():  # a released savepoint is not the commit
+            session.execute(text("SELECT 1"))
+
+
+def test_a_subscriber_of_two_channels_gets_both_in_order() -> None:
+    async def scenario() -> list[live.Event | None]:
+        hub = live.LocalHub()
+        async with hub.subscribe("meeting:1", "project:1") as subscription:
+            hub.publish("project:1", {"n": 1})
+            hub.publish("elsewhere", {"n": 2})
+            hub.publish("meeting:1", {"n": 3})
+            hub.reset_all()
+            return [await subscription.get(timeout=1) for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [{"n": 1}, {"n": 3}, {"type": "reset"}]
+
+
+def test_events_are_published_after_commit_and_dropped_on_rollback(database_url: str) -> None:
+    async def scenario() -> list[live.Event | None]:
+        app = create_app(make_settings(database_url))
+        hub: live.LocalHub = app.state.hub
+        db: Database = app.state.db
+        await hub.start()
+        try:
+            async with hub.subscribe("project:7") as subscription:
+                await asyncio.to_thread(_rolled_back, db)
+                await asyncio.to_thread(_commit_event, db, "project:7", {"type": "kept"})
+                return [await subscription.get(timeout=5), await subscription.get(timeout=0.3)]
+        finally:
+            await hub.stop()
+            db.dispose()
+
+    assert asyncio.run(scenario()) == [{"type": "kept"}, None]
+
+
+def _rolled_back(db: Database) -> None:
+    with contextlib.suppress(RuntimeError), db.transaction() as session:
+        live.announce(session, "project:7", {"type": "dropped"})
+        raise RuntimeError("the request failed")
+
+
+def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str) -> None:
+    if not is_postgres():
+        pytest.skip("several processes share live updates only on PostgreSQL")
+
+    async def scenario() -> live.Event | None:
+        first, second = (create_app(make_settings(database_url)) for _ in range(2))
+        assert isinstance(second.state.hub, live.PostgresHub)
+        await first.state.hub.start()
+        await second.state.hub.start()
+        try:
+            async with second.state.hub.subscribe("meeting:3") as subscription:
+                event = {"type": "vote", "item_id": 9}
+                await asyncio.to_thread(_commit_event, first.state.db, "meeting:3", event)
+                return await subscription.get(timeout=5)
+        finally:
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    assert asyncio.run(scenario()) == {"type": "vote", "item_id": 9}
+
+
+def test_subscribers_get_a_reset_after_the_listener_reconnects(database_url: str) -> None:
+    if not is_postgres():
+        pytest.skip("the LISTEN connection exists only on PostgreSQL")
+
+    async def scenario() -> list[live.Event | None]:
+        app = create_app(make_settings(database_url))
+        hub: live.PostgresHub = app.state.hub
+        db: Database = app.state.db
+        await hub.start()
+        try:
+            async with hub.subscribe("project:5") as subscription:
+                await asyncio.to_thread(_kill_listeners, db)
+                reset = await subscription.get(timeout=10)
+                await asyncio.to_thread(_commit_event, db, "project:5", {"type": "after"})
+                return [reset, await subscription.get(timeout=5)]
+        finally:
+            await hub.stop()
+            db.dispose()
+
+    assert asyncio.run(scenario()) == [{"type": "reset"}, {"type": "after"}]
+
+
+def _kill_listeners(db: Database) -> None:
+    with db.engine.begin() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = :name AND datname = current_database()"
+            ),
+            {"name": live.LISTENER_APPLICATION_NAME},
+        ).all()
+    assert killed, "no listener connection to end"
+
+
+def test_an_oversized_event_becomes_a_reset_of_its_channel() -> None:
+    payload = live._payload("project:1", {"type": "decision", "blob": "x" * 9000})
+    assert '"reset"' in payload
+    assert len(payload.encode()) < 8000
