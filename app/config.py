@@ -22,8 +22,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = ONE_MIB
     llm_warmup: bool = True
+    # A folder of the team's own checklist templates (*.yaml, *.yml, *.json).
+    templates_dir: Path | None = None
 
-    @field_validator("model", "llm_api_base", mode="before")
+    @field_validator("model", "llm_api_base", "templates_dir", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable means "not configured", not a model called ""."""

@@ -56,3 +56,9 @@ class Vote(StrEnum):
     AGREE = "agree"
     DISAGREE = "disagree"
     ABSTAIN = "abstain"
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DROPPED = "dropped"
