@@ -14,6 +14,7 @@ from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
 from app.models.enums import Role
 from app.services import users
+from app.services.templates import TemplateCatalog
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -86,3 +87,12 @@ def get_model_endpoint(settings: SettingsDep) -> ModelEndpoint | None:
 
 
 EndpointDep = Annotated[ModelEndpoint | None, Depends(get_model_endpoint)]
+
+
+def get_template_catalog(request: Request) -> TemplateCatalog:
+    """The built-in and file templates the app loaded at start-up."""
+    catalog: TemplateCatalog = request.app.state.templates
+    return catalog
+
+
+TemplatesDep = Annotated[TemplateCatalog, Depends(get_template_catalog)]

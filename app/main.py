@@ -14,7 +14,7 @@ from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import generation, instance
+from app.services import generation, instance, templates
 from app.web import pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
+    # Read once: a malformed template file stops the start with its file and field named.
+    app.state.templates = templates.load_catalog(settings.templates_dir)
     app.state.hub = live.LocalHub()
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
-from app.api import decisions, generations, projects, users
+from app.api import decisions, generations, projects, templates, users
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, decisions, generations, users):
+for module in (projects, decisions, generations, users, templates):
     api_router.include_router(module.router)

@@ -22,9 +22,7 @@ class Draft(Base):
     # Why the draft has no proposals (no model, or the model failed), in words.
     note: Mapped[str] = mapped_column(Text, default="")
     prompt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="SET NULL")
-    )
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

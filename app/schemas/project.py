@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.schemas.common import Read, RequiredText, Strict, Text, Title
+from app.schemas.template import DEFAULT_TEMPLATE, TemplateKey
 
 
 class ProjectCreate(Strict):
@@ -12,6 +13,9 @@ class ProjectCreate(Strict):
     data_model: Text = ""
     constraints: Text = ""
     blind_first: bool = True
+    template: TemplateKey = Field(
+        default=DEFAULT_TEMPLATE, description="The checklist template to start from."
+    )
 
 
 class ProjectUpdate(Strict):
@@ -42,6 +46,7 @@ class ProjectRead(Read):
     data_model: str
     constraints: str
     blind_first: bool
+    template: str
     version: int
     design_version: int
     created_at: datetime
