@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthorized
+from app.live import Hub
 from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
 from app.models.enums import Role
@@ -43,6 +44,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function" commits before the response is sent, so background work and
 # the client's next request both see what this request wrote.

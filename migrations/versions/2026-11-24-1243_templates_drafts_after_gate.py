@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "3754459cd0d7"
 down_revision: str | None = "3f865044227c"
 branch_labels: str | Sequence[str] | None = None
