@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
-from app.api import decisions, generations, projects, templates, users
+from app.api import decisions, exports, generations, projects, templates, users
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, decisions, generations, users, templates):
+for module in (projects, decisions, generations, users, templates, exports):
     api_router.include_router(module.router)
