@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
-from app.api import decisions, exports, generations, projects, templates, users
+from app.api import backup, decisions, exports, generations, projects, templates, users
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, decisions, generations, users, templates, exports):
+for module in (projects, decisions, generations, users, templates, exports, backup):
     api_router.include_router(module.router)
