@@ -5,6 +5,7 @@ with the local cost map, so importing it never reaches for the network.
 """
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -92,6 +93,32 @@ def _call_arguments(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> 
     if endpoint.api_key:
         arguments["api_key"] = endpoint.api_key
     return arguments
+
+
+def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One non-streaming call whose reply must be a JSON object; raise LLMFailure otherwise.
+
+    Blocking: call it from a worker thread, never while holding a database transaction.
+    """
+    litellm = _litellm()
+    try:
+        response = litellm.completion(**{**_call_arguments(endpoint, messages), "stream": False})
+        text = response.choices[0].message.content or ""
+    except Exception as exc:  # every provider error must become a stored reason
+        raise classify(litellm, exc) from exc
+    return json_object(text)
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """The JSON object in a reply, tolerating a Markdown code fence around it."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        found = json.loads(text[start : end + 1]) if 0 <= start < end else None
+    except json.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict):
+        raise LLMFailure("bad_reply", "The model's reply was not the JSON object it was asked for.")
+    return found
 
 
 def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:

@@ -14,7 +14,7 @@ from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import generation, instance, templates
+from app.services import drafts, generation, instance, templates
 from app.web import pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,8 +26,11 @@ def _start_up(app: FastAPI) -> None:
     with db.transaction() as session:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
         interrupted = generation.mark_interrupted(session)
+        drafts_interrupted = drafts.mark_interrupted(session)
     if interrupted:
         log.warning("marked %d unfinished generation(s) as interrupted", interrupted)
+    if drafts_interrupted:
+        log.warning("marked %d draft(s) left waiting for the model as ready", drafts_interrupted)
 
 
 @asynccontextmanager

@@ -62,3 +62,8 @@ class ProposalStatus(StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     DROPPED = "dropped"
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"

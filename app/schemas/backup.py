@@ -195,6 +195,7 @@ class DraftRecord(Record):
     name: str
     problem: str
     template: str
+    status: str
     model: str | None
     note: str
     prompt: list[JsonObject]

@@ -216,6 +216,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "name",
         "problem",
         "template",
+        "status",
         "model",
         "note",
         "prompt",

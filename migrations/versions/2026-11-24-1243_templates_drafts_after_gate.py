@@ -41,9 +41,8 @@ def upgrade() -> None:
         sa.Column("request", sa.Text(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("problem", sa.Text(), nullable=False),
-        sa.Column(
-            "template", sa.String(length=64), nullable=False, server_default="generic-service"
-        ),
+        sa.Column("template", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
         sa.Column("prompt", sa.JSON(), nullable=False),
