@@ -4,9 +4,6 @@ that write nothing."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from app.db import Base, Database
 from app.schemas.backup import BackupDocument
 from app.services import backup
 from app.services.backup import COLUMNS
+from tests.after_gate.cli import designgate
 from tests.after_gate.reviewed import reviewed_project
 from tests.after_gate.stored import add_debate_meeting_and_generation
 from tests.conftest import Actor, is_postgres, make_settings
@@ -90,7 +88,17 @@ def _populated(client: TestClient, db: Database, member: Actor, admin: Actor) ->
     }
     created = client.post("/api/v1/templates", json=template, headers=member.headers)
     assert created.status_code == 201, created.text
+    _add_draft_made_into_a_project(client, member)
     return project_id
+
+
+def _add_draft_made_into_a_project(client: TestClient, member: Actor) -> None:
+    draft = client.post("/api/v1/drafts", json={"request": "a cron job"}, headers=member.headers)
+    assert draft.status_code == 201, draft.text
+    own = {"category": "load", "title": "Overlapping runs", "question": "Can two runs overlap?"}
+    url = f"/api/v1/drafts/{draft.json()['id']}"
+    assert client.post(f"{url}/proposals", json=own, headers=member.headers).status_code == 201
+    assert client.post(f"{url}/project", json={}, headers=member.headers).status_code == 201
 
 
 def _export(database: Database, project_id: int | None = None) -> BackupDocument:
@@ -154,7 +162,8 @@ def test_round_trip_between_sqlite_and_postgresql_compares_equal(
     assert _comparable(second) == _comparable(first)
     assert _comparable(third) == _comparable(first)
     assert {e.action for e in third.audit_events}.issuperset({"backup.imported"})
-    (project,) = first.projects
+    project = first.projects[0]
+    assert first.drafts[0].project == first.projects[1].ref
     assert len(project.threads[0].messages) == 2
     assert project.meetings[0].votes
     assert project.items[1].decisions[-1].attendees[0]["user_email"] == member.email
@@ -250,16 +259,6 @@ def test_a_backup_of_the_wrong_shape_is_refused_naming_what_is_wrong(
     assert words in response.json()["detail"]
 
 
-def _designgate(
-    database_url: str, *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    script = Path(sys.executable).parent / "designgate"
-    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url}
-    return subprocess.run(
-        [str(script), *args], env=env, input=stdin, capture_output=True, timeout=120, check=False
-    )
-
-
 def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
     client: TestClient,
     db: Database,
@@ -270,16 +269,16 @@ def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
     tmp_path: Path,
 ) -> None:
     project_id = _populated(client, db, member, admin)
-    exported = _designgate(database_url, "export", "--all")
+    exported = designgate(database_url, "export", "--all")
     assert exported.returncode == 0, exported.stderr
     file = tmp_path / "backup.json"
     file.write_bytes(exported.stdout)
     (tmp_path / "cut.json").write_bytes(exported.stdout[:-200])
 
-    refused = _designgate(scratch_database_url, "import", str(tmp_path / "cut.json"))
-    restored = _designgate(scratch_database_url, "import", str(file))
-    one = _designgate(database_url, "export", str(project_id))
-    neither = _designgate(database_url, "export")
+    refused = designgate(scratch_database_url, "import", str(tmp_path / "cut.json"))
+    restored = designgate(scratch_database_url, "import", str(file))
+    one = designgate(database_url, "export", str(project_id))
+    neither = designgate(database_url, "export")
 
     assert refused.returncode == 1
     assert b"nothing was imported" in refused.stderr
