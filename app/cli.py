@@ -39,7 +39,12 @@ def serve(
     import uvicorn
 
     from app import migrate
+    from app.services import templates
 
+    try:  # the app would refuse too, but with a traceback instead of the file and field
+        templates.load_catalog(get_settings().templates_dir)
+    except DesignGateError as exc:
+        _fail(exc.detail)
     migrate.upgrade(get_settings().database_url)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
 

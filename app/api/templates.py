@@ -8,12 +8,27 @@ from app.services import templates
 
 router = APIRouter(tags=["templates"])
 
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """The schema with its local $refs replaced by what they name (OpenAPI has no $defs)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {k: _inlined(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, definitions) for v in schema]
+    return schema
+
+
+_SPEC_SCHEMA = TemplateSpec.model_json_schema()
 # The body is validated by the service, so a bad template is refused naming "request body"
 # and the field, exactly as a bad template file is; the schema is still documented.
 _TEMPLATE_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": TemplateSpec.model_json_schema()}},
+        "content": {
+            "application/json": {"schema": _inlined(_SPEC_SCHEMA, _SPEC_SCHEMA.get("$defs", {}))}
+        },
     }
 }
 
