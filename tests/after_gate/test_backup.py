@@ -294,3 +294,15 @@ def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
         restored_db.dispose()
     assert json.loads(one.stdout)["scope"] == "project"
     assert neither.returncode == 1
+
+
+def test_the_import_accepts_bodies_larger_than_the_general_limit(
+    client: TestClient, admin: Actor
+) -> None:
+    padding = "x" * (2 * 1024 * 1024)  # twice DESIGNGATE_MAX_BODY_BYTES' default
+    body = json.dumps({"format": "designgate-backup", "version": 1, "padding": padding})
+
+    response = client.post("/api/v1/import", content=body, headers=admin.headers)
+
+    assert response.status_code == 422  # read and judged, not refused as too large (413)
+    assert response.json()["detail"].startswith("The backup is not valid at")
