@@ -1,8 +1,9 @@
-"""The designgate command: serve, users, tokens and the gate for scripts and CI."""
+"""The designgate command: serve, users, tokens, backups and the gate for scripts and CI."""
 
 import getpass
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -20,7 +21,7 @@ cli.add_typer(token_cli, name="token")
 cli.add_typer(db_cli, name="db")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -38,7 +39,12 @@ def serve(
     import uvicorn
 
     from app import migrate
+    from app.services import templates
 
+    try:  # the app would refuse too, but with a traceback instead of the file and field
+        templates.load_catalog(get_settings().templates_dir)
+    except DesignGateError as exc:
+        _fail(exc.detail)
     migrate.upgrade(get_settings().database_url)
     # Live pages hold server-sent event streams open; without a limit a stop would wait forever.
     uvicorn.run(
@@ -127,6 +133,52 @@ def gate_command(project_id: int) -> None:
     for item in state.stale:
         typer.echo(f"stale    {item.item_id}  {item.category}  {item.title}")
     raise typer.Exit(1)
+
+
+@cli.command("export")
+def export_command(
+    project_id: Annotated[int | None, typer.Argument(help="The project to back up.")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Back up every project, user, template and draft.")
+    ] = False,
+) -> None:
+    """Write a backup of one project (or --all) as JSON to standard output."""
+    from app.services import backup
+
+    if (project_id is None) == (not everything):
+        _fail("give either a PROJECT_ID or --all")
+    try:
+        with _database().transaction(write=False) as session:
+            document = backup.export_backup(session, project_id=project_id)
+    except DesignGateError as exc:
+        _fail(exc.detail)
+    sys.stdout.write(document.model_dump_json(indent=2) + "\n")
+
+
+@cli.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="A backup file, or - for standard input.")],
+) -> None:
+    """Restore a backup as new rows, in one transaction: a bad file writes nothing."""
+    from app import migrate
+    from app.services import backup
+
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}")
+    migrate.upgrade(get_settings().database_url)
+    try:
+        with _database().transaction() as session:
+            summary = backup.import_backup(session, raw=raw, actor=None)
+    except DesignGateError as exc:
+        _fail(f"nothing was imported: {exc.detail}")
+    for ref, new_id in summary.projects.items():
+        typer.echo(f"project {ref} in the file is now project {new_id}")
+    typer.echo(
+        f"users: {len(summary.users_created)} created, {len(summary.users_matched)} matched; "
+        f"templates: {len(summary.templates_created)} created; drafts: {summary.drafts}"
+    )
 
 
 def main() -> None:

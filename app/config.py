@@ -42,7 +42,10 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("model", "llm_api_base", "judge_model", mode="before")
+    # A folder of the team's own checklist templates (*.yaml, *.yml, *.json).
+    templates_dir: Path | None = None
+
+    @field_validator("model", "llm_api_base", "judge_model", "templates_dir", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable means "not configured", not a model called ""."""

@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthorized
+from app.live import Hub
 from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
 from app.models.enums import Role
 from app.services import users
 from app.services.model_calls import ModelCalls
+from app.services.templates import TemplateCatalog
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger(__name__)
@@ -48,6 +50,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbDep = Annotated[Database, Depends(get_db)]
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function" commits before the response is sent, so background work and
 # the client's next request both see what this request wrote.
@@ -118,3 +128,12 @@ def get_model_calls(request: Request) -> ModelCalls:
 
 
 ModelCallsDep = Annotated[ModelCalls, Depends(get_model_calls)]
+
+
+def get_template_catalog(request: Request) -> TemplateCatalog:
+    """The built-in and file templates the app loaded at start-up."""
+    catalog: TemplateCatalog = request.app.state.templates
+    return catalog
+
+
+TemplatesDep = Annotated[TemplateCatalog, Depends(get_template_catalog)]

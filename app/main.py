@@ -14,7 +14,7 @@ from app.api.router import api_router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import debates, generation, instance
+from app.services import debates, drafts, generation, instance, templates
 from app.services.model_calls import ModelCalls
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -27,10 +27,13 @@ def _start_up(app: FastAPI) -> None:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
         interrupted = generation.mark_interrupted(session)
         interrupted_replies = debates.mark_interrupted(session)
+        drafts_interrupted = drafts.mark_interrupted(session)
     if interrupted:
         log.warning("marked %d unfinished generation(s) as interrupted", interrupted)
     if interrupted_replies:
         log.warning("marked %d unfinished model replies as interrupted", interrupted_replies)
+    if drafts_interrupted:
+        log.warning("marked %d draft(s) left waiting for the model as ready", drafts_interrupted)
 
 
 @asynccontextmanager
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = Database(settings)
+    # Read once: a malformed template file stops the start with its file and field named.
+    app.state.templates = templates.load_catalog(settings.templates_dir)
     app.state.hub = live.make_hub(app.state.db.engine)
     app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):

@@ -1,7 +1,16 @@
-from fastapi import APIRouter, BackgroundTasks, status
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from app.deps import CurrentUser, DbDep, EndpointDep, SessionDep, Writer
-from app.schemas.generation import GenerationCreate, GenerationRead
+from fastapi import APIRouter, BackgroundTasks, Depends, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.deps import CurrentUser, DbDep, EndpointDep, HubDep, SessionDep, Writer
+from app.schemas.generation import (
+    GenerationComparisonRead,
+    GenerationCreate,
+    GenerationRead,
+    generation_read,
+)
 from app.services import generation as generation_service
 
 router = APIRouter(tags=["generations"])
@@ -32,14 +41,38 @@ def start_generation(
 
 @router.get("/generations/{generation_id}")
 def get_generation(generation_id: int, session: SessionDep, user: CurrentUser) -> GenerationRead:
-    """One generation: its status, the code so far, and the decision revisions it used."""
-    return GenerationRead.model_validate(generation_service.get_generation(session, generation_id))
+    """One generation: its status, the code so far, the decisions it used, whether outdated."""
+    return generation_read(generation_service.view_generation(session, generation_id))
 
 
 @router.get("/projects/{project_id}/generations")
 def list_generations(
     project_id: int, session: SessionDep, user: CurrentUser
 ) -> list[GenerationRead]:
-    """Every generation of the project, oldest first."""
-    found = generation_service.list_generations(session, project_id=project_id)
-    return [GenerationRead.model_validate(g) for g in found]
+    """Every generation of the project, oldest first, each with `outdated`."""
+    views = generation_service.generation_views(session, project_id=project_id)
+    return [generation_read(view) for view in views]
+
+
+@router.get("/generations/{from_id}/compare/{to_id}")
+def compare_generations(
+    from_id: int, to_id: int, session: SessionDep, user: CurrentUser
+) -> GenerationComparisonRead:
+    """Unified diffs from one generation to another: their code and their decision bases."""
+    comparison = generation_service.compare_generations(session, from_id=from_id, to_id=to_id)
+    return GenerationComparisonRead(**vars(comparison))
+
+
+def _existing_generation(generation_id: int, session: SessionDep, user: CurrentUser) -> int:
+    """404 before the stream starts, not in the middle of it."""
+    return generation_service.get_generation(session, generation_id).id
+
+
+@router.get("/generations/{generation_id}/events", response_class=EventSourceResponse)
+async def generation_events(
+    generation_id: Annotated[int, Depends(_existing_generation)], db: DbDep, hub: HubDep
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `content` (the text so far), `delta` (new text), then `done`."""
+    async for item in generation_service.stream_text(db, hub, generation_id):
+        kind = item.pop("event")
+        yield ServerSentEvent(event=kind, data=item)

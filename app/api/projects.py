@@ -1,6 +1,6 @@
 from fastapi import APIRouter, status
 
-from app.deps import CurrentUser, SessionDep, Writer
+from app.deps import CurrentUser, SessionDep, TemplatesDep, Writer
 from app.schemas.audit import AuditEventRead
 from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
 from app.schemas.gate import GateRead, gate_read
@@ -29,9 +29,11 @@ def _with_gate(project: ProjectRead, state: GateState) -> ProjectWithGate:
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
-def create_project(body: ProjectCreate, session: SessionDep, user: Writer) -> ProjectWithGate:
-    """Create a project; it starts with a failure-mode checklist covering all six categories."""
-    project = projects.create_project(session, data=body, actor=user)
+def create_project(
+    body: ProjectCreate, session: SessionDep, user: Writer, catalog: TemplatesDep
+) -> ProjectWithGate:
+    """Create a project; its checklist comes from `template` (default `generic-service`)."""
+    project = projects.create_project(session, data=body, actor=user, catalog=catalog)
     return _with_gate(ProjectRead.model_validate(project), gate(session, project))
 
 

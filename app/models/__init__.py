@@ -2,16 +2,21 @@
 
 from app.models.audit import AuditEvent
 from app.models.debate import Message, Thread
+from app.models.draft import Draft, DraftProposal
 from app.models.instance import InstanceSetting
 from app.models.meeting import Meeting, MeetingAttendee, MeetingVote
 from app.models.project import ChecklistItem, Decision, Generation, Project
+from app.models.template import ChecklistTemplate
 from app.models.user import ApiToken, User
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "ChecklistItem",
+    "ChecklistTemplate",
     "Decision",
+    "Draft",
+    "DraftProposal",
     "Generation",
     "InstanceSetting",
     "Meeting",

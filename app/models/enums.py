@@ -56,3 +56,14 @@ class Vote(StrEnum):
     AGREE = "agree"
     DISAGREE = "disagree"
     ABSTAIN = "abstain"
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DROPPED = "dropped"
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"

@@ -27,6 +27,8 @@ class Project(Base):
     data_model: Mapped[str] = mapped_column(Text, default="")
     constraints: Mapped[str] = mapped_column(Text, default="")
     blind_first: Mapped[bool] = mapped_column(default=True)
+    # The checklist template the project started from (a label; the items are copied).
+    template: Mapped[str] = mapped_column(String(64), default="generic-service")
     token_budget: Mapped[int | None] = mapped_column(default=None)
     version: Mapped[int] = mapped_column(default=1)
     design_version: Mapped[int] = mapped_column(default=1)
@@ -49,6 +51,8 @@ class ChecklistItem(Base):
     question: Mapped[str] = mapped_column(Text)
     position: Mapped[int]
     custom: Mapped[bool] = mapped_column(default=False)
+    # How a test would prove the decision is implemented (from the template; may be empty).
+    verification: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

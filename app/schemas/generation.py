@@ -1,9 +1,13 @@
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from app.models.enums import GenerationStatus
 from app.schemas.common import Read, Strict
+
+if TYPE_CHECKING:
+    from app.services.generation import GenerationView
 
 
 class GenerationCreate(Strict):
@@ -14,6 +18,13 @@ class BasedOn(BaseModel):
     decision_id: int
     item_id: int
     revision: int
+
+
+class OutdatedRead(BaseModel):
+    item_id: int
+    title: str
+    reason: str = Field(description="superseded, stale, added or removed")
+    detail: str
 
 
 class GenerationRead(Read):
@@ -27,3 +38,22 @@ class GenerationRead(Read):
     based_on: list[BasedOn]
     created_at: datetime
     completed_at: datetime | None
+    outdated: bool = Field(
+        default=False,
+        description="A decision it was based on has been superseded or gone stale since.",
+    )
+    outdated_because: list[OutdatedRead] = Field(default_factory=list)
+
+
+def generation_read(view: "GenerationView") -> GenerationRead:
+    read = GenerationRead.model_validate(view.generation)
+    read.outdated = view.outdated
+    read.outdated_because = [OutdatedRead(**vars(reason)) for reason in view.outdated_because]
+    return read
+
+
+class GenerationComparisonRead(BaseModel):
+    from_id: int
+    to_id: int
+    content_diff: str = Field(description="Unified diff of the two generations' code.")
+    basis_diff: str = Field(description="Unified diff of the decisions each was based on.")

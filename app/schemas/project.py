@@ -3,6 +3,7 @@ from datetime import datetime
 from pydantic import Field
 
 from app.schemas.common import Read, RequiredText, Strict, Text, Title
+from app.schemas.template import DEFAULT_TEMPLATE, TemplateKey
 
 BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
 
@@ -15,6 +16,9 @@ class ProjectCreate(Strict):
     constraints: Text = ""
     blind_first: bool = True
     token_budget: int | None = Field(default=None, ge=0, description=BUDGET_HELP)
+    template: TemplateKey = Field(
+        default=DEFAULT_TEMPLATE, description="The checklist template to start from."
+    )
 
 
 class ProjectUpdate(Strict):
@@ -49,6 +53,7 @@ class ProjectRead(Read):
     constraints: str
     blind_first: bool
     token_budget: int | None
+    template: str
     version: int
     design_version: int
     created_at: datetime

@@ -1,16 +1,10 @@
-"""The built-in failure-mode checklist every new project starts with."""
+"""The six failure-mode categories: their labels and what each one asks about.
 
-from dataclasses import dataclass
+The items a new project starts with come from checklist templates (app/services/templates.py);
+``generic-service`` is the default.
+"""
 
 from app.models.enums import Category
-
-
-@dataclass(frozen=True)
-class ItemSpec:
-    category: Category
-    title: str
-    question: str
-
 
 CATEGORY_LABELS: dict[Category, str] = {
     Category.DATA_OWNERSHIP: "Data ownership",
@@ -21,42 +15,39 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.RECOVERY: "Recovery",
 }
 
-DEFAULT_CHECKLIST: tuple[ItemSpec, ...] = (
-    ItemSpec(
-        Category.DATA_OWNERSHIP,
-        "Who owns each piece of data",
-        "For every piece of data this system reads or writes, which service is its single "
-        "owner and source of truth, who may change it, and how do other parts learn it changed?",
+CATEGORY_CONCERNS: dict[Category, str] = {
+    Category.DATA_OWNERSHIP: "Who owns each piece of data, and who may change it.",
+    Category.DEGRADATION: "What happens when a downstream drops off the network or slows down.",
+    Category.LOAD: "What happens when traffic spikes.",
+    Category.RESILIENCE: "Which operations are retried, with what backoff, and safely.",
+    Category.MITIGATION: "What breaks, and how the system is protected from it.",
+    Category.RECOVERY: "How the system comes back to a correct state after a failure.",
+}
+
+# What a test must do to prove an item's decision is implemented, when its template says nothing.
+CATEGORY_TESTS: dict[Category, str] = {
+    Category.DATA_OWNERSHIP: (
+        "Write each piece of data through its owner and show that any other writer is refused "
+        "or goes through the owner, and that readers see the change."
     ),
-    ItemSpec(
-        Category.DEGRADATION,
-        "A downstream drops off the network",
-        "When each dependency (database, broker, external API) becomes unreachable or slow, "
-        "what does this system do: block, queue, serve stale data or fail fast, and what "
-        "do its callers see?",
+    Category.DEGRADATION: (
+        "Make the dependency unreachable or slow (stop it, or point at a closed port) and assert "
+        "the decided behaviour within the timeout; restore it and assert the system carries on."
     ),
-    ItemSpec(
-        Category.LOAD,
-        "Traffic spikes",
-        "What happens at ten times the normal load: which resource saturates first "
-        "(connections, CPU, queue depth, memory), and how is excess load shed or absorbed?",
+    Category.LOAD: (
+        "Drive the system well above its normal rate and assert the decided limit holds: excess "
+        "work is shed or queued as decided and nothing else falls over."
     ),
-    ItemSpec(
-        Category.RESILIENCE,
-        "Retries and backoff",
-        "Which operations are retried, how many times, with what backoff and jitter, and are "
-        "they idempotent so that a retry cannot apply the same change twice?",
+    Category.RESILIENCE: (
+        "Make the operation fail a set number of times; count the attempts and their spacing and "
+        "assert that a retried change is applied exactly once."
     ),
-    ItemSpec(
-        Category.MITIGATION,
-        "What breaks and how we protect it",
-        "Which failures are expected (bad input, poison messages, partial writes, timeouts), "
-        "and what guards each one: validation, timeouts, circuit breakers, bulkheads, limits?",
+    Category.MITIGATION: (
+        "Feed in the failure this item names and assert its guard catches it while the rest of "
+        "the system keeps working."
     ),
-    ItemSpec(
-        Category.RECOVERY,
-        "Coming back from failure",
-        "After a crash or outage, how does the system return to a correct state: what is "
-        "replayed or reconciled, what may be lost, and how would an operator know it recovered?",
+    Category.RECOVERY: (
+        "Kill the process mid-work, restart it and assert the state is correct again, as decided, "
+        "with nothing lost or applied twice beyond what the decision accepts."
     ),
-)
+}

@@ -1,7 +1,11 @@
-"""Code generation: allowed only through the gate, streamed, kept when it fails."""
+"""Code generation: allowed only through the gate, streamed, kept when it fails, and
+marked outdated (derived, never stored) once a decision it was based on moves on."""
 
 import asyncio
+import difflib
 import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,10 +14,11 @@ from sqlalchemy.orm import Session
 from app import live, llm
 from app.db import Database, utcnow
 from app.errors import GateClosed, ModelNotConfigured, NotFound
+from app.live import Hub
 from app.llm import LLMFailure, ModelEndpoint
-from app.models import Generation, User
+from app.models import ChecklistItem, Decision, Generation, User
 from app.models.enums import GenerationStatus
-from app.services import audit, prompts
+from app.services import audit, design_pack, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
 from app.services.projects import get_project
@@ -64,16 +69,16 @@ def start_generation(
         )
     if endpoint is None:
         raise ModelNotConfigured(HOW_TO_CONFIGURE)
-    items = checklist(session, project)
+    pack = design_pack.build(session, project)
     generation = Generation(
         project_id=project.id,
         status=GenerationStatus.PENDING,
         model=endpoint.model,
         instructions=instructions or "",
         prompt=prompts.chat(
-            "generate_code", project=project, items=items, instructions=instructions
+            "generate_code", design_pack=design_pack.markdown(pack), instructions=instructions
         ),
-        based_on=[_basis(entry) for entry in items],
+        based_on=[_basis(entry.entry) for entry in pack.items],
         created_by_id=actor.id,
     )
     session.add(generation)
@@ -104,27 +109,41 @@ async def run_generation(db: Database, generation_id: int, endpoint: ModelEndpoi
     """Stream the model's reply into the stored generation; keep partial text on failure."""
     prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
     parts: list[str] = []
+    saved = 0
     last_saved = time.monotonic()
     try:
         async for piece in llm.stream_chat(endpoint, prompt):
             parts.append(piece)
             if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
-                await asyncio.to_thread(_save_progress, db, generation_id, "".join(parts))
-                last_saved = time.monotonic()
+                content = "".join(parts)
+                await asyncio.to_thread(_save_progress, db, generation_id, content, saved)
+                saved, last_saved = len(content), time.monotonic()
     except LLMFailure as failure:
         await asyncio.to_thread(
-            _finish, db, generation_id, "".join(parts), GenerationStatus.ERROR, failure.reason
+            _finish,
+            db,
+            generation_id,
+            "".join(parts),
+            GenerationStatus.ERROR,
+            failure.reason,
+            saved,
         )
         return
     except asyncio.CancelledError:
         await asyncio.shield(
             asyncio.to_thread(
-                _finish, db, generation_id, "".join(parts), GenerationStatus.ERROR, INTERRUPTED
+                _finish,
+                db,
+                generation_id,
+                "".join(parts),
+                GenerationStatus.ERROR,
+                INTERRUPTED,
+                saved,
             )
         )
         raise
     await asyncio.to_thread(
-        _finish, db, generation_id, "".join(parts), GenerationStatus.COMPLETE, None
+        _finish, db, generation_id, "".join(parts), GenerationStatus.COMPLETE, None, saved
     )
 
 
@@ -135,16 +154,22 @@ def _mark_streaming(db: Database, generation_id: int) -> list[dict[str, Any]]:
         return list(generation.prompt)
 
 
-def _save_progress(db: Database, generation_id: int, content: str) -> None:
+def _save_progress(db: Database, generation_id: int, content: str, saved: int) -> None:
+    """Store the text so far; announce what was added since the last save (``saved`` chars)."""
     with db.transaction() as session:
         session.execute(
             update(Generation).where(Generation.id == generation_id).values(content=content)
         )
-        _announce_generation(session, generation_id, GenerationStatus.STREAMING, len(content))
+        _announce_generation(session, generation_id, GenerationStatus.STREAMING, content, saved)
 
 
 def _finish(
-    db: Database, generation_id: int, content: str, status: GenerationStatus, error: str | None
+    db: Database,
+    generation_id: int,
+    content: str,
+    status: GenerationStatus,
+    error: str | None,
+    saved: int = 0,
 ) -> None:
     with db.transaction() as session:
         session.execute(
@@ -152,13 +177,26 @@ def _finish(
             .where(Generation.id == generation_id)
             .values(content=content, status=status, error=error, completed_at=utcnow())
         )
-        _announce_generation(session, generation_id, status, len(content))
+        _announce_generation(session, generation_id, status, content, saved, error)
 
 
 def _announce_generation(
-    session: Session, generation_id: int, status: GenerationStatus, length: int
+    session: Session,
+    generation_id: int,
+    status: GenerationStatus,
+    content: str,
+    saved: int,
+    error: str | None = None,
 ) -> None:
-    event = {"type": "generation", "id": generation_id, "status": status, "length": length}
+    """``length`` is the whole text's length, ``delta`` its end since the previous event."""
+    event = {
+        "type": "generation",
+        "id": generation_id,
+        "status": status,
+        "length": len(content),
+        "delta": content[saved:],
+        "error": error,
+    }
     live.announce(session, f"generation:{generation_id}", event)
 
 
@@ -171,3 +209,161 @@ def mark_interrupted(session: Session) -> int:
         .values(status=GenerationStatus.ERROR, error=INTERRUPTED, completed_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+FINISHED = frozenset({GenerationStatus.COMPLETE, GenerationStatus.ERROR})
+
+
+@dataclass(frozen=True)
+class OutdatedBecause:
+    """One reason a generation no longer matches the design."""
+
+    item_id: int
+    title: str
+    reason: str  # superseded, stale, added or removed
+    detail: str
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    generation: Generation
+    outdated_because: tuple[OutdatedBecause, ...]
+
+    @property
+    def outdated(self) -> bool:
+        return bool(self.outdated_because)
+
+
+def outdated_because(
+    generation: Generation, current: Sequence[ItemWithDecision]
+) -> tuple[OutdatedBecause, ...]:
+    """Compare the revisions a generation used with the checklist as it is now."""
+    by_item = {entry.item.id: entry for entry in current}
+    used = {int(basis["item_id"]): basis for basis in generation.based_on}
+    reasons = [_basis_reason(basis, by_item.get(item_id)) for item_id, basis in used.items()]
+    reasons += [
+        OutdatedBecause(e.item.id, e.item.title, "added", "added to the checklist since")
+        for e in current
+        if e.item.id not in used
+    ]
+    return tuple(reason for reason in reasons if reason is not None)
+
+
+def _basis_reason(basis: dict[str, Any], entry: ItemWithDecision | None) -> OutdatedBecause | None:
+    item_id, revision = int(basis["item_id"]), int(basis["revision"])
+    if entry is None:
+        return OutdatedBecause(item_id, "", "removed", "removed from the checklist")
+    title = entry.item.title
+    if entry.decision is None or entry.decision.id != basis["decision_id"]:
+        now = entry.decision.revision if entry.decision else 0
+        detail = f"revision {revision} was superseded by revision {now}"
+        return OutdatedBecause(item_id, title, "superseded", detail)
+    if entry.stale:
+        detail = f"revision {revision} went stale when the design changed"
+        return OutdatedBecause(item_id, title, "stale", detail)
+    return None
+
+
+def view_generation(session: Session, generation_id: int) -> GenerationView:
+    generation = get_generation(session, generation_id)
+    current = checklist(session, get_project(session, generation.project_id))
+    return GenerationView(generation, outdated_because(generation, current))
+
+
+def generation_views(session: Session, *, project_id: int) -> list[GenerationView]:
+    """Every generation of the project, oldest first, each judged against the checklist now."""
+    current = checklist(session, get_project(session, project_id))
+    return [
+        GenerationView(g, outdated_because(g, current))
+        for g in list_generations(session, project_id=project_id)
+    ]
+
+
+@dataclass(frozen=True)
+class GenerationComparison:
+    from_id: int
+    to_id: int
+    content_diff: str
+    basis_diff: str
+
+
+def compare_generations(session: Session, *, from_id: int, to_id: int) -> GenerationComparison:
+    """Unified diffs of two generations' code and of the decisions each was based on."""
+    old, new = get_generation(session, from_id), get_generation(session, to_id)
+    return GenerationComparison(
+        from_id=old.id,
+        to_id=new.id,
+        content_diff=_unified(old.content, new.content, old.id, new.id),
+        basis_diff=_unified(_basis_text(session, old), _basis_text(session, new), old.id, new.id),
+    )
+
+
+def _unified(old: str, new: str, old_id: int, new_id: int) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(),
+        new.splitlines(),
+        fromfile=f"generation-{old_id}",
+        tofile=f"generation-{new_id}",
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
+def _basis_text(session: Session, generation: Generation) -> str:
+    """The decision revisions a generation used, one block per item, in checklist order."""
+    ids = [int(basis["decision_id"]) for basis in generation.based_on]
+    rows = session.execute(
+        select(Decision, ChecklistItem)
+        .join(ChecklistItem, ChecklistItem.id == Decision.item_id)
+        .where(Decision.id.in_(ids))
+        .order_by(ChecklistItem.position, ChecklistItem.id)
+    )
+    return "\n".join(
+        f"[{item.category}] {item.title}\n"
+        f"  revision {decision.revision} ({decision.status}): {decision.summary}\n"
+        f"  alternatives rejected: {'; '.join(decision.alternatives) or '(none)'}"
+        for decision, item in rows
+    )
+
+
+# Without any event for this long, the stream re-reads the stored text: a lost event or a
+# generation running in another process can delay the stream but never stall it.
+STREAM_POLL_S = 5.0
+
+
+async def stream_text(
+    db: Database, hub: Hub, generation_id: int, poll_s: float = STREAM_POLL_S
+) -> AsyncIterator[dict[str, Any]]:
+    """The generation's text as it arrives: first what is stored, then each new piece, then
+    the end. Yields ``{"event": "content" | "delta" | "done", ...}``."""
+    async with hub.subscribe(f"generation:{generation_id}") as subscription:
+        stored = await asyncio.to_thread(_stored, db, generation_id)
+        status, error, sent = stored.status, stored.error, len(stored.content)
+        yield {"event": "content", "text": stored.content, "status": status}
+        while status not in FINISHED:
+            event = await subscription.get(timeout=poll_s)
+            text = _new_text(event, sent) if event is not None else None
+            if event is None or text is None:  # silence, a gap or a reset: re-read the truth
+                stored = await asyncio.to_thread(_stored, db, generation_id)
+                status, error, text = stored.status, stored.error, stored.content[sent:]
+            else:
+                status, error = event.get("status", status), event.get("error")
+            if text:
+                sent += len(text)
+                yield {"event": "delta", "text": text}
+        yield {"event": "done", "status": status, "error": error}
+
+
+def _stored(db: Database, generation_id: int) -> Generation:
+    with db.transaction(write=False) as session:
+        return get_generation(session, generation_id)
+
+
+def _new_text(event: dict[str, Any], sent: int) -> str | None:
+    """The part of an event's delta not sent yet; None when text before it was missed."""
+    length, delta = event.get("length"), event.get("delta")
+    if event.get("type") != "generation" or not isinstance(delta, str):
+        return None
+    if not isinstance(length, int) or length - len(delta) > sent:
+        return None
+    return delta[len(delta) - (length - sent) :] if length > sent else ""

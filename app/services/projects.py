@@ -1,5 +1,6 @@
 """Projects: the design under review, with optimistic concurrency."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,9 +11,11 @@ from app import live
 from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import ChecklistItem, Project, User
+from app.schemas.checklist import ChecklistItemCreate
 from app.schemas.project import ProjectCreate, ProjectUpdate
-from app.services import audit
-from app.services.catalog import DEFAULT_CHECKLIST
+from app.schemas.template import TemplateRead
+from app.services import audit, templates
+from app.services.templates import TemplateCatalog
 
 # Changing any of these changes what was decided on, so decisions go stale.
 DESIGN_FIELDS = frozenset({"problem", "architecture", "data_model"})
@@ -45,20 +48,22 @@ def list_projects(session: Session) -> list[Project]:
     return list(session.scalars(select(Project).order_by(Project.id)))
 
 
-def create_project(session: Session, *, data: ProjectCreate, actor: User) -> Project:
+def create_project(
+    session: Session,
+    *,
+    data: ProjectCreate,
+    actor: User,
+    catalog: TemplateCatalog | None = None,
+    extra_items: Sequence[ChecklistItemCreate] = (),
+) -> Project:
+    """A project whose checklist is its template's items, then ``extra_items`` (custom)."""
+    template = templates.require_template(
+        session, catalog=catalog or templates.builtin_catalog(), key=data.template
+    )
     project = Project(**data.model_dump(), created_by_id=actor.id)
     session.add(project)
     session.flush()
-    for position, spec in enumerate(DEFAULT_CHECKLIST):
-        session.add(
-            ChecklistItem(
-                project_id=project.id,
-                category=spec.category,
-                title=spec.title,
-                question=spec.question,
-                position=position,
-            )
-        )
+    _add_checklist(session, project, template, extra_items)
     audit.record(
         session,
         actor=actor,
@@ -70,6 +75,36 @@ def create_project(session: Session, *, data: ProjectCreate, actor: User) -> Pro
     )
     session.flush()
     return project
+
+
+def _add_checklist(
+    session: Session,
+    project: Project,
+    template: TemplateRead,
+    extra_items: Sequence[ChecklistItemCreate],
+) -> None:
+    for position, spec in enumerate(template.items):
+        session.add(
+            ChecklistItem(
+                project_id=project.id,
+                category=spec.category,
+                title=spec.title,
+                question=spec.question,
+                verification=spec.verification,
+                position=position,
+            )
+        )
+    for position, extra in enumerate(extra_items, start=len(template.items)):
+        session.add(
+            ChecklistItem(
+                project_id=project.id,
+                category=extra.category,
+                title=extra.title,
+                question=extra.question,
+                position=position,
+                custom=True,
+            )
+        )
 
 
 def update_project(

@@ -1,7 +1,7 @@
 """meeting coverage presence and vote revision
 
 Revision ID: f02c24ad1d21
-Revises: 3f865044227c
+Revises: 3754459cd0d7
 Create Date: 2026-11-24 12:44:43.191152+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f02c24ad1d21"
-down_revision: str | None = "3f865044227c"
+down_revision: str | None = "3754459cd0d7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

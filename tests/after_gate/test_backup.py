@@ -1,0 +1,309 @@
+"""Backup and restore: a lossless round trip between SQLite and PostgreSQL, and refusals
+that write nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
+
+from app import migrate
+from app.db import Base, Database
+from app.schemas.backup import BackupDocument
+from app.services import backup
+from app.services.backup import COLUMNS
+from tests.after_gate.cli import designgate
+from tests.after_gate.reviewed import reviewed_project
+from tests.after_gate.stored import add_debate_meeting_and_generation
+from tests.conftest import Actor, is_postgres, make_settings
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+NOT_BACKED_UP = {"api_tokens", "instance_settings"}
+# Columns a backup maps rather than copies (or, for password hashes, leaves out on purpose).
+MAPPED_APART = {
+    "audit_events.entity_id",
+    "meetings.covered_item_ids",
+    "decisions.attendees",
+    "generations.based_on",
+    "users.password_hash",
+}
+
+
+@pytest.fixture
+def other_backend_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on the other backend than the suite's."""
+    if is_postgres():
+        url = f"sqlite:///{tmp_path / 'other.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    yield from _scratch_postgres()
+
+
+def _scratch_postgres() -> Iterator[str]:
+    admin = create_engine(
+        LOCAL_POSTGRES, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    name = f"dg_backup_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL answers on 127.0.0.1:5432 for the round trip ({exc.orig})")
+    url = LOCAL_POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _populated(client: TestClient, db: Database, member: Actor, admin: Actor) -> int:
+    reviewed = reviewed_project(client, member)
+    project_id = int(reviewed.project["id"])
+    add_debate_meeting_and_generation(db, project_id, member, admin)
+    template = {
+        "key": "team-consumer",
+        "name": "Our consumers",
+        "items": [
+            {"category": c, "title": f"{c} item", "question": f"What about {c}?"}
+            for c in (
+                "data_ownership",
+                "degradation",
+                "load",
+                "resilience",
+                "mitigation",
+                "recovery",
+            )
+        ],
+    }
+    created = client.post("/api/v1/templates", json=template, headers=member.headers)
+    assert created.status_code == 201, created.text
+    _add_draft_made_into_a_project(client, member)
+    return project_id
+
+
+def _add_draft_made_into_a_project(client: TestClient, member: Actor) -> None:
+    draft = client.post("/api/v1/drafts", json={"request": "a cron job"}, headers=member.headers)
+    assert draft.status_code == 201, draft.text
+    own = {"category": "load", "title": "Overlapping runs", "question": "Can two runs overlap?"}
+    url = f"/api/v1/drafts/{draft.json()['id']}"
+    assert client.post(f"{url}/proposals", json=own, headers=member.headers).status_code == 201
+    assert client.post(f"{url}/project", json={}, headers=member.headers).status_code == 201
+
+
+def _export(database: Database, project_id: int | None = None) -> BackupDocument:
+    with database.transaction(write=False) as session:
+        return backup.export_backup(session, project_id=project_id)
+
+
+def _import(database: Database, document: BackupDocument | str) -> None:
+    raw = document if isinstance(document, str) else document.model_dump_json()
+    with database.transaction() as session:
+        backup.import_backup(session, raw=raw, actor=None)
+
+
+def _comparable(document: BackupDocument) -> dict[str, Any]:
+    """The document without its timestamp and without the audit of the imports themselves."""
+    data = document.model_dump(mode="json", exclude={"exported_at"})
+    data["audit_events"] = [e for e in data["audit_events"] if e["action"] != "backup.imported"]
+    return data
+
+
+def _row_counts(database: Database) -> dict[str, int]:
+    with database.transaction(write=False) as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def test_every_column_of_every_table_is_carried_by_a_backup() -> None:
+    for table in Base.metadata.sorted_tables:
+        if table.name in NOT_BACKED_UP:
+            continue
+        links = {c.name for c in table.columns if c.foreign_keys or c.primary_key}
+        apart = {name.split(".")[1] for name in MAPPED_APART if name.startswith(f"{table.name}.")}
+        missing = {c.name for c in table.columns} - links - apart - set(COLUMNS[table.name])
+        assert not missing, f"{table.name} columns a backup would lose: {missing}"
+
+
+def test_round_trip_between_sqlite_and_postgresql_compares_equal(
+    client: TestClient,
+    db: Database,
+    member: Actor,
+    admin: Actor,
+    other_backend_url: str,
+    scratch_database_url: str,
+) -> None:
+    _populated(client, db, member, admin)
+    first = _export(db)
+    other = Database(make_settings(other_backend_url))
+    migrate.upgrade(scratch_database_url)
+    back = Database(make_settings(scratch_database_url))
+    try:
+        _import(other, first)
+        second = _export(other)
+        _import(back, second)
+        third = _export(back)
+    finally:
+        other.dispose()
+        back.dispose()
+
+    assert _comparable(second) == _comparable(first)
+    assert _comparable(third) == _comparable(first)
+    assert {e.action for e in third.audit_events}.issuperset({"backup.imported"})
+    project = first.projects[0]
+    assert first.drafts[0].project == first.projects[1].ref
+    assert len(project.threads[0].messages) == 2
+    assert project.meetings[0].votes
+    assert project.items[1].decisions[-1].attendees[0]["user_email"] == member.email
+
+
+def test_a_project_export_imports_beside_the_original_as_a_copy(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    project_id = _populated(client, db, member, admin)
+    exported = client.get(f"/api/v1/projects/{project_id}/export", headers=member.headers)
+    assert exported.status_code == 200
+    assert "attachment" in exported.headers["content-disposition"]
+
+    imported = client.post("/api/v1/import", content=exported.content, headers=admin.headers)
+
+    assert imported.status_code == 200, imported.text
+    summary = imported.json()
+    copy_id = summary["projects"]["1"]
+    assert copy_id != project_id
+    assert summary["users_created"] == []
+    original = BackupDocument.model_validate_json(exported.content)
+    assert _comparable(_export(db, copy_id)) == _comparable(original)
+    assert "password" not in exported.text
+    assert "token_sha256" not in exported.text
+
+
+def test_only_admins_export_and_import_everything(
+    client: TestClient, member: Actor, admin: Actor
+) -> None:
+    assert client.get("/api/v1/export", headers=member.headers).status_code == 403
+    assert client.post("/api/v1/import", content=b"{}", headers=member.headers).status_code == 403
+    everything = client.get("/api/v1/export", headers=admin.headers)
+    assert everything.status_code == 200
+    assert everything.json()["format"] == "designgate-backup"
+    assert everything.json()["version"] == 1
+
+
+def test_a_truncated_backup_is_refused_and_writes_nothing(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    _populated(client, db, member, admin)
+    whole = _export(db).model_dump_json()
+    before = _row_counts(db)
+
+    response = client.post(
+        "/api/v1/import", content=whole[: len(whole) // 2], headers=admin.headers
+    )
+
+    assert response.status_code == 422
+    assert "truncated" in response.json()["detail"]
+    assert _row_counts(db) == before
+
+
+def test_a_backup_that_fails_half_way_writes_nothing(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    _populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    document["projects"][0]["generations"][0]["based_on"][0]["decision"] = 999
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 422
+    assert "projects[0].generations[0].based_on[0].decision" in response.json()["detail"]
+    assert _row_counts(db) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"format": "something-else"}, "not a designgate backup"),
+        ({"version": 99}, "version 99 cannot be read"),
+        ({"projects": [{"ref": 1}]}, "projects[0].name"),
+    ],
+)
+def test_a_backup_of_the_wrong_shape_is_refused_naming_what_is_wrong(
+    client: TestClient, admin: Actor, change: dict[str, Any], words: str
+) -> None:
+    document = {
+        "format": "designgate-backup",
+        "version": 1,
+        "exported_at": "2026-01-01T00:00:00Z",
+        "scope": "all",
+        "users": [],
+        "projects": [],
+        **change,
+    }
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 422
+    assert words in response.json()["detail"]
+
+
+def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
+    client: TestClient,
+    db: Database,
+    member: Actor,
+    admin: Actor,
+    database_url: str,
+    scratch_database_url: str,
+    tmp_path: Path,
+) -> None:
+    project_id = _populated(client, db, member, admin)
+    exported = designgate(database_url, "export", "--all")
+    assert exported.returncode == 0, exported.stderr
+    file = tmp_path / "backup.json"
+    file.write_bytes(exported.stdout)
+    (tmp_path / "cut.json").write_bytes(exported.stdout[:-200])
+
+    refused = designgate(scratch_database_url, "import", str(tmp_path / "cut.json"))
+    restored = designgate(scratch_database_url, "import", str(file))
+    one = designgate(database_url, "export", str(project_id))
+    neither = designgate(database_url, "export")
+
+    assert refused.returncode == 1
+    assert b"nothing was imported" in refused.stderr
+    assert b"truncated" in refused.stderr
+    assert restored.returncode == 0, restored.stderr
+    assert b"project 1 in the file is now project" in restored.stdout
+    restored_db = Database(make_settings(scratch_database_url))
+    try:
+        assert _comparable(_export(restored_db)) == _comparable(
+            BackupDocument.model_validate_json(exported.stdout)
+        )
+    finally:
+        restored_db.dispose()
+    assert json.loads(one.stdout)["scope"] == "project"
+    assert neither.returncode == 1
+
+
+def test_the_import_accepts_bodies_larger_than_the_general_limit(
+    client: TestClient, admin: Actor
+) -> None:
+    padding = "x" * (2 * 1024 * 1024)  # twice DESIGNGATE_MAX_BODY_BYTES' default
+    body = json.dumps({"format": "designgate-backup", "version": 1, "padding": padding})
+
+    response = client.post("/api/v1/import", content=body, headers=admin.headers)
+
+    assert response.status_code == 422  # read and judged, not refused as too large (413)
+    assert response.json()["detail"].startswith("The backup is not valid at")

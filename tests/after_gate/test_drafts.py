@@ -1,0 +1,193 @@
+"""Starting a review from a one-line request: proposals become checklist items only once
+the team accepts them, and the model is never asked for code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.conftest import Actor
+from tests.llm_server import Reply, ScriptedLLM
+
+REQUEST = (
+    "write me a Node.js script that consumes an order queue from RabbitMQ "
+    "and saves the orders to PostgreSQL"
+)
+PROPOSALS = [
+    {
+        "category": "load",
+        "title": "Connection pooling to PostgreSQL",
+        "question": "How many connections may the consumer hold, and what waits when all are busy?",
+    },
+    {
+        "category": "degradation",
+        "title": "Network blips to the broker",
+        "question": "What happens to unacknowledged orders when the AMQP connection drops?",
+    },
+    {
+        "category": "resilience",
+        "title": "Acknowledgement strategy",
+        "question": "Is an order acknowledged before or after its row is committed?",
+    },
+    {
+        "category": "mitigation",
+        "title": "Malformed messages must not block the queue",
+        "question": "Where does a message that cannot be parsed go?",
+    },
+]
+MODEL_REPLY = {
+    "name": "Order queue consumer",
+    "problem": "Orders published to RabbitMQ must each be stored once in PostgreSQL.",
+    "template": "rabbitmq-consumer",
+    "proposals": PROPOSALS,
+}
+
+
+def _start(client: TestClient, actor: Actor, **fields: Any) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/drafts", json={"request": REQUEST, **fields}, headers=actor.headers
+    )
+    assert response.status_code == 201, response.text
+    draft: dict[str, Any] = client.get(
+        f"/api/v1/drafts/{response.json()['id']}", headers=actor.headers
+    ).json()
+    return draft
+
+
+def _proposal(
+    client: TestClient, actor: Actor, draft: dict[str, Any], index: int, **change: Any
+) -> Any:
+    proposal_id = draft["proposals"][index]["id"]
+    return client.patch(
+        f"/api/v1/drafts/{draft['id']}/proposals/{proposal_id}", json=change, headers=actor.headers
+    )
+
+
+def test_a_request_becomes_a_draft_whose_proposals_become_items_only_once_accepted(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply("```json\n" + json.dumps(MODEL_REPLY) + "\n```"))
+    draft = _start(model_client, member)
+
+    assert draft["status"] == "ready"
+    assert draft["problem"] == MODEL_REPLY["problem"]
+    assert draft["template"] == "rabbitmq-consumer"
+    assert [p["status"] for p in draft["proposals"]] == ["pending"] * 4
+    assert _proposal(model_client, member, draft, 0, status="accepted").status_code == 200
+    edited = _proposal(
+        model_client, member, draft, 1, status="accepted", title="Broker connection blips"
+    )
+    assert edited.status_code == 200, edited.text
+    assert _proposal(model_client, member, draft, 2, status="dropped").status_code == 200
+
+    made = model_client.post(
+        f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers
+    )
+
+    assert made.status_code == 201, made.text
+    items = factories.checklist(model_client, member, made.json()["id"])
+    custom = [(i["title"], i["category"]) for i in items if i["custom"]]
+    assert custom == [
+        ("Connection pooling to PostgreSQL", "load"),
+        ("Broker connection blips", "degradation"),
+    ]
+    assert len(items) == 9 + 2  # the template's items, then the accepted proposals only
+    assert made.json()["problem"] == MODEL_REPLY["problem"]
+    again = model_client.post(
+        f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers
+    )
+    assert again.status_code == 409
+    assert _proposal(model_client, member, draft, 3, status="accepted").status_code == 409
+
+
+def test_the_model_is_asked_for_the_problem_and_never_for_code(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(json.dumps(MODEL_REPLY)))
+    _start(model_client, member)
+
+    (request,) = llm.requests
+    system, user = request["messages"]
+    assert request.get("stream") in (None, False)
+    assert "Do not write any code" in system["content"]
+    assert "no pseudo-code" in system["content"]
+    assert REQUEST in user["content"]
+    assert '"rabbitmq-consumer"' in user["content"]
+    assert "write the code" not in (system["content"] + user["content"]).lower()
+
+
+def test_without_a_model_the_draft_uses_the_template_alone_and_says_so(
+    client: TestClient, member: Actor
+) -> None:
+    draft = _start(client, member)
+
+    assert draft["status"] == "ready"
+    assert draft["proposals"] == []
+    assert "No model is configured" in draft["note"]
+    assert draft["template"] == "generic-service"
+    picked = client.patch(
+        f"/api/v1/drafts/{draft['id']}",
+        json={"template": "http-api-service"},
+        headers=member.headers,
+    )
+    assert picked.status_code == 200
+    made = client.post(f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers)
+    assert made.status_code == 201
+    assert made.json()["template"] == "http-api-service"
+    assert len(factories.checklist(client, member, made.json()["id"])) == 6
+
+
+def test_a_failed_model_call_leaves_a_usable_draft_that_says_why(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(status=500, error_message="overloaded"))
+    draft = _start(model_client, member)
+
+    assert draft["status"] == "ready"
+    assert draft["proposals"] == []
+    assert "could not turn the request into proposals" in draft["note"]
+    assert draft["problem"] == REQUEST
+
+
+def test_malformed_proposals_and_unknown_templates_are_left_out_and_noted(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    bad = {"category": "vibes", "title": "Feelings", "question": "How does it feel?"}
+    llm.script(
+        Reply(json.dumps({**MODEL_REPLY, "template": "cobol", "proposals": [bad, *PROPOSALS]}))
+    )
+    draft = _start(model_client, member)
+
+    assert len(draft["proposals"]) == 4
+    assert draft["template"] == "generic-service"
+    assert "1 malformed proposal(s) were left out" in draft["note"]
+    assert "unknown template 'cobol'" in draft["note"]
+
+
+def test_a_template_the_team_chose_is_kept_over_the_models_suggestion(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(json.dumps(MODEL_REPLY)))
+    draft = _start(model_client, member, template="kafka-stream-processor")
+
+    assert draft["template"] == "kafka-stream-processor"
+    assert len(draft["proposals"]) == 4
+
+
+def test_the_team_adds_its_own_proposal_and_viewers_cannot(
+    client: TestClient, member: Actor, viewer: Actor
+) -> None:
+    draft = _start(client, member)
+    own = {"category": "recovery", "title": "Replay from the dead-letter queue", "question": "How?"}
+
+    added = client.post(f"/api/v1/drafts/{draft['id']}/proposals", json=own, headers=member.headers)
+    refused = client.post(
+        f"/api/v1/drafts/{draft['id']}/proposals", json=own, headers=viewer.headers
+    )
+
+    assert added.status_code == 201
+    assert added.json()["proposals"][0]["status"] == "accepted"
+    assert refused.status_code == 403
