@@ -6,12 +6,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from app.deps import SessionDep
-from app.errors import Conflict
+from app.deps import SessionDep, TemplatesDep
+from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.schemas.checklist import DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
-from app.services import decisions, meetings, projects, review
+from app.schemas.template import DEFAULT_TEMPLATE
+from app.services import decisions, meetings, projects, review, templates
 from app.services.decisions import ItemWithDecision
 from app.services.gate import gate
 from app.web import regions
@@ -33,23 +34,31 @@ def project_list(request: Request, session: SessionDep, user: WebUser) -> Respon
 
 
 @router.get("/projects/new", response_class=HTMLResponse)
-def new_project_form(request: Request, user: WebWriter) -> Response:
-    """The form for a new design review."""
-    return page(request, "project_new.html", {"values": {}, "errors": {}})
+def new_project_form(
+    request: Request, session: SessionDep, catalog: TemplatesDep, user: WebWriter
+) -> Response:
+    """The form for a new design review, with the checklist templates to start from."""
+    options = templates.list_templates(session, catalog=catalog)
+    context = {"values": {"template": DEFAULT_TEMPLATE}, "errors": {}, "templates": options}
+    return page(request, "project_new.html", context)
 
 
 @router.post("/projects", response_class=HTMLResponse)
-async def create_project(request: Request, session: SessionDep, user: WebWriter) -> Response:
-    """Create the project with its failure-mode checklist, then open its review page."""
-    submitted = values(await request.form(), *PROJECT_FIELDS)
-    data, errors = parse(ProjectCreate, submitted)
-    if data is None:
-        context = {"values": submitted, "errors": errors}
-        return page(
-            request, "project_new.html", context, partial="_project_form.html", status_code=422
-        )
-    project = projects.create_project(session, data=data, actor=user)
-    return redirect(request, f"/projects/{project.id}")
+async def create_project(
+    request: Request, session: SessionDep, catalog: TemplatesDep, user: WebWriter
+) -> Response:
+    """Create the project with its template's checklist, then open its review page."""
+    submitted = values(await request.form(), *PROJECT_FIELDS, "template")
+    data, errors = parse(ProjectCreate, {k: v for k, v in submitted.items() if v})
+    if data is not None:
+        try:
+            project = projects.create_project(session, data=data, actor=user, catalog=catalog)
+            return redirect(request, f"/projects/{project.id}")
+        except InvalidInput as exc:
+            errors = {str(exc.extensions.get("field", "form")): exc.detail}
+    options = templates.list_templates(session, catalog=catalog)
+    context = {"values": submitted, "errors": errors, "templates": options}
+    return page(request, "project_new.html", context, partial="_project_form.html", status_code=422)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
