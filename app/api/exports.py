@@ -2,46 +2,37 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.deps import CurrentUser, SessionDep
+from app.responses import download
 from app.services import exports
-from app.services.exports import ExportFile
 
 router = APIRouter(tags=["exports"])
-
-
-def _download(file: ExportFile, *, inline: bool = False) -> Response:
-    disposition = "inline" if inline else "attachment"
-    return Response(
-        file.content,
-        media_type=file.media_type,
-        headers={"Content-Disposition": f'{disposition}; filename="{file.filename}"'},
-    )
 
 
 @router.get("/projects/{project_id}/exports/design-pack.md", response_class=Response)
 def design_pack(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """The design pack: one Markdown brief a coding agent can implement."""
-    return _download(exports.design_pack_file(session, project_id=project_id))
+    return download(exports.design_pack_file(session, project_id=project_id))
 
 
 @router.get("/projects/{project_id}/exports/spec-kit.zip", response_class=Response)
 def spec_kit(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """A zip of specs/001-NAME/spec.md and plan.md, for spec-driven tools."""
-    return _download(exports.spec_kit_zip(session, project_id=project_id))
+    return download(exports.spec_kit_zip(session, project_id=project_id))
 
 
 @router.get("/projects/{project_id}/exports/adr.zip", response_class=Response)
 def decision_records(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """A zip of MADR decision records, NNNN-slug.md, one per current decision."""
-    return _download(exports.adr_zip(session, project_id=project_id))
+    return download(exports.adr_zip(session, project_id=project_id))
 
 
 @router.get("/projects/{project_id}/exports/report.html", response_class=Response)
 def review_report(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """A print-friendly HTML review report."""
-    return _download(exports.review_report(session, project_id=project_id), inline=True)
+    return download(exports.review_report(session, project_id=project_id), inline=True)
 
 
 @router.get("/projects/{project_id}/exports/checklist.csv", response_class=Response)
 def checklist_csv(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """The checklist as CSV, one row per item with its current decision."""
-    return _download(exports.checklist_csv(session, project_id=project_id))
+    return download(exports.checklist_csv(session, project_id=project_id))

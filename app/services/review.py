@@ -11,6 +11,7 @@ from app.models.enums import Category
 from app.services import meetings
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateState, evaluate
+from app.services.generation import GenerationView, outdated_because
 from app.services.projects import get_project
 
 
@@ -35,7 +36,7 @@ class Review:
     items: list[ItemWithDecision]
     gate: GateState
     history: dict[int, list[Decision]] = field(default_factory=dict)
-    generations: list[Generation] = field(default_factory=list)
+    generations: list[GenerationView] = field(default_factory=list)
     meeting: Meeting | None = None
 
     @property
@@ -59,7 +60,7 @@ def review(session: Session, *, project_id: int, with_history: bool = True) -> R
         items=items,
         gate=evaluate(items),
         history=_history(session, project) if with_history else {},
-        generations=_generations(session, project),
+        generations=_generations(session, project, items),
         meeting=meetings.active_meeting(session, project_id=project.id),
     )
 
@@ -79,6 +80,10 @@ def _history(session: Session, project: Project) -> dict[int, list[Decision]]:
     return dict(grouped)
 
 
-def _generations(session: Session, project: Project) -> list[Generation]:
+def _generations(
+    session: Session, project: Project, items: list[ItemWithDecision]
+) -> list[GenerationView]:
+    """The ten newest runs, each judged outdated or not against the checklist now."""
     stmt = select(Generation).where(Generation.project_id == project.id)
-    return list(session.scalars(stmt.order_by(Generation.id.desc()).limit(10)))
+    newest = session.scalars(stmt.order_by(Generation.id.desc()).limit(10))
+    return [GenerationView(g, outdated_because(g, items)) for g in newest]

@@ -38,3 +38,29 @@ def test_an_unknown_template_is_an_error_next_to_its_field(
     refused = client.post("/projects", data=body)
     assert refused.status_code == 422
     assert 'id="project-template-error"' in refused.text
+
+
+def test_a_signed_in_user_downloads_every_export_from_the_review_page(
+    client: TestClient, member: Actor
+) -> None:
+    project = factories.create_project(client, member)
+    decided = factories.decide_all(client, member, project["id"])
+    sign_in(client, member.email)
+    review = client.get(f"/projects/{project['id']}").text
+    names = ("design-pack.md", "spec-kit.zip", "adr.zip", "report.html", "checklist.csv")
+    for name in names:
+        path = f"/projects/{project['id']}/exports/{name}"
+        assert f'href="{path}"' in review
+        response = client.get(path)
+        assert response.status_code == 200, name
+        assert response.content
+    pack = client.get(f"/projects/{project['id']}/exports/design-pack.md").text
+    assert all(decision["summary"] in pack for decision in decided)
+
+
+def test_exports_need_a_session_and_a_known_name(client: TestClient, member: Actor) -> None:
+    project = factories.create_project(client, member)
+    anonymous = client.get(f"/projects/{project['id']}/exports/adr.zip", follow_redirects=False)
+    assert anonymous.status_code in (302, 303, 401)
+    sign_in(client, member.email)
+    assert client.get(f"/projects/{project['id']}/exports/passwords.txt").status_code == 404
