@@ -86,10 +86,13 @@ def bench_database(kind: str, seconds: int, connections: int) -> None:
             project = f"{base}/api/v1/projects/{project_id}"
             gate = measure("gate check (API)", project + "/gate", auth)
             checklist = measure("checklist (API, 60 items)", project + "/checklist", auth)
+            cookie = {"Cookie": servers.session_cookie(base, seed.EMAIL, seed.PASSWORD)}
+            review = measure("review page (HTML)", f"{base}/projects/{project_id}", cookie)
         print(plain_line(hello))
         print(plain_line(one_row, "  (baseline)"))
         print(ratio_line(gate, one_row, 0.70))
         print(ratio_line(checklist, one_row, None))
+        print(ratio_line(review, one_row, 0.50))
         print(f"  start-up until /healthz answers: {up_s:.2f} s (target 1.5 s)")
         print(f"  RSS after start-up, before any model call: {rss:.0f} MB (target < 120 MB)")
 

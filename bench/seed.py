@@ -11,6 +11,8 @@ ITEMS = 60
 REVISIONS = 3
 THREADS = 20
 MESSAGES = 300
+EMAIL = "bench@example.test"
+PASSWORD = "bench-password"
 
 
 def seed(db: Database) -> tuple[int, str]:
@@ -18,10 +20,10 @@ def seed(db: Database) -> tuple[int, str]:
     with db.transaction() as session:
         user = users.create_user(
             session,
-            email="bench@example.test",
+            email=EMAIL,
             name="Bench",
             role=Role.MEMBER,
-            password="bench-password",
+            password=PASSWORD,
         )
         _token, plain = users.create_token(session, user=user, label="bench")
         project = Project(

@@ -1,6 +1,7 @@
 """Start and stop the servers under test as real uvicorn processes."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -65,6 +66,18 @@ def serve(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def session_cookie(base: str, email: str, password: str) -> str:
+    """Sign in through the login form as a browser would; returns the Cookie header."""
+    with httpx.Client(base_url=base, follow_redirects=True) as client:
+        form = client.get("/login").text
+        match = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        if match is None:
+            raise RuntimeError("the login page has no CSRF token")
+        data = {"email": email, "password": password, "csrf_token": match.group(1)}
+        client.post("/login", data=data).raise_for_status()
+        return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
 def designgate_command() -> list[str]:
