@@ -6,6 +6,7 @@ with the local cost map, so importing it never reaches for the network.
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -94,6 +95,24 @@ def _call_arguments(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> 
     return arguments
 
 
+def _refused_or_unresolved(exc: BaseException) -> bool:
+    """Whether the chain of causes shows the server was never reached at all."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _error_class(litellm: ModuleType, class_name: str) -> object:
+    """litellm exports most error classes at the top; the rest live in litellm.exceptions."""
+    found = getattr(litellm, class_name, None)
+    return found if found is not None else getattr(litellm.exceptions, class_name, None)
+
+
 def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     """Map a provider error onto a stored kind and a readable reason."""
     detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -103,14 +122,23 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
         ("AuthenticationError", "unauthorised", "The model provider refused the API key."),
         ("PermissionDeniedError", "unauthorised", "The model provider refused the API key."),
         ("ContextWindowExceededError", "too_long", "The prompt is too long for the model."),
+        # Before its base classes: a stream that breaks off is not a server that is down.
+        (
+            "MidStreamFallbackError",
+            "unavailable",
+            "The model's stream broke off before the reply was finished.",
+        ),
         ("APIConnectionError", "unavailable", "The model server could not be reached."),
         ("ServiceUnavailableError", "unavailable", "The model server is unavailable."),
         ("InternalServerError", "unavailable", "The model server failed."),
         ("NotFoundError", "unavailable", "The model server does not know this model."),
         ("BadRequestError", "bad_request", "The model provider rejected the request."),
     )
+    if _refused_or_unresolved(exc):
+        # litellm reports a refused connection as InternalServerError ("the server failed").
+        return LLMFailure("unavailable", f"The model server could not be reached. ({detail})")
     for class_name, kind, reason in checks:
-        error_class = getattr(litellm, class_name, None)
+        error_class = _error_class(litellm, class_name)
         if isinstance(error_class, type) and isinstance(exc, error_class):
             return LLMFailure(kind, f"{reason} ({detail})")
     if isinstance(exc, TimeoutError):
