@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import ONE_MIB
@@ -212,3 +213,17 @@ def test_malformed_json_is_a_422_problem(client: TestClient, member: Actor) -> N
 def test_a_non_numeric_id_is_a_422_problem(client: TestClient, member: Actor) -> None:
     problem = assert_problem(client.get("/api/v1/projects/abc", headers=member.headers), 422)
     assert "project_id" in _error_fields(problem)
+
+
+def test_an_unexpected_server_error_is_a_500_problem_without_the_exception_text(
+    app: FastAPI,
+) -> None:
+    @app.get("/test-only/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/test-only/boom")
+    problem = assert_problem(response, 500)
+    assert "secret internals" not in response.text
+    assert problem["instance"] == "/test-only/boom"
