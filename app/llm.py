@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -200,12 +201,30 @@ def _call_arguments(
     return arguments
 
 
+def _refused_or_unresolved(exc: BaseException) -> bool:
+    """Whether the chain of causes shows the server was never reached at all."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _error_class(litellm: ModuleType, class_name: str) -> object:
+    """litellm exports most error classes at the top; the rest live in litellm.exceptions."""
+    found = getattr(litellm, class_name, None)
+    return found if found is not None else getattr(litellm.exceptions, class_name, None)
+
+
 def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     """Map a provider error onto a stored kind and a readable reason."""
     detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     retry_after = _retry_after_s(exc)
     if type(exc).__name__ == "MidStreamFallbackError":
-        reason = "The connection to the model broke off in the middle of the reply."
+        reason = "The model's stream broke off before the reply was finished."
         return LLMFailure("unavailable", f"{reason} ({detail})")
     if "Connection error" in detail and not isinstance(exc, getattr(litellm, "Timeout", ())):
         return LLMFailure("unavailable", f"The model server could not be reached. ({detail})")
@@ -221,8 +240,11 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
         ("NotFoundError", "unavailable", "The model server does not know this model."),
         ("BadRequestError", "bad_request", "The model provider rejected the request."),
     )
+    if _refused_or_unresolved(exc):
+        # litellm reports a refused connection as InternalServerError ("the server failed").
+        return LLMFailure("unavailable", f"The model server could not be reached. ({detail})")
     for class_name, kind, reason in checks:
-        error_class = getattr(litellm, class_name, None)
+        error_class = _error_class(litellm, class_name)
         if isinstance(error_class, type) and isinstance(exc, error_class):
             return LLMFailure(kind, f"{reason} ({detail})", retry_after_s=retry_after)
     if isinstance(exc, TimeoutError):

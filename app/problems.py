@@ -26,6 +26,7 @@ HTTP_TITLES = {
     409: "Conflict",
     413: "Request body too large",
     422: "Invalid input",
+    500: "Internal server error",
     503: "Service unavailable",
 }
 
@@ -114,6 +115,17 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Starlette's ServerErrorMiddleware calls this, then re-raises so the traceback is
+    # logged; the client gets a problem without the exception's text.
+    return problem(
+        request,
+        status=500,
+        title=HTTP_TITLES[500],
+        detail="The server failed to handle this request; the error has been logged",
+    )
+
+
 class ProblemForOversizedBody:
     """Starlette's body limiter answers 413 in plain text; API clients get problem+json."""
 
@@ -164,6 +176,7 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(Exception, _unexpected_error)
     # Added last so it wraps the limiter and can rewrite the limiter's own reply.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
     app.add_middleware(ProblemForOversizedBody)

@@ -197,7 +197,11 @@ def upgrade() -> None:
 
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("meeting_id", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("attendees", sa.JSON(), nullable=False))
+        # Decisions recorded before this revision had nobody in a meeting; without a
+        # server default the NOT NULL column cannot be added to a populated table.
+        batch_op.add_column(
+            sa.Column("attendees", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_decisions_meeting_id_meetings"),
             "meetings",

@@ -1,0 +1,229 @@
+"""Errors are RFC 9457 problem+json: 404 for unknown ids, 413 for big bodies, 422 per field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.config import ONE_MIB
+from tests import factories
+from tests.api.asserts import assert_problem
+from tests.conftest import Actor
+
+UNKNOWN = 987654
+
+
+def test_healthz_answers_200_without_auth(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/projects/{unknown}", None),
+        ("patch", "/api/v1/projects/{unknown}", {"version": 1, "name": "x"}),
+        ("get", "/api/v1/projects/{unknown}/checklist", None),
+        (
+            "post",
+            "/api/v1/projects/{unknown}/checklist",
+            {"category": "load", "title": "t", "question": "q"},
+        ),
+        ("get", "/api/v1/projects/{unknown}/gate", None),
+        ("get", "/api/v1/projects/{unknown}/audit", None),
+        ("post", "/api/v1/projects/{unknown}/generations", {}),
+        ("get", "/api/v1/projects/{unknown}/generations", None),
+        (
+            "put",
+            "/api/v1/checklist-items/{unknown}/decision",
+            {"status": "decided", "summary": "s", "rationale": "r"},
+        ),
+        ("get", "/api/v1/checklist-items/{unknown}/decisions", None),
+        ("get", "/api/v1/generations/{unknown}", None),
+    ],
+)
+def test_unknown_ids_are_404(
+    client: TestClient, member: Actor, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    url = path.format(unknown=UNKNOWN)
+    problem = assert_problem(client.request(method, url, json=body, headers=member.headers), 404)
+    assert str(UNKNOWN) in problem["detail"]
+    assert problem["instance"] == url
+
+
+def test_an_unknown_path_is_a_404_problem(client: TestClient, member: Actor) -> None:
+    assert_problem(client.get("/api/v1/no-such-thing", headers=member.headers), 404)
+
+
+def test_a_method_the_route_does_not_have_is_a_405_problem(
+    client: TestClient, member: Actor
+) -> None:
+    assert_problem(client.delete("/api/v1/projects", headers=member.headers), 405)
+
+
+def _big_project_body() -> bytes:
+    return json.dumps({"name": "Big", "problem": "x" * (ONE_MIB + 1)}).encode()
+
+
+def test_a_body_over_one_mib_is_413_and_nothing_is_stored(
+    client: TestClient, member: Actor
+) -> None:
+    headers = {**member.headers, "Content-Type": "application/json"}
+    response = client.post("/api/v1/projects", content=_big_project_body(), headers=headers)
+    body = assert_problem(response, 413)
+    assert body["instance"] == "/api/v1/projects"
+    assert client.get("/api/v1/projects", headers=member.headers).json() == []
+
+
+def test_a_chunked_body_over_one_mib_without_content_length_is_413(
+    client: TestClient, member: Actor
+) -> None:
+    payload = _big_project_body()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(payload), 64 * 1024):
+            yield payload[start : start + 64 * 1024]
+
+    headers = {**member.headers, "Content-Type": "application/json"}
+    request = client.build_request("POST", "/api/v1/projects", content=chunks(), headers=headers)
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert_problem(client.send(request), 413)
+    assert client.get("/api/v1/projects", headers=member.headers).json() == []
+
+
+def test_a_decision_body_over_one_mib_is_413(
+    client: TestClient, member: Actor, project: dict[str, Any]
+) -> None:
+    item = factories.checklist(client, member, project["id"])[0]
+    body = {"status": "decided", "summary": "s", "rationale": "r" * (ONE_MIB + 1)}
+    response = client.put(
+        f"/api/v1/checklist-items/{item['id']}/decision", json=body, headers=member.headers
+    )
+    assert_problem(response, 413)
+    assert factories.checklist(client, member, project["id"])[0]["decision"] is None
+
+
+def _error_fields(problem: dict[str, Any]) -> set[str]:
+    return {error["field"] for error in problem["errors"]}
+
+
+def _put_decision(client: TestClient, actor: Actor, item_id: int, body: dict[str, Any]) -> Any:
+    return client.put(
+        f"/api/v1/checklist-items/{item_id}/decision", json=body, headers=actor.headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "decided", "rationale": "r"}, "summary"),
+        ({"status": "decided", "summary": "s", "rationale": "   "}, "rationale"),
+        ({"status": "decided", "summary": "", "rationale": "r"}, "summary"),
+        ({"status": "maybe", "summary": "s", "rationale": "r"}, "status"),
+        ({"summary": "s", "rationale": "r"}, "status"),
+        ({"status": "decided", "summary": "s", "rationale": "r", "colour": "red"}, "colour"),
+        ({"status": "decided", "summary": "s", "rationale": "r", "version": -1}, "version"),
+        ({"status": "not_applicable", "summary": "Not relevant", "rationale": ""}, "rationale"),
+        ({"status": "not_applicable", "summary": "Not relevant"}, "rationale"),
+    ],
+    ids=[
+        "missing summary",
+        "blank rationale",
+        "empty summary",
+        "bad status",
+        "missing status",
+        "unknown field",
+        "negative version",
+        "not_applicable with an empty rationale",
+        "not_applicable without a rationale",
+    ],
+)
+def test_an_invalid_decision_is_422_naming_the_field(
+    client: TestClient,
+    member: Actor,
+    project: dict[str, Any],
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    item = factories.checklist(client, member, project["id"])[0]
+    problem = assert_problem(_put_decision(client, member, item["id"], body), 422)
+    assert field in _error_fields(problem)
+    assert field in problem["detail"]
+    assert factories.checklist(client, member, project["id"])[0]["decision"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"category": "weather", "title": "t", "question": "q"}, "category"),
+        ({"category": "load", "title": " ", "question": "q"}, "title"),
+        ({"category": "load", "title": "t"}, "question"),
+        ({"category": "load", "title": "t", "question": "q", "owner": "me"}, "owner"),
+    ],
+)
+def test_an_invalid_checklist_item_is_422_naming_the_field(
+    client: TestClient, member: Actor, project: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/checklist", json=body, headers=member.headers
+    )
+    assert field in _error_fields(assert_problem(response, 422))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"problem": "p"}, "name"),
+        ({"name": "n"}, "problem"),
+        ({"name": "n", "problem": "p", "colour": "red"}, "colour"),
+        ({"name": "x" * 201, "problem": "p"}, "name"),
+    ],
+)
+def test_an_invalid_project_is_422_naming_the_field(
+    client: TestClient, member: Actor, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/v1/projects", json=body, headers=member.headers)
+    assert field in _error_fields(assert_problem(response, 422))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"name": "n"}, "version"), ({"version": 1, "problem": " "}, "problem")],
+)
+def test_an_invalid_project_edit_is_422_naming_the_field(
+    client: TestClient, member: Actor, project: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
+    response = client.patch(f"/api/v1/projects/{project['id']}", json=body, headers=member.headers)
+    assert field in _error_fields(assert_problem(response, 422))
+
+
+def test_malformed_json_is_a_422_problem(client: TestClient, member: Actor) -> None:
+    headers = {**member.headers, "Content-Type": "application/json"}
+    response = client.post("/api/v1/projects", content=b'{"name": ', headers=headers)
+    assert_problem(response, 422)
+
+
+def test_a_non_numeric_id_is_a_422_problem(client: TestClient, member: Actor) -> None:
+    problem = assert_problem(client.get("/api/v1/projects/abc", headers=member.headers), 422)
+    assert "project_id" in _error_fields(problem)
+
+
+def test_an_unexpected_server_error_is_a_500_problem_without_the_exception_text(
+    app: FastAPI,
+) -> None:
+    @app.get("/test-only/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/test-only/boom")
+    problem = assert_problem(response, 500)
+    assert "secret internals" not in response.text
+    assert problem["instance"] == "/test-only/boom"

@@ -1,0 +1,226 @@
+"""The real `designgate` console script, run as a subprocess against the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from app import migrate
+from app.config import normalise_database_url
+from tests import factories
+from tests.conftest import Actor
+
+DESIGNGATE = Path(sys.executable).parent / "designgate"
+PASSWORD = "a long enough password"
+CLI_TIMEOUT_S = 60
+
+
+def run(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url}
+    return subprocess.run(
+        [str(DESIGNGATE), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+
+def create_user(database_url: str, email: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run(database_url, "user", "create", email, *extra, stdin=PASSWORD + "\n")
+
+
+def test_the_console_script_is_installed() -> None:
+    assert DESIGNGATE.exists()
+
+
+@pytest.mark.parametrize("password_flag", [[], ["--password-stdin"]])
+def test_user_create_reads_the_password_from_stdin(
+    database_url: str, client: TestClient, password_flag: list[str]
+) -> None:
+    done = create_user(
+        database_url, "Ann@Example.com", "--name", "Ann", "--role", "admin", *password_flag
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ann@example.com" in done.stdout
+    token = run(database_url, "token", "create", "ann@example.com").stdout.splitlines()[-1]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (me["email"], me["name"], me["role"]) == ("ann@example.com", "Ann", "admin")
+
+
+def test_the_stored_password_is_an_argon2id_hash(database_url: str) -> None:
+    assert create_user(database_url, "hash@example.com").returncode == 0
+    engine = create_engine(normalise_database_url(database_url))
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT password_hash FROM users WHERE email = 'hash@example.com'")
+        ).scalar_one()
+    engine.dispose()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_a_duplicate_email_fails_with_a_message(database_url: str) -> None:
+    assert create_user(database_url, "bob@example.com").returncode == 0
+    again = create_user(database_url, "BOB@example.com")
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-an-email"], "email"),
+        (["short@example.com", "--role", "owner"], "owner"),
+    ],
+)
+def test_user_create_refuses_bad_input(database_url: str, args: list[str], message: str) -> None:
+    done = run(database_url, "user", "create", *args, stdin=PASSWORD + "\n")
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_a_short_password_is_refused(database_url: str) -> None:
+    done = run(
+        database_url, "user", "create", "pw@example.com", "--password-stdin", stdin="short\n"
+    )
+    assert done.returncode != 0
+    assert "password" in done.stderr
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line_and_it_works(
+    database_url: str, client: TestClient
+) -> None:
+    assert create_user(database_url, "cy@example.com", "--role", "member").returncode == 0
+    done = run(database_url, "token", "create", "cy@example.com", "--label", "laptop")
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.splitlines()[-1]
+    assert token == token.strip()
+    assert token.startswith("dg_")
+    assert " " not in token
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post("/api/v1/projects", json={"name": "n", "problem": "p"}, headers=headers)
+    assert created.status_code == 201, created.text
+    assert client.get("/api/v1/me", headers=headers).json()["email"] == "cy@example.com"
+    # Shown once: the database holds only its hash.
+    engine = create_engine(normalise_database_url(database_url))
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
+    engine.dispose()
+    assert token not in stored
+
+
+def test_token_create_for_an_unknown_email_fails(database_url: str) -> None:
+    done = run(database_url, "token", "create", "nobody@example.com")
+    assert done.returncode != 0
+    assert "nobody@example.com" in done.stderr
+    assert done.stdout == ""
+
+
+def test_gate_exits_1_listing_what_is_missing_then_0_when_open(
+    database_url: str, client: TestClient, member: Actor
+) -> None:
+    project = factories.create_project(client, member)
+    items = factories.checklist(client, member, project["id"])
+    for item in items[:-2]:
+        factories.decide(client, member, item)
+    closed = run(database_url, "gate", str(project["id"]))
+    assert closed.returncode == 1
+    assert closed.stdout.startswith("closed:")
+    for item in items[-2:]:
+        assert f"missing  {item['id']}  {item['category']}  {item['title']}" in closed.stdout
+    for item in items[:-2]:
+        assert item["title"] not in closed.stdout
+    for item in items[-2:]:
+        factories.decide(client, member, item)
+    opened = run(database_url, "gate", str(project["id"]))
+    assert opened.returncode == 0, opened.stdout
+    assert opened.stdout.startswith("open:")
+
+
+def test_gate_lists_stale_items_after_a_design_edit(
+    database_url: str, client: TestClient, member: Actor
+) -> None:
+    project = factories.create_project(client, member)
+    factories.decide_all(client, member, project["id"])
+    client.patch(
+        f"/api/v1/projects/{project['id']}",
+        json={"version": project["version"], "architecture": "Kafka instead"},
+        headers=member.headers,
+    )
+    closed = run(database_url, "gate", str(project["id"]))
+    assert closed.returncode == 1
+    assert closed.stdout.count("stale    ") == len(
+        factories.checklist(client, member, project["id"])
+    )
+
+
+def test_gate_of_an_unknown_project_exits_2(database_url: str) -> None:
+    done = run(database_url, "gate", "987654")
+    assert done.returncode == 2
+    assert "987654" in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _wait_for_health(url: str, server: subprocess.Popen[Any]) -> httpx.Response:
+    """Poll until the server answers, it exits, or 300 attempts (about 30 s) pass."""
+    for _attempt in range(300):
+        assert server.poll() is None, "designgate serve exited early"
+        try:
+            return httpx.get(url, timeout=1.0)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("designgate serve never answered /healthz")
+
+
+def test_serve_upgrades_a_fresh_database_to_head_and_answers_healthz(
+    scratch_database_url: str,
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "DESIGNGATE_DATABASE_URL": scratch_database_url}
+    server = subprocess.Popen(
+        [str(DESIGNGATE), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        response = _wait_for_health(f"http://127.0.0.1:{port}/healthz", server)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        unauthenticated = httpx.get(f"http://127.0.0.1:{port}/api/v1/projects", timeout=5.0)
+        assert unauthenticated.status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    engine = create_engine(normalise_database_url(scratch_database_url))
+    with engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+
+    assert (
+        version
+        == ScriptDirectory.from_config(
+            migrate.alembic_config(scratch_database_url)
+        ).get_current_head()
+    )

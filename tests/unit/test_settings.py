@@ -1,0 +1,89 @@
+"""Settings: DESIGNGATE_* variables, plain database URLs, a secret key that is never a default."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from app.config import Settings, normalise_database_url
+from app.main import create_app
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("plain", "used"),
+    [
+        ("postgresql://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgres://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///./designgate.db", "sqlite:///./designgate.db"),
+    ],
+)
+def test_plain_database_urls_are_given_the_apps_driver(plain: str, used: str) -> None:
+    assert normalise_database_url(plain) == used
+
+
+def test_settings_come_from_designgate_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESIGNGATE_DATABASE_URL", "postgresql://db.example/dg")
+    monkeypatch.setenv("DESIGNGATE_MODEL", "ollama/llama3")
+    monkeypatch.setenv("DESIGNGATE_LLM_API_BASE", "http://127.0.0.1:11434")
+    monkeypatch.setenv("DESIGNGATE_LLM_API_KEY", "k")
+    monkeypatch.setenv("DESIGNGATE_LLM_TIMEOUT_S", "7.5")
+    settings = Settings()
+    assert settings.sqlalchemy_url == "postgresql+psycopg://db.example/dg"
+    assert (settings.model, settings.llm_api_base) == ("ollama/llama3", "http://127.0.0.1:11434")
+    assert settings.llm_api_key is not None
+    assert settings.llm_api_key.get_secret_value() == "k"
+    assert settings.llm_timeout_s == 7.5
+
+
+def test_the_defaults_are_a_local_sqlite_file_and_no_model() -> None:
+    settings = Settings()
+    assert settings.database_url == "sqlite:///./designgate.db"
+    assert (settings.model, settings.secret_key) == (None, None)
+
+
+def test_a_blank_model_means_no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESIGNGATE_MODEL", "  ")
+    assert Settings().model is None
+
+
+@pytest.mark.parametrize("secret", ["changeme", "secret", "too-short", "x" * 31])
+def test_a_placeholder_or_short_secret_key_is_refused(secret: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(secret_key=secret)
+
+
+def test_without_a_secret_key_one_is_generated_once_and_kept(database_url: str) -> None:
+    settings = make_settings(database_url, secret_key=None)
+    first = create_app(settings)
+    with TestClient(first):
+        generated = first.state.secret_key
+    second = create_app(settings)
+    with TestClient(second):
+        assert second.state.secret_key == generated
+    assert len(generated) >= 32
+
+
+def test_importing_the_app_and_the_cli_does_not_import_litellm() -> None:
+    check = "import sys, app.main, app.cli; assert 'litellm' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True, timeout=120)
+
+
+def test_only_app_llm_imports_litellm() -> None:
+    importers = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "app").rglob("*.py")
+        if any(
+            line.strip().startswith(("import litellm", "from litellm"))
+            for line in path.read_text().splitlines()
+        )
+    ]
+    assert importers == ["app/llm.py"]
