@@ -6,7 +6,7 @@ that appends every delta it receives ends up with exactly the stored text.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ from app.services.debates import thread_messages
 
 # How often an idle stream checks whether its client has gone.
 IDLE_CHECK_S = 1.0
+# The kind of the event that ends the first snapshot (only when asked for).
+SYNCED = "synced"
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,19 @@ async def thread_events(
     hub: Hub,
     thread_id: int,
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[ThreadEvent]:
-    """Yield until the client disconnects."""
+    mark_synced: bool = False,
+) -> AsyncGenerator[ThreadEvent]:
+    """Yield until the client disconnects.
+
+    With ``mark_synced``, a ``synced`` event follows the first snapshot, so a page can
+    replace what it shows with the snapshot as a whole.
+    """
     async with hub.subscribe(f"thread:{thread_id}") as subscription:
         relay = _Relay(db, thread_id)
         for event in await relay.snapshot():
             yield event
+        if mark_synced:
+            yield ThreadEvent(SYNCED)
         while not await disconnected():
             item = await subscription.get(timeout=IDLE_CHECK_S)
             if item is None:

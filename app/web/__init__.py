@@ -2,12 +2,22 @@
 
 from fastapi import APIRouter, FastAPI
 
-from app.web import account, admin, errors, generations, meetings, projects, streams
+from app.web import (
+    account,
+    admin,
+    debates,
+    errors,
+    generations,
+    meetings,
+    projects,
+    streams,
+    thread_stream,
+)
 from app.web.security import SecurityHeaders
 from app.web.sessions import CookieSessionMiddleware
 
 web_router = APIRouter(include_in_schema=False)
-for module in (account, projects, generations, meetings, admin, streams):
+for module in (account, projects, generations, meetings, debates, admin, streams, thread_stream):
     web_router.include_router(module.router)
 
 
