@@ -380,3 +380,25 @@ def test_the_meeting_page_lists_the_latest_model_replies(
     assert "A meeting-worthy &lt;b&gt;reply&lt;/b&gt;." in replies.group(1)
     assert "walk this item's failure modes" in page
     assert token_in(page)
+
+
+def test_a_reply_cut_mid_stream_shows_its_reason_and_keeps_the_partial_text(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    token = sign_in(client, member.email)
+    llm.script(
+        Reply(
+            text="Partial words that stop here and the rest is lost",
+            chunk_size=8,
+            cut_after_chunks=2,
+        )
+    )
+    thread_id, _ = start(client, token, project["id"])
+    page = client.get(f"/threads/{thread_id}").text
+    assert 'data-status="error"' in page
+    assert ">failed<" in page
+    assert re.search(
+        r'id="msg-\d+-error"><strong>[^<]+</strong> The partial text \(16 characters\)', page
+    )
+    assert "Partial words th" in page
