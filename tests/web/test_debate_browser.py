@@ -129,7 +129,7 @@ def test_a_blind_round_streams_in_side_by_side_and_shows_what_the_model_saw(
     prompt = first.locator("pre.prompt-text")
     expect(prompt.nth(1)).to_contain_text(PROBLEM)
     for part in prompt.all():
-        assert ARCHITECTURE not in part.text_content()
+        assert ARCHITECTURE not in (part.text_content() or "")
     screenshot(page, "thread-page.png")
     screenshot(page, "thread-what-the-model-saw.png", selector="#turn-1")
 
