@@ -20,6 +20,8 @@ from app.services.debates import thread_messages
 IDLE_CHECK_S = 1.0
 # The kind of the event that ends the first snapshot (only when asked for).
 SYNCED = "synced"
+# The kind of the event that says nothing happened for a while (only when asked for).
+IDLE = "idle"
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,13 @@ async def thread_events(
     thread_id: int,
     disconnected: Callable[[], Awaitable[bool]],
     mark_synced: bool = False,
+    idle_after_s: float | None = None,
 ) -> AsyncGenerator[ThreadEvent]:
     """Yield until the client disconnects.
 
     With ``mark_synced``, a ``synced`` event follows the first snapshot, so a page can
-    replace what it shows with the snapshot as a whole.
+    replace what it shows with the snapshot as a whole; with ``idle_after_s``, an ``idle``
+    event follows each quiet stretch that long, so a page can keep its connection alive.
     """
     async with hub.subscribe(f"thread:{thread_id}") as subscription:
         relay = _Relay(db, thread_id)
@@ -50,10 +54,16 @@ async def thread_events(
             yield event
         if mark_synced:
             yield ThreadEvent(SYNCED)
+        quiet_s = 0.0
         while not await disconnected():
             item = await subscription.get(timeout=IDLE_CHECK_S)
             if item is None:
+                quiet_s += IDLE_CHECK_S
+                if idle_after_s is not None and quiet_s >= idle_after_s:
+                    quiet_s = 0.0
+                    yield ThreadEvent(IDLE)
                 continue
+            quiet_s = 0.0
             for event in await relay.relay(item):
                 yield event
 

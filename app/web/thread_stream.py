@@ -20,11 +20,11 @@ from app.deps import DbDep, SessionDep
 from app.models import Message
 from app.models.enums import MessageRole
 from app.services import debate_events, debate_overview, debates
-from app.services.debate_events import SYNCED, ThreadEvent
+from app.services.debate_events import IDLE, SYNCED, ThreadEvent
 from app.services.debate_overview import ThreadPage, Turn
 from app.web.debates import digest
 from app.web.deps import WebUser, require_setup_done
-from app.web.streams import event_bytes, event_stream
+from app.web.streams import KEEPALIVE_S, event_bytes, event_stream
 from app.web.templating import render_text
 
 router = APIRouter(dependencies=[Depends(require_setup_done)])
@@ -57,6 +57,7 @@ def thread_events(
         thread_id=thread_id,
         disconnected=request.is_disconnected,
         mark_synced=True,
+        idle_after_s=KEEPALIVE_S,
     )
     return event_stream(ThreadPageUpdates(db, thread_id, shown).run(events))
 
@@ -75,6 +76,9 @@ class ThreadPageUpdates:
         snapshot: list[Message] | None = []
         async with aclosing(events):
             async for event in events:
+                if event.kind == IDLE:
+                    yield b": keep-alive\n\n"  # so proxies keep a quiet connection open
+                    continue
                 if snapshot is not None and event.kind != SYNCED:
                     if event.message is not None:
                         snapshot.append(event.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -15,7 +16,9 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
+from app.live import LocalHub
 from app.models import Message, Thread
+from app.services import debate_events
 from tests import factories
 from tests.conftest import Actor, make_settings
 from tests.llm_server import Reply, ScriptedLLM
@@ -402,3 +405,35 @@ def test_a_reply_cut_mid_stream_shows_its_reason_and_keeps_the_partial_text(
         r'id="msg-\d+-error"><strong>[^<]+</strong> The partial text \(16 characters\)', page
     )
     assert "Partial words th" in page
+
+
+def test_a_quiet_thread_stream_marks_its_snapshot_and_then_says_it_is_idle(
+    client: TestClient, member: Actor, db: Database
+) -> None:
+    project = factories.create_project(client, member)
+    created = client.post(
+        f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}, headers=member.headers
+    )
+    assert created.status_code == 201
+
+    async def first_kinds() -> list[str]:
+        async def connected() -> bool:
+            return False
+
+        events = debate_events.thread_events(
+            db=db,
+            hub=LocalHub(),
+            thread_id=created.json()["id"],
+            disconnected=connected,
+            mark_synced=True,
+            idle_after_s=1.0,
+        )
+        kinds = []
+        async for event in events:
+            kinds.append(event.kind)
+            if event.kind == debate_events.IDLE:
+                break
+        await events.aclose()
+        return kinds
+
+    assert asyncio.run(first_kinds()) == [debate_events.SYNCED, debate_events.IDLE]
