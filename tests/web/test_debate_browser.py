@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from app.main import create_app
-from app.models import User
+from app.models import Message, User
 from app.models.enums import Role
 from app.schemas.project import ProjectCreate
 from app.services import projects
@@ -127,9 +128,11 @@ def test_a_blind_round_streams_in_side_by_side_and_shows_what_the_model_saw(
 
     first.get_by_text("What the model saw").click()
     prompt = first.locator("pre.prompt-text")
+    expect(prompt.nth(1)).to_be_visible()
     expect(prompt.nth(1)).to_contain_text(PROBLEM)
-    for part in prompt.all():
-        assert ARCHITECTURE not in (part.text_content() or "")
+    stored = _stored_prompt(debate_server, first)
+    assert prompt.all_text_contents() == [part["content"] for part in stored]
+    assert not [text for text in prompt.all_text_contents() if ARCHITECTURE in text]
     screenshot(page, "thread-page.png")
     screenshot(page, "thread-what-the-model-saw.png", selector="#turn-1")
 
@@ -137,6 +140,15 @@ def test_a_blind_round_streams_in_side_by_side_and_shows_what_the_model_saw(
     expect(page.locator("#thread-list")).to_contain_text("Blind round")
     expect(page.locator("#debates")).to_contain_text("Design shown to the model")
     screenshot(page, "review-debates.png", selector="#debates")
+
+
+def _stored_prompt(server: LiveServer, reply: Locator) -> list[dict[str, Any]]:
+    """The prompt stored with the reply this article shows."""
+    message_id = int((reply.get_attribute("id") or "").removeprefix("msg-"))
+    with server.db.transaction(write=False) as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        return list(message.prompt)
 
 
 def _side_by_side(page: Page) -> bool:
