@@ -6,7 +6,7 @@ that appends every delta it receives ends up with exactly the stored text.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,10 @@ from app.services.debates import thread_messages
 
 # How often an idle stream checks whether its client has gone.
 IDLE_CHECK_S = 1.0
+# The kind of the event that ends the first snapshot (only when asked for).
+SYNCED = "synced"
+# The kind of the event that says nothing happened for a while (only when asked for).
+IDLE = "idle"
 
 
 @dataclass(frozen=True)
@@ -35,16 +39,31 @@ async def thread_events(
     hub: Hub,
     thread_id: int,
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[ThreadEvent]:
-    """Yield until the client disconnects."""
+    mark_synced: bool = False,
+    idle_after_s: float | None = None,
+) -> AsyncGenerator[ThreadEvent]:
+    """Yield until the client disconnects.
+
+    With ``mark_synced``, a ``synced`` event follows the first snapshot, so a page can
+    replace what it shows with the snapshot as a whole; with ``idle_after_s``, an ``idle``
+    event follows each quiet stretch that long, so a page can keep its connection alive.
+    """
     async with hub.subscribe(f"thread:{thread_id}") as subscription:
         relay = _Relay(db, thread_id)
         for event in await relay.snapshot():
             yield event
+        if mark_synced:
+            yield ThreadEvent(SYNCED)
+        quiet_s = 0.0
         while not await disconnected():
             item = await subscription.get(timeout=IDLE_CHECK_S)
             if item is None:
+                quiet_s += IDLE_CHECK_S
+                if idle_after_s is not None and quiet_s >= idle_after_s:
+                    quiet_s = 0.0
+                    yield ThreadEvent(IDLE)
                 continue
+            quiet_s = 0.0
             for event in await relay.relay(item):
                 yield event
 

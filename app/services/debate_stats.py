@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.errors import BudgetSpent
 from app.models import Message, Project, Thread
@@ -56,9 +56,11 @@ def _add_cost(total: float | None, cost: float | None) -> float | None:
 
 
 def project_messages(session: Session, project_id: int) -> list[Message]:
+    """The project's model replies, without their prompts (large, and never counted)."""
     stmt = (
         select(Message)
         .join(Thread, Thread.id == Message.thread_id)
+        .options(defer(Message.prompt, raiseload=True))
         .where(Thread.project_id == project_id, Message.role == MessageRole.ASSISTANT)
         .order_by(Message.id)
     )

@@ -206,6 +206,34 @@ def create_thread(
     return view_thread(session, thread_id=thread.id)
 
 
+def start_thread(
+    session: Session,
+    *,
+    project_id: int,
+    data: ThreadCreate,
+    opening: MessageCreate,
+    actor: User,
+    default_models: list[str],
+    allowed_models: list[str],
+) -> Posted:
+    """A new debate and its opening message in one unit: the replies are then to be written."""
+    view = create_thread(
+        session,
+        project_id=project_id,
+        data=data,
+        actor=actor,
+        default_models=default_models,
+        allowed_models=allowed_models,
+    )
+    return post_message(
+        session,
+        thread_id=view.thread.id,
+        data=opening,
+        actor=actor,
+        default_models=default_models,
+    )
+
+
 def _audit(
     session: Session, actor: User, thread: Thread, action: str, entity_id: int, **after: Any
 ) -> None:

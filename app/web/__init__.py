@@ -2,12 +2,24 @@
 
 from fastapi import APIRouter, FastAPI
 
-from app.web import account, admin, errors, exports, generations, meetings, projects, streams
+from app.web import (
+    account,
+    admin,
+    debates,
+    errors,
+    exports,
+    generations,
+    meetings,
+    projects,
+    streams,
+    thread_stream,
+)
 from app.web.security import SecurityHeaders
 from app.web.sessions import CookieSessionMiddleware
 
 web_router = APIRouter(include_in_schema=False)
-for module in (account, projects, generations, meetings, admin, streams, exports):
+modules = (account, projects, generations, meetings, debates, admin, streams, thread_stream)
+for module in (*modules, exports):
     web_router.include_router(module.router)
 
 

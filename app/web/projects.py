@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from app.deps import SessionDep, TemplatesDep
+from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.schemas.checklist import DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.schemas.template import DEFAULT_TEMPLATE
-from app.services import decisions, meetings, projects, review, templates
+from app.services import debate_overview, decisions, meetings, projects, review, templates
 from app.services.decisions import ItemWithDecision
 from app.services.gate import gate
 from app.web import regions
@@ -62,10 +62,18 @@ async def create_project(
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def review_page(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
-    """The design, the checklist grouped by category, decisions with history, and the gate."""
+def review_page(
+    request: Request, project_id: int, session: SessionDep, user: WebUser, settings: SettingsDep
+) -> Response:
+    """The design, the checklist by category, decisions with history, debates and the gate."""
     found = review.review(session, project_id=project_id)
     context = _review_context(found, values=_project_values(found), errors={})
+    context.update(
+        debates=debate_overview.project_debates(session, project_id=project_id),
+        thread_values={"mode": "blind", "models": settings.debate_models},
+        items=found.items,
+        selectable_models=settings.selectable_models,
+    )
     return page(request, "review.html", context)
 
 

@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from app.models import Meeting
-from app.services import meetings
+from app.services import debate_overview, meetings
 from app.services.review import Review
 from app.web.templating import render_text
 
@@ -40,7 +40,7 @@ def meeting_regions(
 ) -> Regions:
     """Attendees, agenda, the current item with its votes, the gate (and the decision form)."""
     base = meeting_context(session, meeting, review, context)
-    names = ["attendees", "agenda", "stage", "gate"] + (["form"] if form else [])
+    names = ["attendees", "agenda", "stage", "gate", "replies"] + (["form"] if form else [])
     return [(f"meeting-{name}", render_text(f"_meeting_{name}.html", base)) for name in names]
 
 
@@ -67,7 +67,17 @@ def meeting_context(
         "presenting": user is not None and meeting.presenter_id == user.id,
         "votes": meetings.votes(session, meeting, item_id=current.item.id) if current else [],
         "history": review.history.get(current.item.id, []) if current else [],
+        "replies": debate_overview.latest_replies(session, project_id=meeting.project_id),
     }
+
+
+def meeting_replies(session: Session, project_id: int, context: dict[str, Any]) -> tuple[str, str]:
+    """The meeting's list of the project's latest model replies, alone (a model is writing)."""
+    replies = debate_overview.latest_replies(session, project_id=project_id)
+    return (
+        "meeting-replies",
+        render_text("_meeting_replies.html", {**context, "replies": replies}),
+    )
 
 
 def out_of_band(regions: Regions) -> Markup:

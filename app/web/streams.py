@@ -7,6 +7,7 @@ missed events) is answered the same way, with everything.
 """
 
 import asyncio
+import contextlib
 import html
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,8 +20,8 @@ from app import live
 from app.db import Database
 from app.deps import DbDep, SessionDep
 from app.models.enums import GenerationStatus
+from app.services import debate_overview, meetings, projects, review
 from app.services import generation as generation_service
-from app.services import meetings, projects, review
 from app.web import regions
 from app.web.deps import WebUser, require_setup_done
 from app.web.templating import base_context, render_text
@@ -29,13 +30,17 @@ router = APIRouter(dependencies=[Depends(require_setup_done)])
 KEEPALIVE_S = 15.0
 FINISHED = {GenerationStatus.COMPLETE, GenerationStatus.ERROR}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Events of thread:{id} channels (a reply written, a verdict stored), not of the meeting.
+THREAD_EVENTS = frozenset({"message", "delta"})
 
 
-def _event(name: str, data: str) -> bytes:
+def event_bytes(name: str, data: str) -> bytes:
+    """One server-sent event."""
     return format_sse_event(event=name, data_str=data)
 
 
-def _stream(body: AsyncIterator[bytes]) -> Response:
+def event_stream(body: AsyncIterator[bytes]) -> Response:
+    """A text/event-stream response that proxies do not buffer."""
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -79,16 +84,16 @@ def project_events(
         sent: dict[str, str] = {}
         async with hub.subscribe(f"project:{project_id}") as subscription:
             for rid, fragment in _changed(sent, await asyncio.to_thread(render, False)):
-                yield _event(rid, fragment)
+                yield event_bytes(rid, fragment)
             async for item in _events(subscription):
                 if item is None:
                     yield b": keep-alive\n\n"
                     continue
                 design = item.get("type") in {"project", live.RESET}
                 for rid, fragment in _changed(sent, await asyncio.to_thread(render, design)):
-                    yield _event(rid, fragment)
+                    yield event_bytes(rid, fragment)
 
-    return _stream(body())
+    return event_stream(body())
 
 
 @router.get("/generations/{generation_id}/events")
@@ -106,7 +111,7 @@ def generation_events(
     async def body() -> AsyncIterator[bytes]:
         async with hub.subscribe(f"generation:{generation_id}") as subscription:
             status, content, error = await asyncio.to_thread(_read, db, state)
-            yield _event("snapshot", html.escape(content))
+            yield event_bytes("snapshot", html.escape(content))
             sent = len(content)
             while status not in FINISHED:
                 if await subscription.get(timeout=KEEPALIVE_S) is None:
@@ -114,11 +119,11 @@ def generation_events(
                     continue
                 status, content, error = await asyncio.to_thread(_read, db, state)
                 if len(content) > sent:
-                    yield _event("chunk", html.escape(content[sent:]))
+                    yield event_bytes("chunk", html.escape(content[sent:]))
                     sent = len(content)
-            yield _event("done", _outcome(status, content, error))
+            yield event_bytes("done", _outcome(status, content, error))
 
-    return _stream(body())
+    return event_stream(body())
 
 
 def _outcome(status: str, content: str, error: str | None) -> str:
@@ -163,35 +168,95 @@ def meeting_events(
         with db.transaction() as s:
             meetings.disconnected(s, meeting_id=meeting_id, user_id=user.id, since=since)
 
+    def render_replies(s: Any) -> tuple[regions.Regions, int | None, bool]:
+        return [regions.meeting_replies(s, project_id, context)], shown_item, False
+
     async def body() -> AsyncIterator[bytes]:
-        async with hub.subscribe(f"meeting:{meeting_id}", f"project:{project_id}") as sub:
+        channels = (f"meeting:{meeting_id}", f"project:{project_id}")
+        async with ProjectFeed(hub, db, project_id, *channels) as feed:
             since = await asyncio.to_thread(arrive)
             try:
-                async for chunk in _meeting_updates(db, sub, render):
+                async for chunk in _meeting_updates(db, feed, render, render_replies):
                     yield chunk
             finally:
                 if since is not None:
                     await asyncio.shield(asyncio.to_thread(leave, since))
 
-    return _stream(body())
+    return event_stream(body())
+
+
+MeetingRender = Callable[[Any], tuple[regions.Regions, int | None, bool]]
 
 
 async def _meeting_updates(
-    db: Database,
-    subscription: live.Subscription,
-    render: Callable[[Any], tuple[regions.Regions, int | None, bool]],
+    db: Database, feed: "ProjectFeed", render: MeetingRender, render_replies: MeetingRender
 ) -> AsyncIterator[bytes]:
     sent: dict[str, str] = {}
     parts, _item, ended = await asyncio.to_thread(_read, db, render)
     while True:
         for rid, fragment in _changed(sent, parts):
-            yield _event(rid, fragment)
+            yield event_bytes(rid, fragment)
         if ended:
-            yield _event("closed", "")
+            yield event_bytes("closed", "")
             return
-        item = await subscription.get(timeout=KEEPALIVE_S)
-        if item is None:
+        batch = await feed.batch(timeout=KEEPALIVE_S)
+        if batch is None:
             yield b": keep-alive\n\n"
             parts = []
             continue
-        parts, _item, ended = await asyncio.to_thread(_read, db, render)
+        # A model writing changes only the replies; the rest of the meeting need not be re-read.
+        replies_only = all(item.get("type") in THREAD_EVENTS for item in batch)
+        chosen = render_replies if replies_only else render
+        parts, _item, ended = await asyncio.to_thread(_read, db, chosen)
+
+
+class ProjectFeed:
+    """Hub events of some channels and of every debate thread of a project.
+
+    A thread started later (a ``thread`` event on the project channel) is followed by
+    renewing the subscription before that event is handed on, so the re-read that the
+    caller makes next also covers anything the old subscription had not delivered.
+    """
+
+    def __init__(self, hub: live.LocalHub, db: Database, project_id: int, *channels: str) -> None:
+        self.hub = hub
+        self.db = db
+        self.project_id = project_id
+        self.channels = channels
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._subscription: live.Subscription | None = None
+
+    async def __aenter__(self) -> "ProjectFeed":
+        await self._renew()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    async def _renew(self) -> None:
+        def thread_ids(s: Any) -> list[int]:
+            return debate_overview.thread_ids(s, project_id=self.project_id)
+
+        ids: list[int] = await asyncio.to_thread(_read, self.db, thread_ids)
+        stack = contextlib.AsyncExitStack()
+        threads = [f"thread:{thread_id}" for thread_id in ids]
+        self._subscription = await stack.enter_async_context(
+            self.hub.subscribe(*self.channels, *threads)
+        )
+        previous, self._stack = self._stack, stack
+        if previous is not None:
+            await previous.aclose()
+
+    async def batch(self, timeout: float) -> list[live.Event] | None:
+        """The next event and any already waiting behind it; None after a quiet ``timeout``."""
+        assert self._subscription is not None
+        first = await self._subscription.get(timeout=timeout)
+        if first is None:
+            return None
+        items = [first]
+        while not self._subscription.queue.empty():
+            items.append(self._subscription.queue.get_nowait())
+        if any(item.get("type") == "thread" for item in items):
+            await self._renew()
+        return items

@@ -12,7 +12,8 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from app.models.enums import Category, DecisionStatus, Role
+from app.markdown import render_markdown
+from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
 from app.web.forms import decision_values
@@ -32,6 +33,24 @@ STATUS_CHOICES = [
     (DecisionStatus.ACCEPTED_RISK.value, "Accepted risk"),
     (DecisionStatus.NOT_APPLICABLE.value, "Not applicable"),
 ]
+MODE_LABELS = {
+    ThreadMode.BLIND.value: "Blind round",
+    ThreadMode.FAILURE_WALK.value: "Failure walk",
+    ThreadMode.CHALLENGE.value: "Challenge (devil's advocate)",
+    ThreadMode.OPEN.value: "Open discussion",
+}
+MESSAGE_STATUS_LABELS = {
+    "streaming": "writing",
+    "complete": "complete",
+    "error": "failed",
+    "interrupted": "interrupted",
+}
+FLAG_LABELS = {
+    "capitulated": "capitulated",
+    "position_changed": "changed position",
+    "fallback": "fallback model",
+    "pushback": "pushback",
+}
 _markdown = MarkdownIt("js-default")
 
 
@@ -44,6 +63,22 @@ def markdown(text: str) -> Markup:
     return Markup(nh3.clean(_markdown.render(text)))  # noqa: S704 (sanitised just above)
 
 
+def model_markdown(text: str) -> Markup:
+    """A model's (or a person's) Markdown as the sanitised HTML of app.markdown, never raw."""
+    return Markup(render_markdown(text))  # noqa: S704 (sanitised by render_markdown)
+
+
+def _cost(value: float | None) -> str:
+    """Unknown costs say so instead of showing as free."""
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
 def _category_label(key: str) -> str:
     try:
         return CATEGORY_LABELS[Category(key)]
@@ -54,11 +89,17 @@ def _category_label(key: str) -> str:
 templates.env.filters["when"] = _when
 templates.env.filters["markdown"] = markdown
 templates.env.filters["category_label"] = _category_label
+templates.env.filters["model_markdown"] = model_markdown
+templates.env.filters["cost"] = _cost
+templates.env.filters["duration"] = _duration
 templates.env.filters["state_label"] = lambda state: STATE_LABELS.get(state, state)
 templates.env.globals["CATEGORIES"] = [(c.value, CATEGORY_LABELS[c]) for c in Category]
 templates.env.globals["STATUS_CHOICES"] = STATUS_CHOICES
 templates.env.globals["ROLES"] = [r.value for r in Role]
 templates.env.globals["decision_values"] = decision_values
+templates.env.globals["MODE_LABELS"] = MODE_LABELS
+templates.env.globals["MESSAGE_STATUS_LABELS"] = MESSAGE_STATUS_LABELS
+templates.env.globals["FLAG_LABELS"] = FLAG_LABELS
 
 
 def is_htmx(request: Request) -> bool:

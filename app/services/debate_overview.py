@@ -1,0 +1,218 @@
+"""What the pages show about debates: a project's threads, one thread, the latest replies.
+
+Read-only views over what the debate services store. The rules stay where they live:
+whether the design is withheld is ``debates.design_visible``, flips are counted by
+``debate_stats.model_stats``; this module only gathers and groups.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer
+
+from app.models import ChecklistItem, Message, Project, Thread, User
+from app.models.enums import MessageRole, MessageStatus, ThreadMode
+from app.schemas.debate import ModelStats, UsageTotals
+from app.services import debate_stats, debates
+from app.services.debates import ThreadView
+from app.services.projects import get_project
+
+LATEST_REPLIES = 6
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Whether prompts may carry the proposed architecture and data model now, and why."""
+
+    blind_first: bool
+    design_visible: bool
+    # A blind round's own prompts never carry the design, whatever the project's state.
+    blind_round: bool = False
+
+    @property
+    def withheld(self) -> bool:
+        return self.blind_round or not self.design_visible
+
+    @property
+    def reason(self) -> str:
+        if self.blind_round:
+            return (
+                "This is a blind round: its prompts never contain the proposed architecture "
+                "or data model, so the model proposes designs of its own."
+            )
+        if not self.blind_first:
+            return (
+                "Blind-first is off for this project, so prompts include the proposed "
+                "architecture and data model."
+            )
+        if self.design_visible:
+            return (
+                "A blind round has a complete reply, so prompts outside blind rounds now "
+                "include the proposed architecture and data model (blind rounds never do)."
+            )
+        return (
+            "Blind-first is on and no blind round has a complete reply yet: until one does, "
+            "no prompt contains the proposed architecture or data model. The model sees the "
+            "problem and constraints only, so it proposes designs of its own first."
+        )
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    """One thread in a project's list, with what its replies did."""
+
+    thread: Thread
+    item_title: str | None
+    stats: list[ModelStats]
+
+    @property
+    def replies(self) -> int:
+        return sum(row.replies for row in self.stats)
+
+    @property
+    def flips(self) -> int:
+        return sum(row.flips for row in self.stats)
+
+    @property
+    def capitulations(self) -> int:
+        return sum(row.capitulations for row in self.stats)
+
+    @property
+    def errors(self) -> int:
+        return sum(row.errors + row.interrupted for row in self.stats)
+
+
+@dataclass(frozen=True)
+class ProjectDebates:
+    threads: list[ThreadRow]
+    disclosure: Disclosure
+    models: list[ModelStats]
+    usage: UsageTotals
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The team's message of one turn and the replies to it, one per model."""
+
+    number: int
+    message: Message | None = None
+    replies: list[Message] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    view: ThreadView
+    project: Project
+    item: ChecklistItem | None
+    authors: dict[int, str]
+    disclosure: Disclosure
+
+    @property
+    def turns(self) -> list[Turn]:
+        return turns(self.view.messages)
+
+    @property
+    def writing(self) -> bool:
+        """A reply is still being written (the thread takes no new message until it ends)."""
+        return any(m.status == MessageStatus.STREAMING for m in self.view.messages)
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    message: Message
+    thread: Thread
+
+
+def disclosure(session: Session, *, project_id: int) -> Disclosure:
+    project = get_project(session, project_id)
+    return Disclosure(project.blind_first, debates.design_visible(session, project))
+
+
+def project_debates(session: Session, *, project_id: int) -> ProjectDebates:
+    """Every thread of the project with its flip counts, per-model counts and usage."""
+    project = get_project(session, project_id)
+    threads = debates.list_threads(session, project_id=project.id)
+    messages = debate_stats.project_messages(session, project.id)
+    by_thread: dict[int, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_thread[message.thread_id].append(message)
+    titles = _item_titles(session, project.id)
+    rows = [
+        ThreadRow(
+            thread,
+            titles.get(thread.checklist_item_id) if thread.checklist_item_id else None,
+            debate_stats.model_stats(by_thread[thread.id]),
+        )
+        for thread in threads
+    ]
+    return ProjectDebates(
+        threads=rows,
+        disclosure=Disclosure(project.blind_first, debates.design_visible(session, project)),
+        models=debate_stats.model_stats(messages),
+        usage=debate_stats.usage(project, messages),
+    )
+
+
+def _item_titles(session: Session, project_id: int) -> dict[int, str]:
+    stmt = select(ChecklistItem.id, ChecklistItem.title).where(
+        ChecklistItem.project_id == project_id
+    )
+    return dict(session.execute(stmt).all())
+
+
+def thread_page(session: Session, *, thread_id: int) -> ThreadPage:
+    """A thread with its messages, who wrote the team's messages, and its project and item."""
+    view = debates.view_thread(session, thread_id=thread_id)
+    project = get_project(session, view.thread.project_id)
+    item_id = view.thread.checklist_item_id
+    return ThreadPage(
+        view=view,
+        project=project,
+        item=session.get(ChecklistItem, item_id) if item_id is not None else None,
+        authors=author_names(session, view.messages),
+        disclosure=Disclosure(
+            project.blind_first,
+            view.design_visible,
+            blind_round=view.thread.mode == ThreadMode.BLIND,
+        ),
+    )
+
+
+def author_names(session: Session, messages: Iterable[Message]) -> dict[int, str]:
+    ids = {m.author_id for m in messages if m.author_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
+def turns(messages: Iterable[Message]) -> list[Turn]:
+    """Messages grouped by turn, in order; a turn's replies keep the order they were made in."""
+    grouped: dict[int, Turn] = {}
+    for message in messages:
+        turn = grouped.setdefault(message.turn, Turn(message.turn))
+        if message.role == MessageRole.USER:
+            grouped[message.turn] = Turn(turn.number, message, turn.replies)
+        else:
+            turn.replies.append(message)
+    return [grouped[number] for number in sorted(grouped)]
+
+
+def thread_ids(session: Session, *, project_id: int) -> list[int]:
+    return [thread.id for thread in debates.list_threads(session, project_id=project_id)]
+
+
+def latest_replies(
+    session: Session, *, project_id: int, limit: int = LATEST_REPLIES
+) -> list[ReplyRow]:
+    """The project's newest model replies, newest first, with the thread each belongs to."""
+    stmt = (
+        select(Message, Thread)
+        .join(Thread, Thread.id == Message.thread_id)
+        .options(defer(Message.prompt, raiseload=True))
+        .where(Thread.project_id == project_id, Message.role == MessageRole.ASSISTANT)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return [ReplyRow(message, thread) for message, thread in session.execute(stmt).all()]
