@@ -1,5 +1,6 @@
 from fastapi import APIRouter, BackgroundTasks, status
 
+from app.api.params import PathId
 from app.deps import CurrentUser, DbDep, EndpointDep, SessionDep, Writer
 from app.schemas.generation import GenerationCreate, GenerationRead
 from app.services import generation as generation_service
@@ -9,7 +10,7 @@ router = APIRouter(tags=["generations"])
 
 @router.post("/projects/{project_id}/generations", status_code=status.HTTP_202_ACCEPTED)
 def start_generation(
-    project_id: int,
+    project_id: PathId,
     body: GenerationCreate,
     session: SessionDep,
     user: Writer,
@@ -31,14 +32,14 @@ def start_generation(
 
 
 @router.get("/generations/{generation_id}")
-def get_generation(generation_id: int, session: SessionDep, user: CurrentUser) -> GenerationRead:
+def get_generation(generation_id: PathId, session: SessionDep, user: CurrentUser) -> GenerationRead:
     """One generation: its status, the code so far, and the decision revisions it used."""
     return GenerationRead.model_validate(generation_service.get_generation(session, generation_id))
 
 
 @router.get("/projects/{project_id}/generations")
 def list_generations(
-    project_id: int, session: SessionDep, user: CurrentUser
+    project_id: PathId, session: SessionDep, user: CurrentUser
 ) -> list[GenerationRead]:
     """Every generation of the project, oldest first."""
     found = generation_service.list_generations(session, project_id=project_id)

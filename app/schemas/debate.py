@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field, StringConstraints, computed_field
 
 from app.markdown import render_markdown
 from app.models.enums import MessageRole, MessageStatus, ThreadMode
-from app.schemas.common import Read, RequiredText, Strict
+from app.schemas.common import Id, Read, RequiredText, Strict
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -14,7 +14,7 @@ class ThreadCreate(Strict):
     """A debate; ``models`` defaults to DESIGNGATE_MODELS (or the one DESIGNGATE_MODEL)."""
 
     mode: ThreadMode
-    checklist_item_id: int | None = None
+    checklist_item_id: Id | None = None
     models: list[ModelName] | None = Field(default=None, min_length=1, max_length=8)
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 

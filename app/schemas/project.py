@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.schemas.common import Read, RequiredText, Strict, Text, Title
+from app.schemas.common import MAX_COUNT, Read, RequiredText, Strict, Text, Title
 
 BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
 
@@ -14,7 +14,7 @@ class ProjectCreate(Strict):
     data_model: Text = ""
     constraints: Text = ""
     blind_first: bool = True
-    token_budget: int | None = Field(default=None, ge=0, description=BUDGET_HELP)
+    token_budget: int | None = Field(default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP)
 
 
 class ProjectUpdate(Strict):
@@ -28,7 +28,7 @@ class ProjectUpdate(Strict):
     constraints: Text | None = None
     blind_first: bool | None = None
     token_budget: int | None = Field(
-        default=None, ge=0, description=BUDGET_HELP + " null removes the limit."
+        default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP + " null removes the limit."
     )
 
 

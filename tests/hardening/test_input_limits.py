@@ -1,0 +1,68 @@
+"""Inputs past what the columns hold are invalid input (422), never a database error."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.conftest import Actor
+
+HUGE = [2**31, 2**63, 10**30]
+PATHS = [
+    ("GET", "/api/v1/projects/{id}"),
+    ("GET", "/api/v1/projects/{id}/checklist"),
+    ("GET", "/api/v1/checklist-items/{id}/decisions"),
+    ("PUT", "/api/v1/checklist-items/{id}/decision"),
+    ("GET", "/api/v1/generations/{id}"),
+    ("GET", "/api/v1/threads/{id}"),
+    ("POST", "/api/v1/threads/{id}/messages"),
+]
+
+
+@pytest.mark.parametrize("number", HUGE)
+@pytest.mark.parametrize(("method", "path"), PATHS)
+def test_an_id_past_the_integer_columns_is_invalid_input(
+    client: TestClient, admin: Actor, method: str, path: str, number: int
+) -> None:
+    body = {"status": "decided", "summary": "s", "rationale": "r", "content": "c"}
+    response = client.request(
+        method,
+        path.format(id=number),
+        headers=admin.headers,
+        json=body if method != "GET" else None,
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("number", HUGE)
+def test_a_checklist_item_id_past_the_integer_columns_is_invalid_input(
+    client: TestClient, admin: Actor, number: int
+) -> None:
+    project = factories.create_project(client, admin)
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/threads",
+        json={"mode": "failure_walk", "checklist_item_id": number},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "checklist_item_id"
+
+
+@pytest.mark.parametrize("number", HUGE)
+def test_a_token_budget_past_the_integer_column_is_invalid_input(
+    client: TestClient, admin: Actor, number: int
+) -> None:
+    response = client.post(
+        "/api/v1/projects",
+        json={"name": "n", "problem": "p", "token_budget": number},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "token_budget"
+
+
+def test_an_unknown_id_within_range_is_not_found(client: TestClient, admin: Actor) -> None:
+    response = client.get(f"/api/v1/projects/{2**31 - 1}", headers=admin.headers)
+    assert response.status_code == 404
