@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import ApiToken, User
 from app.models.enums import Role
 from app.services import audit
@@ -126,3 +126,34 @@ def token_needs_touch(token: ApiToken) -> bool:
 
 def touch_token(session: Session, *, token_id: int) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
+def list_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    """The user's API tokens, revoked ones included, oldest first."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, *, token_id: int, actor: User | None) -> ApiToken:
+    """Revoke a token; its owner or an admin may (``actor`` None is the server's operator).
+
+    The next request with it is refused: tokens are looked up on every request, not cached.
+    Revoking a revoked token changes nothing.
+    """
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"API token {token_id} does not exist")
+    if actor is not None and actor.role != Role.ADMIN and token.user_id != actor.id:
+        raise Forbidden("Only its owner or an admin can revoke an API token")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="token.revoked",
+            entity_type="api_token",
+            entity_id=token.id,
+            after={"user_id": token.user_id, "label": token.label},
+        )
+        session.flush()
+    return token
