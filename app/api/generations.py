@@ -1,7 +1,7 @@
 from fastapi import APIRouter, BackgroundTasks, status
 
 from app.api.params import PathId
-from app.deps import CurrentUser, DbDep, EndpointDep, SessionDep, Writer
+from app.deps import CurrentUser, DbDep, EndpointDep, ModelCallsDep, SessionDep, Writer
 from app.schemas.generation import GenerationCreate, GenerationRead
 from app.services import generation as generation_service
 
@@ -16,6 +16,7 @@ def start_generation(
     user: Writer,
     db: DbDep,
     endpoint: EndpointDep,
+    calls: ModelCallsDep,
     background: BackgroundTasks,
 ) -> GenerationRead:
     """Generate code from the decided design; 409 with what keeps the gate closed."""
@@ -26,8 +27,7 @@ def start_generation(
         instructions=body.instructions,
         endpoint=endpoint,
     )
-    assert endpoint is not None
-    background.add_task(generation_service.run_generation, db, generation.id, endpoint)
+    background.add_task(generation_service.run_generation, db, calls, generation.id)
     return GenerationRead.model_validate(generation)
 
 

@@ -2,12 +2,14 @@
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import live, llm
+from app import live
 from app.db import Database, utcnow
 from app.errors import GateClosed, ModelNotConfigured, NotFound
 from app.llm import LLMFailure, ModelEndpoint
@@ -16,6 +18,7 @@ from app.models.enums import GenerationStatus
 from app.services import audit, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
+from app.services.model_calls import CallTrace, ModelCalls
 from app.services.projects import get_project
 
 # Partial output is written at least this often, so a crash loses under a second.
@@ -26,6 +29,7 @@ HOW_TO_CONFIGURE = (
     "needs them."
 )
 INTERRUPTED = "Interrupted: the server stopped while the model was still writing."
+ERROR, COMPLETE = GenerationStatus.ERROR, GenerationStatus.COMPLETE
 
 
 def gate_items_json(items: tuple[GateItem, ...]) -> list[dict[str, Any]]:
@@ -100,39 +104,62 @@ def _basis(entry: ItemWithDecision) -> dict[str, int]:
     }
 
 
-async def run_generation(db: Database, generation_id: int, endpoint: ModelEndpoint) -> None:
-    """Stream the model's reply into the stored generation; keep partial text on failure."""
-    prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
+async def run_generation(db: Database, calls: ModelCalls, generation_id: int) -> None:
+    """Stream the model's reply into the stored generation; keep partial text on failure.
+
+    The call goes through ModelCalls like debate replies do: bounded retries with backoff
+    while nothing has streamed, the fallback models, and the per-model circuit breaker.
+    """
+    model, prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
+    trace = CallTrace()
     parts: list[str] = []
-    last_saved = time.monotonic()
+
+    def outcome(status: GenerationStatus, error: str | None) -> Outcome:
+        return Outcome("".join(parts), status, error, trace.model)
+
     try:
-        async for piece in llm.stream_chat(endpoint, prompt):
-            parts.append(piece)
-            if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
-                await asyncio.to_thread(_save_progress, db, generation_id, "".join(parts))
-                last_saved = time.monotonic()
+        await _stream_into(db, generation_id, calls.stream(model, prompt, trace), parts)
     except LLMFailure as failure:
-        await asyncio.to_thread(
-            _finish, db, generation_id, "".join(parts), GenerationStatus.ERROR, failure.reason
-        )
+        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, failure.reason))
         return
     except asyncio.CancelledError:
-        await asyncio.shield(
-            asyncio.to_thread(
-                _finish, db, generation_id, "".join(parts), GenerationStatus.ERROR, INTERRUPTED
-            )
-        )
+        ended = outcome(ERROR, INTERRUPTED)
+        await asyncio.shield(asyncio.to_thread(_finish, db, generation_id, ended))
         raise
-    await asyncio.to_thread(
-        _finish, db, generation_id, "".join(parts), GenerationStatus.COMPLETE, None
-    )
+    except Exception as exc:
+        # A bug must still leave a stored reason, not a generation that streams forever.
+        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, repr(exc)[:300]))
+        raise
+    await asyncio.to_thread(_finish, db, generation_id, outcome(COMPLETE, None))
 
 
-def _mark_streaming(db: Database, generation_id: int) -> list[dict[str, Any]]:
+async def _stream_into(
+    db: Database, generation_id: int, pieces: AsyncIterator[str], parts: list[str]
+) -> None:
+    """Collect the pieces into ``parts``, writing the text so far out every interval."""
+    last_saved = time.monotonic()
+    async for piece in pieces:
+        parts.append(piece)
+        if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
+            await asyncio.to_thread(_save_progress, db, generation_id, "".join(parts))
+            last_saved = time.monotonic()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a generation ended: its text, status, the reason it failed, who wrote it."""
+
+    content: str
+    status: GenerationStatus
+    error: str | None
+    model: str | None
+
+
+def _mark_streaming(db: Database, generation_id: int) -> tuple[str, list[dict[str, Any]]]:
     with db.transaction() as session:
         generation = get_generation(session, generation_id)
         generation.status = GenerationStatus.STREAMING
-        return list(generation.prompt)
+        return generation.model, list(generation.prompt)
 
 
 def _save_progress(db: Database, generation_id: int, content: str) -> None:
@@ -143,16 +170,18 @@ def _save_progress(db: Database, generation_id: int, content: str) -> None:
         _announce_generation(session, generation_id, GenerationStatus.STREAMING, len(content))
 
 
-def _finish(
-    db: Database, generation_id: int, content: str, status: GenerationStatus, error: str | None
-) -> None:
+def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
+    values: dict[str, Any] = {
+        "content": outcome.content,
+        "status": outcome.status,
+        "error": outcome.error,
+        "completed_at": utcnow(),
+    }
+    if outcome.model:
+        values["model"] = outcome.model  # a fallback model may have written it
     with db.transaction() as session:
-        session.execute(
-            update(Generation)
-            .where(Generation.id == generation_id)
-            .values(content=content, status=status, error=error, completed_at=utcnow())
-        )
-        _announce_generation(session, generation_id, status, len(content))
+        session.execute(update(Generation).where(Generation.id == generation_id).values(**values))
+        _announce_generation(session, generation_id, outcome.status, len(outcome.content))
 
 
 def _announce_generation(
