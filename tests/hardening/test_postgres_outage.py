@@ -120,6 +120,18 @@ def _after(
 def test_decisions_survive_postgresql_stopping_and_starting(
     cluster: Cluster, tmp_path: Path
 ) -> None:
+    outages_under_load(cluster, tmp_path, ["fast"])
+
+
+@pytest.mark.soak
+def test_decisions_survive_repeated_postgresql_stops_and_crashes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Fast shutdowns, and immediate ones (no checkpoint: crash recovery at start)."""
+    outages_under_load(cluster, tmp_path, ["fast", "immediate"] * 4)
+
+
+def outages_under_load(cluster: Cluster, tmp_path: Path, stop_modes: list[str]) -> None:
     env = designgate_env(cluster.create_database("designgate"))
     server = Server(env, tmp_path / "server.log").start()
     try:
@@ -134,13 +146,15 @@ def test_decisions_survive_postgresql_stopping_and_starting(
             stdin="a long enough password",
         )
         token = run_cli(env, "token", "create", "ops@example.test").stdout.strip().splitlines()[-1]
-        _outage_under_load(server, cluster, token)
+        _outages_under_load(server, cluster, token, stop_modes)
     finally:
         server.stop()
     assert "Traceback" not in server.output()
 
 
-def _outage_under_load(server: Server, cluster: Cluster, token: str) -> None:
+def _outages_under_load(
+    server: Server, cluster: Cluster, token: str, stop_modes: list[str]
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     tally, stop = Tally(), threading.Event()
     with server.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http:
@@ -156,24 +170,33 @@ def _outage_under_load(server: Server, cluster: Cluster, token: str) -> None:
         for writer in writers:
             writer.start()
         try:
-            _wait_for(lambda: tally.acks() >= 40, "decisions before the outage")
-            cluster.stop(mode="fast")
-            _wait_for(lambda: tally.count(503) >= 20, "503s while the database is down")
-            down = http.get("/healthz")
-            cluster.start()
-            _wait_for(lambda: http.get("/healthz").status_code == 200, "the app to recover")
-            acks_after_restart = tally.acks()
-            _wait_for(lambda: tally.acks() >= acks_after_restart + 40, "decisions after it")
+            downs = [_one_outage(http, cluster, tally, mode) for mode in stop_modes]
+            acks = tally.acks()
+            _wait_for(lambda: tally.acks() >= acks + 40, "decisions after the last outage")
         finally:
             stop.set()
             for writer in writers:
                 writer.join(timeout=REQUEST_TIMEOUT_S * 2)
-        _check(http, tally, down)
+        for down in downs:
+            assert down.status_code == 503
+            assert down.headers["content-type"] == "application/problem+json"
+        _check(http, tally)
 
 
-def _check(http: httpx.Client, tally: Tally, down: httpx.Response) -> None:
-    assert down.status_code == 503
-    assert down.headers["content-type"] == "application/problem+json"
+def _one_outage(http: httpx.Client, cluster: Cluster, tally: Tally, mode: str) -> httpx.Response:
+    """Writes go on, the database stops, 503s pile up, it starts; writes go on again."""
+    acks, unavailable = tally.acks(), tally.count(503)
+    _wait_for(lambda: tally.acks() >= acks + 40, "decisions before the outage")
+    cluster.stop(mode=mode)
+    _wait_for(lambda: tally.count(503) >= unavailable + 20, "503s while the database is down")
+    down = http.get("/healthz")
+    cluster.start()
+    _wait_for(lambda: http.get("/healthz").status_code == 200, "the app to recover")
+    return down
+
+
+def _check(http: httpx.Client, tally: Tally) -> None:
+    assert tally.acks() > 0
     assert set(tally.statuses) <= {200, 409, 503}, tally.statuses
     assert tally.transport_errors == []
     for content_type, problem in tally.unavailable_bodies:

@@ -24,6 +24,7 @@ from tests import factories
 from tests.conftest import Actor, make_actor, make_settings
 
 EXAMPLES_PER_OPERATION = 25
+SOAK_EXAMPLES_PER_OPERATION = 150
 # An event stream stays open while its thread exists: only unknown threads are fuzzed.
 STREAMS = frozenset({"/api/v1/threads/{thread_id}/events"})
 # Schema-valid is not always acceptable: an item of another project, a model the server
@@ -71,11 +72,10 @@ def _has_inputs(operation: Any) -> bool:
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-@pytest.mark.parametrize(("method", "path"), _operations())
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_every_operation_answers_within_its_schema(
-    app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode
+def fuzz(
+    app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode, examples: int
 ) -> None:
+    """Run ``examples`` generated requests against one operation with every check."""
     schema = schemathesis.openapi.from_asgi(
         "/openapi.json", app, config=schemathesis.Config.from_str(CONFIG)
     )
@@ -87,7 +87,7 @@ def test_every_operation_answers_within_its_schema(
 
     @given(case=_strategy(operation, mode, real_ids))
     @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
+        max_examples=examples,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -96,3 +96,24 @@ def test_every_operation_answers_within_its_schema(
         case.call_and_validate(headers=admin.headers, excluded_checks=EXCLUDED_CHECKS)
 
     check()
+
+
+OPERATIONS = pytest.mark.parametrize(("method", "path"), _operations())
+MODES = pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+
+
+@OPERATIONS
+@MODES
+def test_every_operation_answers_within_its_schema(
+    app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode
+) -> None:
+    fuzz(app, client, method, path, mode, EXAMPLES_PER_OPERATION)
+
+
+@pytest.mark.soak
+@OPERATIONS
+@MODES
+def test_every_operation_answers_within_its_schema_at_length(
+    app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode
+) -> None:
+    fuzz(app, client, method, path, mode, SOAK_EXAMPLES_PER_OPERATION)
