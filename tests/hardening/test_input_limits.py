@@ -66,3 +66,40 @@ def test_a_token_budget_past_the_integer_column_is_invalid_input(
 def test_an_unknown_id_within_range_is_not_found(client: TestClient, admin: Actor) -> None:
     response = client.get(f"/api/v1/projects/{2**31 - 1}", headers=admin.headers)
     assert response.status_code == 404
+
+
+# Found by the soak run of Schemathesis: JSON true taken as the number 1, and lengths
+# measured after stripping, so the documented maxLength did not hold.
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "n", "problem": "p", "token_budget": True},
+        {"name": "n", "problem": "p", "blind_first": 1},
+        {"name": "n", "problem": "p", "blind_first": 0},
+        {"name": "\t" + "x" * 200, "problem": "p"},
+        {"name": "   ", "problem": "p"},
+    ],
+    ids=["true-as-budget", "1-as-flag", "0-as-flag", "201-with-a-tab", "blank-name"],
+)
+def test_json_values_of_the_wrong_kind_are_invalid_input(
+    client: TestClient, admin: Actor, body: dict[str, object]
+) -> None:
+    response = client.post("/api/v1/projects", json=body, headers=admin.headers)
+    assert response.status_code == 422, response.text
+
+
+def test_true_is_not_a_checklist_item_id(client: TestClient, admin: Actor) -> None:
+    project = factories.create_project(client, admin)
+    response = client.post(
+        f"/api/v1/projects/{project['id']}/threads",
+        json={"mode": "open", "checklist_item_id": True},
+        headers=admin.headers,
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_names_are_stored_without_surrounding_whitespace(client: TestClient, admin: Actor) -> None:
+    project = factories.create_project(client, admin, name="  Orders\t")
+    assert project["name"] == "Orders"

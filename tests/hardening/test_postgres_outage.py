@@ -39,6 +39,7 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     unavailable_bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     transport_errors: list[str] = field(default_factory=list)
+    retry_after: set[str] = field(default_factory=set)
 
     def count(self, status: int) -> int:
         with self.lock:
@@ -109,6 +110,7 @@ def _after(
             return int(response.json()["revision"])
         if response.status_code == 503:
             tally.unavailable_bodies.append((response.headers["content-type"], response.json()))
+            tally.retry_after.add(response.headers.get("retry-after", ""))
     if response.status_code == 409:
         # The write committed but its answer was lost in the outage: carry on from there.
         return int(response.json()["current_revision"])
@@ -199,6 +201,7 @@ def _check(http: httpx.Client, tally: Tally) -> None:
     assert tally.acks() > 0
     assert set(tally.statuses) <= {200, 409, 503}, tally.statuses
     assert tally.transport_errors == []
+    assert tally.retry_after == {"2"}
     for content_type, problem in tally.unavailable_bodies:
         assert content_type == "application/problem+json"
         assert problem["status"] == 503
