@@ -9,6 +9,15 @@ from tests import factories
 from tests.conftest import Actor
 
 HUGE = [2**31, 2**63, 10**30]
+# Valid bodies, so only the id in the path is wrong.
+BODIES = {
+    "/api/v1/checklist-items/{id}/decision": {
+        "status": "decided",
+        "summary": "s",
+        "rationale": "r",
+    },
+    "/api/v1/threads/{id}/messages": {"content": "c"},
+}
 PATHS = [
     ("GET", "/api/v1/projects/{id}"),
     ("GET", "/api/v1/projects/{id}/checklist"),
@@ -25,12 +34,8 @@ PATHS = [
 def test_an_id_past_the_integer_columns_is_invalid_input(
     client: TestClient, admin: Actor, method: str, path: str, number: int
 ) -> None:
-    body = {"status": "decided", "summary": "s", "rationale": "r", "content": "c"}
     response = client.request(
-        method,
-        path.format(id=number),
-        headers=admin.headers,
-        json=body if method != "GET" else None,
+        method, path.format(id=number), headers=admin.headers, json=BODIES.get(path)
     )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
