@@ -41,14 +41,21 @@ MAX_ID = 2**31 - 1
 MAX_COUNT = 2**31 - 1
 Id = Annotated[Number, Field(ge=1, le=MAX_ID)]
 
+# PostgreSQL text cannot hold the NUL character (an insert with one was a 500), so no
+# text field takes it; the pattern also says so in the OpenAPI document.
+NO_NUL = r"^[^\x00]*$"
 # Lengths are checked on the text as sent (what the OpenAPI document says), then it is
 # stripped; stripping first let a 201-character name with a leading tab through.
 Title = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_stripped_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=NO_NUL),
+    AfterValidator(_stripped_not_blank),
 ]
-Text = Annotated[str, StringConstraints(max_length=100_000)]
+Text = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
 RequiredText = Annotated[
-    str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_stripped_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=100_000, pattern=NO_NUL),
+    AfterValidator(_stripped_not_blank),
 ]
 
 

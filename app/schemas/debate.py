@@ -5,7 +5,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, comput
 
 from app.markdown import render_markdown
 from app.models.enums import MessageRole, MessageStatus, ThreadMode
-from app.schemas.common import Flag, Id, Read, RequiredText, Strict, Title
+from app.schemas.common import NO_NUL, Flag, Id, Read, RequiredText, Strict, Title
 
 ModelName = Title
 
@@ -16,7 +16,9 @@ class ThreadCreate(Strict):
     mode: ThreadMode
     checklist_item_id: Id | None = None
     models: list[ModelName] | None = Field(default=None, min_length=1, max_length=8)
-    title: Annotated[str, StringConstraints(max_length=200), AfterValidator(str.strip)] = ""
+    title: Annotated[
+        str, StringConstraints(max_length=200, pattern=NO_NUL), AfterValidator(str.strip)
+    ] = ""
 
 
 class MessageCreate(Strict):

@@ -3,11 +3,11 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.models.enums import GenerationStatus
-from app.schemas.common import Read, Strict
+from app.schemas.common import NO_NUL, Read, Strict
 
 
 class GenerationCreate(Strict):
-    instructions: str | None = Field(default=None, max_length=20_000)
+    instructions: str | None = Field(default=None, max_length=20_000, pattern=NO_NUL)
 
 
 class BasedOn(BaseModel):

@@ -85,8 +85,18 @@ def test_an_unknown_id_within_range_is_not_found(client: TestClient, admin: Acto
         {"name": "n", "problem": "p", "blind_first": 0},
         {"name": "\t" + "x" * 200, "problem": "p"},
         {"name": "   ", "problem": "p"},
+        {"name": "n", "problem": "a\x00b"},
+        {"name": "n", "problem": "p", "constraints": "\x00"},
     ],
-    ids=["true-as-budget", "1-as-flag", "0-as-flag", "201-with-a-tab", "blank-name"],
+    ids=[
+        "true-as-budget",
+        "1-as-flag",
+        "0-as-flag",
+        "201-with-a-tab",
+        "blank-name",
+        "nul",
+        "nul-2",
+    ],
 )
 def test_json_values_of_the_wrong_kind_are_invalid_input(
     client: TestClient, admin: Actor, body: dict[str, object]
