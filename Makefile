@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test test-sqlite test-postgres lint typecheck browser-deps bench clean
+.PHONY: run test test-sqlite test-postgres soak lint typecheck browser-deps bench clean
 
 $(UV): tools/uv-requirements.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,6 +51,11 @@ test-postgres: $(VENV)/.synced-dev browser-deps
 
 ## The whole suite on both databases, after lint and type checks.
 test: lint typecheck test-sqlite test-postgres
+
+## Long fault and fuzz runs (minutes each) on both databases; see docs/RELIABILITY.md.
+soak: $(VENV)/.synced-dev
+	DESIGNGATE_TEST_DATABASE_URL=sqlite $(VENV)/bin/pytest -m soak tests/hardening $(PYTEST_ARGS)
+	DESIGNGATE_TEST_DATABASE_URL="$$(scripts/test-postgres.sh)" $(VENV)/bin/pytest -m soak tests/hardening $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pgtest

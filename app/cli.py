@@ -11,6 +11,7 @@ from app.config import get_settings
 from app.db import Database
 from app.errors import DesignGateError
 from app.models.enums import Role
+from app.schemas.common import MAX_ID
 
 cli = typer.Typer(help="designgate: design review before code.", no_args_is_help=True)
 user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -107,11 +108,26 @@ def token_create(
     try:
         with _database().transaction() as session:
             user = users.get_by_email(session, email)
-            _token, plain = users.create_token(session, user=user, label=label)
+            token, plain = users.create_token(session, user=user, label=label)
     except DesignGateError as exc:
         _fail(exc.detail)
-    typer.echo("Store this token now; it cannot be shown again.", err=True)
+    typer.echo(f"Token id {token.id}. Store the token now; it cannot be shown again.", err=True)
     typer.echo(plain)
+
+
+@token_cli.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The token's id.")],
+) -> None:
+    """Revoke the API token with id TOKEN_ID; requests with it are refused from now on."""
+    from app.services import users
+
+    try:
+        with _database().transaction() as session:
+            token = users.revoke_token(session, token_id=token_id, actor=None)
+            typer.echo(f"revoked token {token.id} ({token.label or 'no label'})")
+    except DesignGateError as exc:
+        _fail(exc.detail)
 
 
 @cli.command("gate")

@@ -99,7 +99,7 @@ async def stream_chat(
     except LLMFailure:
         raise
     except Exception as exc:  # every provider error must become a stored reason
-        raise classify(litellm, exc) from exc
+        raise without_key(classify(litellm, exc), endpoint) from exc
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
 
@@ -113,7 +113,7 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
     try:
         response = await litellm.acompletion(**arguments)
     except Exception as exc:
-        raise classify(litellm, exc) from exc
+        raise without_key(classify(litellm, exc), endpoint) from exc
     usage = Usage()
     _record_usage(litellm, endpoint.model, getattr(response, "usage", None), usage)
     text = _reply_text(response)
@@ -250,6 +250,16 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     if isinstance(exc, TimeoutError):
         return LLMFailure("timeout", "The model did not answer within the timeout.")
     return LLMFailure("error", f"The model call failed: {detail}")
+
+
+def without_key(failure: LLMFailure, endpoint: ModelEndpoint) -> LLMFailure:
+    """Some providers echo the key they were sent in their error message; stored reasons
+    are shown to every user, so the key is cut out of them."""
+    key = endpoint.api_key
+    if key and key in failure.reason:
+        failure.reason = failure.reason.replace(key, "[redacted]")
+        failure.args = (failure.reason,)
+    return failure
 
 
 def _retry_after_s(exc: Exception) -> float | None:

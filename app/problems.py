@@ -19,6 +19,7 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
 HTTP_TITLES = {
+    400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
@@ -29,6 +30,59 @@ HTTP_TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+# The shape of every problem+json body, inlined into the OpenAPI document (FastAPI
+# would file a response model under application/json, which is not what is sent).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "On 422: one entry per invalid field.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+PROBLEM_DESCRIPTIONS = {
+    400: "The body could not be read as JSON text",
+    401: "No API token, or an unknown or revoked one",
+    403: "The caller's role may not do this",
+    404: "The resource does not exist",
+    409: "A conflict: a stale version, a closed gate, a spent budget",
+    413: "The request body is larger than DESIGNGATE_MAX_BODY_BYTES",
+    422: "The request is not valid; `errors` names the fields",
+    503: "The database or the model is not available",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries saying these statuses answer with problem+json."""
+    return {
+        status: {
+            "description": PROBLEM_DESCRIPTIONS[status],
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+# Every JSON API route may answer with these.
+API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 def problem(

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from app.api.params import PathId
 from app.deps import CurrentUser, DbDep, ModelCallsDep, SessionDep, SettingsDep, Writer
 from app.models import Thread
 from app.schemas.debate import (
@@ -31,7 +32,7 @@ def _read(view: ThreadView) -> ThreadRead:
 
 @router.post("/projects/{project_id}/threads", status_code=status.HTTP_201_CREATED)
 def create_thread(
-    project_id: int, body: ThreadCreate, session: SessionDep, user: Writer, settings: SettingsDep
+    project_id: PathId, body: ThreadCreate, session: SessionDep, user: Writer, settings: SettingsDep
 ) -> ThreadRead:
     """Start a debate: blind, failure_walk (an item), challenge (a decided item) or open."""
     view = debates.create_thread(
@@ -46,21 +47,21 @@ def create_thread(
 
 
 @router.get("/projects/{project_id}/threads")
-def list_threads(project_id: int, session: SessionDep, user: CurrentUser) -> list[ThreadSummary]:
+def list_threads(project_id: PathId, session: SessionDep, user: CurrentUser) -> list[ThreadSummary]:
     """Every debate of the project, oldest first."""
     found = debates.list_threads(session, project_id=project_id)
     return [ThreadSummary.model_validate(thread) for thread in found]
 
 
 @router.get("/threads/{thread_id}")
-def get_thread(thread_id: int, session: SessionDep, user: CurrentUser) -> ThreadRead:
+def get_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) -> ThreadRead:
     """A debate with every message, the exact prompts sent, and per-model flip counts."""
     return _read(debates.view_thread(session, thread_id=thread_id))
 
 
 @router.post("/threads/{thread_id}/messages", status_code=status.HTTP_202_ACCEPTED)
 def post_message(
-    thread_id: int,
+    thread_id: PathId,
     body: MessageCreate,
     session: SessionDep,
     user: Writer,
@@ -84,7 +85,7 @@ def post_message(
     )
 
 
-def _readable_thread(thread_id: int, session: SessionDep, user: CurrentUser) -> Thread:
+def _readable_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) -> Thread:
     # Resolved before the stream starts, so an unknown thread is a 404, not an empty stream.
     return debates.get_thread(session, thread_id)
 
@@ -105,12 +106,12 @@ async def thread_events(
 
 
 @router.get("/projects/{project_id}/models")
-def project_models(project_id: int, session: SessionDep, user: CurrentUser) -> ProjectModels:
+def project_models(project_id: PathId, session: SessionDep, user: CurrentUser) -> ProjectModels:
     """Per model: replies, errors, flips under pushback, capitulations, tokens and cost."""
     return debate_stats.project_models(session, project_id=project_id)
 
 
 @router.get("/projects/{project_id}/usage")
-def project_usage(project_id: int, session: SessionDep, user: CurrentUser) -> UsageTotals:
+def project_usage(project_id: PathId, session: SessionDep, user: CurrentUser) -> UsageTotals:
     """Tokens and cost of the project's debates, and what is left of its token budget."""
     return debate_stats.project_usage(session, project_id=project_id)

@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 
+from app.api.params import PathId
 from app.deps import CurrentUser, SessionDep, Writer
 from app.schemas.checklist import (
     DecisionHistoryRead,
@@ -14,7 +15,7 @@ router = APIRouter(tags=["decisions"])
 
 @router.put("/checklist-items/{item_id}/decision")
 def record_decision(
-    item_id: int, body: DecisionWrite, session: SessionDep, user: Writer
+    item_id: PathId, body: DecisionWrite, session: SessionDep, user: Writer
 ) -> DecisionRead:
     """Record a new revision of the item's decision; send the revision you read as `version`."""
     entry = decisions.record_decision(session, item_id=item_id, data=body, actor=user)
@@ -23,7 +24,9 @@ def record_decision(
 
 
 @router.get("/checklist-items/{item_id}/decisions")
-def decision_history(item_id: int, session: SessionDep, user: CurrentUser) -> DecisionHistoryRead:
+def decision_history(
+    item_id: PathId, session: SessionDep, user: CurrentUser
+) -> DecisionHistoryRead:
     """Every revision of the item's decision, newest first."""
     item, revisions = decisions.history(session, item_id=item_id)
     project = projects.get_project(session, item.project_id)

@@ -4,7 +4,16 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.deps import CurrentUser, DbDep, EndpointDep, HubDep, SessionDep, Writer
+from app.api.params import PathId
+from app.deps import (
+    CurrentUser,
+    DbDep,
+    EndpointDep,
+    HubDep,
+    ModelCallsDep,
+    SessionDep,
+    Writer,
+)
 from app.schemas.generation import (
     GenerationComparisonRead,
     GenerationCreate,
@@ -18,12 +27,13 @@ router = APIRouter(tags=["generations"])
 
 @router.post("/projects/{project_id}/generations", status_code=status.HTTP_202_ACCEPTED)
 def start_generation(
-    project_id: int,
+    project_id: PathId,
     body: GenerationCreate,
     session: SessionDep,
     user: Writer,
     db: DbDep,
     endpoint: EndpointDep,
+    calls: ModelCallsDep,
     background: BackgroundTasks,
 ) -> GenerationRead:
     """Generate code from the decided design; 409 with what keeps the gate closed."""
@@ -34,20 +44,19 @@ def start_generation(
         instructions=body.instructions,
         endpoint=endpoint,
     )
-    assert endpoint is not None
-    background.add_task(generation_service.run_generation, db, generation.id, endpoint)
+    background.add_task(generation_service.run_generation, db, calls, generation.id)
     return GenerationRead.model_validate(generation)
 
 
 @router.get("/generations/{generation_id}")
-def get_generation(generation_id: int, session: SessionDep, user: CurrentUser) -> GenerationRead:
+def get_generation(generation_id: PathId, session: SessionDep, user: CurrentUser) -> GenerationRead:
     """One generation: its status, the code so far, the decisions it used, whether outdated."""
     return generation_read(generation_service.view_generation(session, generation_id))
 
 
 @router.get("/projects/{project_id}/generations")
 def list_generations(
-    project_id: int, session: SessionDep, user: CurrentUser
+    project_id: PathId, session: SessionDep, user: CurrentUser
 ) -> list[GenerationRead]:
     """Every generation of the project, oldest first, each with `outdated`."""
     views = generation_service.generation_views(session, project_id=project_id)

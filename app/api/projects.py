@@ -1,5 +1,6 @@
 from fastapi import APIRouter, status
 
+from app.api.params import PathId
 from app.deps import CurrentUser, SessionDep, TemplatesDep, Writer
 from app.schemas.audit import AuditEventRead
 from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
@@ -44,7 +45,7 @@ def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectRead]:
 
 
 @router.get("/projects/{project_id}")
-def get_project(project_id: int, session: SessionDep, user: CurrentUser) -> ProjectWithGate:
+def get_project(project_id: PathId, session: SessionDep, user: CurrentUser) -> ProjectWithGate:
     """One project with a summary of its gate."""
     project = projects.get_project(session, project_id)
     return _with_gate(ProjectRead.model_validate(project), gate(session, project))
@@ -52,7 +53,7 @@ def get_project(project_id: int, session: SessionDep, user: CurrentUser) -> Proj
 
 @router.patch("/projects/{project_id}")
 def update_project(
-    project_id: int, body: ProjectUpdate, session: SessionDep, user: Writer
+    project_id: PathId, body: ProjectUpdate, session: SessionDep, user: Writer
 ) -> ProjectWithGate:
     """Edit the design; send the version you read. Design edits make decisions stale."""
     project = projects.update_project(session, project_id=project_id, data=body, actor=user)
@@ -61,7 +62,7 @@ def update_project(
 
 @router.get("/projects/{project_id}/checklist")
 def get_checklist(
-    project_id: int, session: SessionDep, user: CurrentUser
+    project_id: PathId, session: SessionDep, user: CurrentUser
 ) -> list[ChecklistItemRead]:
     """The checklist with each item's current decision (null when undecided)."""
     project = projects.get_project(session, project_id)
@@ -70,20 +71,20 @@ def get_checklist(
 
 @router.post("/projects/{project_id}/checklist", status_code=status.HTTP_201_CREATED)
 def add_checklist_item(
-    project_id: int, body: ChecklistItemCreate, session: SessionDep, user: Writer
+    project_id: PathId, body: ChecklistItemCreate, session: SessionDep, user: Writer
 ) -> ChecklistItemRead:
     """Add a custom checklist item; the gate stays closed until it is decided."""
     return item_read(decisions.add_item(session, project_id=project_id, data=body, actor=user))
 
 
 @router.get("/projects/{project_id}/gate")
-def get_gate(project_id: int, session: SessionDep, user: CurrentUser) -> GateRead:
+def get_gate(project_id: PathId, session: SessionDep, user: CurrentUser) -> GateRead:
     """Whether code generation is allowed, and which items keep the gate closed."""
     return gate_read(gate(session, projects.get_project(session, project_id)))
 
 
 @router.get("/projects/{project_id}/audit")
-def get_audit(project_id: int, session: SessionDep, user: CurrentUser) -> list[AuditEventRead]:
+def get_audit(project_id: PathId, session: SessionDep, user: CurrentUser) -> list[AuditEventRead]:
     """The project's audit trail, newest first."""
     projects.get_project(session, project_id)
     events = audit.project_events(session, project_id=project_id)

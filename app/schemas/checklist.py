@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, field_validator
 
 from app.models.enums import Category, DecisionStatus
-from app.schemas.common import Read, RequiredText, Strict, Title
+from app.schemas.common import Number, Read, RequiredText, Strict, Title
 
 if TYPE_CHECKING:
     from app.models import Decision
@@ -34,7 +34,7 @@ class DecisionWrite(Strict):
     summary: RequiredText
     rationale: RequiredText
     alternatives: list[RequiredText] = Field(default_factory=list, max_length=50)
-    version: int | None = Field(default=None, ge=0)
+    version: Number | None = Field(default=None, ge=0)
 
     @field_validator("alternatives", mode="before")
     @classmethod

@@ -1,11 +1,61 @@
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=100_000)]
+
+def _not_a_boolean(value: object) -> object:
+    """JSON true is not the number 1, though pydantic's lax mode would take it as one.
+    (Text such as "3" still parses: HTML forms send nothing else.)"""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
+def _not_a_number(value: object) -> object:
+    """JSON 0 and 1 are not false and true, though lax mode would take them as such."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("true or false is required, not a number")
+    return value
+
+
+def _stripped_not_blank(value: str) -> str:
+    """Surrounding whitespace is dropped; something must be left."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+Number = Annotated[int, BeforeValidator(_not_a_boolean)]
+Flag = Annotated[bool, BeforeValidator(_not_a_number)]
+# Ids are INTEGER columns: PostgreSQL refuses anything larger (and SQLite anything past
+# 64 bits), so a bigger number is invalid input rather than a database error.
+MAX_ID = 2**31 - 1
+MAX_COUNT = 2**31 - 1
+Id = Annotated[Number, Field(ge=1, le=MAX_ID)]
+
+# PostgreSQL text cannot hold the NUL character (an insert with one was a 500), so no
+# text field takes it; the pattern also says so in the OpenAPI document.
+NO_NUL = r"^[^\x00]*$"
+# Lengths are checked on the text as sent (what the OpenAPI document says), then it is
+# stripped; stripping first let a 201-character name with a leading tab through.
+Title = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=NO_NUL),
+    AfterValidator(_stripped_not_blank),
+]
+Text = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
 RequiredText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)
+    str,
+    StringConstraints(min_length=1, max_length=100_000, pattern=NO_NUL),
+    AfterValidator(_stripped_not_blank),
 ]
 
 

@@ -1,27 +1,29 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, computed_field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, computed_field
 
 from app.markdown import render_markdown
 from app.models.enums import MessageRole, MessageStatus, ThreadMode
-from app.schemas.common import Read, RequiredText, Strict
+from app.schemas.common import NO_NUL, Flag, Id, Read, RequiredText, Strict, Title
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ModelName = Title
 
 
 class ThreadCreate(Strict):
     """A debate; ``models`` defaults to DESIGNGATE_MODELS (or the one DESIGNGATE_MODEL)."""
 
     mode: ThreadMode
-    checklist_item_id: int | None = None
+    checklist_item_id: Id | None = None
     models: list[ModelName] | None = Field(default=None, min_length=1, max_length=8)
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    title: Annotated[
+        str, StringConstraints(max_length=200, pattern=NO_NUL), AfterValidator(str.strip)
+    ] = ""
 
 
 class MessageCreate(Strict):
     content: RequiredText
-    pushback: bool = Field(
+    pushback: Flag = Field(
         default=False,
         description="Push back on the model's position; a neutral judge checks its answer.",
     )

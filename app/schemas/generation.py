@@ -4,14 +4,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from app.models.enums import GenerationStatus
-from app.schemas.common import Read, Strict
+from app.schemas.common import NO_NUL, Read, Strict
 
 if TYPE_CHECKING:
     from app.services.generation import GenerationView
 
 
 class GenerationCreate(Strict):
-    instructions: str | None = Field(default=None, max_length=20_000)
+    instructions: str | None = Field(default=None, max_length=20_000, pattern=NO_NUL)
 
 
 class BasedOn(BaseModel):

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.schemas.common import Read, RequiredText, Strict, Text, Title
+from app.schemas.common import MAX_COUNT, Flag, Number, Read, RequiredText, Strict, Text, Title
 from app.schemas.template import DEFAULT_TEMPLATE, TemplateKey
 
 BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
@@ -14,8 +14,8 @@ class ProjectCreate(Strict):
     architecture: Text = ""
     data_model: Text = ""
     constraints: Text = ""
-    blind_first: bool = True
-    token_budget: int | None = Field(default=None, ge=0, description=BUDGET_HELP)
+    blind_first: Flag = True
+    token_budget: Number | None = Field(default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP)
     template: TemplateKey = Field(
         default=DEFAULT_TEMPLATE, description="The checklist template to start from."
     )
@@ -24,15 +24,15 @@ class ProjectCreate(Strict):
 class ProjectUpdate(Strict):
     """Changed fields plus the version they were based on."""
 
-    version: int = Field(ge=1, description="The project version this edit was based on.")
+    version: Number = Field(ge=1, description="The project version this edit was based on.")
     name: Title | None = None
     problem: RequiredText | None = None
     architecture: Text | None = None
     data_model: Text | None = None
     constraints: Text | None = None
-    blind_first: bool | None = None
-    token_budget: int | None = Field(
-        default=None, ge=0, description=BUDGET_HELP + " null removes the limit."
+    blind_first: Flag | None = None
+    token_budget: Number | None = Field(
+        default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP + " null removes the limit."
     )
 
 

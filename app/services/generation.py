@@ -5,13 +5,13 @@ import asyncio
 import difflib
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import live, llm
+from app import live
 from app.db import Database, utcnow
 from app.errors import GateClosed, ModelNotConfigured, NotFound
 from app.live import Hub
@@ -21,6 +21,7 @@ from app.models.enums import GenerationStatus
 from app.services import audit, design_pack, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
+from app.services.model_calls import CallTrace, ModelCalls
 from app.services.projects import get_project
 
 # Partial output is written at least this often, so a crash loses under a second.
@@ -31,6 +32,7 @@ HOW_TO_CONFIGURE = (
     "needs them."
 )
 INTERRUPTED = "Interrupted: the server stopped while the model was still writing."
+ERROR, COMPLETE = GenerationStatus.ERROR, GenerationStatus.COMPLETE
 
 
 def gate_items_json(items: tuple[GateItem, ...]) -> list[dict[str, Any]]:
@@ -105,53 +107,76 @@ def _basis(entry: ItemWithDecision) -> dict[str, int]:
     }
 
 
-async def run_generation(db: Database, generation_id: int, endpoint: ModelEndpoint) -> None:
-    """Stream the model's reply into the stored generation; keep partial text on failure."""
-    prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
-    parts: list[str] = []
-    saved = 0
-    last_saved = time.monotonic()
+async def run_generation(db: Database, calls: ModelCalls, generation_id: int) -> None:
+    """Stream the model's reply into the stored generation; keep partial text on failure.
+
+    The call goes through ModelCalls like debate replies do: bounded retries with backoff
+    while nothing has streamed, the fallback models, and the per-model circuit breaker.
+    """
+    model, prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
+    trace = CallTrace()
+    progress = _Progress()
+
+    def outcome(status: GenerationStatus, error: str | None) -> Outcome:
+        return Outcome(progress.text, status, error, trace.model, progress.saved)
+
     try:
-        async for piece in llm.stream_chat(endpoint, prompt):
-            parts.append(piece)
-            if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
-                content = "".join(parts)
-                await asyncio.to_thread(_save_progress, db, generation_id, content, saved)
-                saved, last_saved = len(content), time.monotonic()
+        await _stream_into(db, generation_id, calls.stream(model, prompt, trace), progress)
     except LLMFailure as failure:
-        await asyncio.to_thread(
-            _finish,
-            db,
-            generation_id,
-            "".join(parts),
-            GenerationStatus.ERROR,
-            failure.reason,
-            saved,
-        )
+        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, failure.reason))
         return
     except asyncio.CancelledError:
-        await asyncio.shield(
-            asyncio.to_thread(
-                _finish,
-                db,
-                generation_id,
-                "".join(parts),
-                GenerationStatus.ERROR,
-                INTERRUPTED,
-                saved,
-            )
-        )
+        ended = outcome(ERROR, INTERRUPTED)
+        await asyncio.shield(asyncio.to_thread(_finish, db, generation_id, ended))
         raise
-    await asyncio.to_thread(
-        _finish, db, generation_id, "".join(parts), GenerationStatus.COMPLETE, None, saved
-    )
+    except Exception as exc:
+        # A bug must still leave a stored reason, not a generation that streams forever.
+        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, repr(exc)[:300]))
+        raise
+    await asyncio.to_thread(_finish, db, generation_id, outcome(COMPLETE, None))
 
 
-def _mark_streaming(db: Database, generation_id: int) -> list[dict[str, Any]]:
+@dataclass
+class _Progress:
+    """The text so far, and how much of it has been saved and announced."""
+
+    parts: list[str] = field(default_factory=list)
+    saved: int = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+async def _stream_into(
+    db: Database, generation_id: int, pieces: AsyncIterator[str], progress: _Progress
+) -> None:
+    """Collect the pieces, writing the text so far out every interval."""
+    last_saved = time.monotonic()
+    async for piece in pieces:
+        progress.parts.append(piece)
+        if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
+            content = progress.text
+            await asyncio.to_thread(_save_progress, db, generation_id, content, progress.saved)
+            progress.saved, last_saved = len(content), time.monotonic()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a generation ended: its text, status, the reason it failed, who wrote it."""
+
+    content: str
+    status: GenerationStatus
+    error: str | None
+    model: str | None
+    saved: int = 0  # how much of the text earlier events already carried
+
+
+def _mark_streaming(db: Database, generation_id: int) -> tuple[str, list[dict[str, Any]]]:
     with db.transaction() as session:
         generation = get_generation(session, generation_id)
         generation.status = GenerationStatus.STREAMING
-        return list(generation.prompt)
+        return generation.model, list(generation.prompt)
 
 
 def _save_progress(db: Database, generation_id: int, content: str, saved: int) -> None:
@@ -163,21 +188,20 @@ def _save_progress(db: Database, generation_id: int, content: str, saved: int) -
         _announce_generation(session, generation_id, GenerationStatus.STREAMING, content, saved)
 
 
-def _finish(
-    db: Database,
-    generation_id: int,
-    content: str,
-    status: GenerationStatus,
-    error: str | None,
-    saved: int = 0,
-) -> None:
+def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
+    values: dict[str, Any] = {
+        "content": outcome.content,
+        "status": outcome.status,
+        "error": outcome.error,
+        "completed_at": utcnow(),
+    }
+    if outcome.model:
+        values["model"] = outcome.model  # a fallback model may have written it
     with db.transaction() as session:
-        session.execute(
-            update(Generation)
-            .where(Generation.id == generation_id)
-            .values(content=content, status=status, error=error, completed_at=utcnow())
+        session.execute(update(Generation).where(Generation.id == generation_id).values(**values))
+        _announce_generation(
+            session, generation_id, outcome.status, outcome.content, outcome.saved, outcome.error
         )
-        _announce_generation(session, generation_id, status, content, saved, error)
 
 
 def _announce_generation(

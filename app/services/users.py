@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import ApiToken, User
 from app.models.enums import Role
 from app.services import audit
@@ -195,16 +195,29 @@ def _active_admin_count(session: Session) -> int:
     return session.scalar(stmt) or 0
 
 
-def list_tokens(session: Session) -> list[ApiToken]:
-    """Every token with its owner, newest first."""
+def list_all_tokens(session: Session) -> list[ApiToken]:
+    """Every token with its owner, newest first (for admins)."""
     stmt = select(ApiToken).options(joinedload(ApiToken.user)).order_by(ApiToken.id.desc())
     return list(session.scalars(stmt))
 
 
-def revoke_token(session: Session, *, token_id: int, actor: User) -> ApiToken:
+def list_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    """The user's API tokens, revoked ones included, oldest first."""
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, *, token_id: int, actor: User | None) -> ApiToken:
+    """Revoke a token; its owner or an admin may (``actor`` None is the server's operator).
+
+    The next request with it is refused: tokens are looked up on every request, not cached.
+    Revoking a revoked token changes nothing.
+    """
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"API token {token_id} does not exist")
+    if actor is not None and actor.role != Role.ADMIN and token.user_id != actor.id:
+        raise Forbidden("Only its owner or an admin can revoke an API token")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record(
@@ -213,6 +226,7 @@ def revoke_token(session: Session, *, token_id: int, actor: User) -> ApiToken:
             action="token.revoked",
             entity_type="api_token",
             entity_id=token.id,
-            after={"label": token.label, "user_id": token.user_id},
+            after={"user_id": token.user_id, "label": token.label},
         )
+        session.flush()
     return token

@@ -99,7 +99,7 @@ def _tokens_page(
     errors: FieldErrors | None = None,
 ) -> Response:
     context = {
-        "tokens": users.list_tokens(session),
+        "tokens": users.list_all_tokens(session),
         "users": users.list_users(session),
         "new_token": new_token,
         "errors": errors or {},

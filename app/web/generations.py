@@ -6,7 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.responses import Response
 
-from app.deps import DbDep, EndpointDep, SessionDep
+from app.deps import DbDep, EndpointDep, ModelCallsDep, SessionDep
 from app.services import generation as generation_service
 from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
 from app.web.templating import fragment, page
@@ -22,6 +22,7 @@ def start_generation(
     user: WebWriter,
     db: DbDep,
     endpoint: EndpointDep,
+    calls: ModelCallsDep,
     background: BackgroundTasks,
     instructions: Annotated[str, Form()] = "",
 ) -> Response:
@@ -33,8 +34,7 @@ def start_generation(
         instructions=instructions.strip() or None,
         endpoint=endpoint,
     )
-    assert endpoint is not None
-    background.add_task(generation_service.run_generation, db, generation.id, endpoint)
+    background.add_task(generation_service.run_generation, db, calls, generation.id)
     return fragment(request, "_generation.html", {"generation": generation, "live": True})
 
 

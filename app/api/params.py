@@ -1,0 +1,10 @@
+"""Path parameters shared by the JSON routers."""
+
+from typing import Annotated
+
+from fastapi import Path
+
+from app.schemas.common import MAX_ID
+
+# An id beyond what the INTEGER columns hold is a 422, never a database overflow (500).
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

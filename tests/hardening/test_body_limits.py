@@ -1,0 +1,127 @@
+"""Bodies over DESIGNGATE_MAX_BODY_BYTES (1 MiB by default) get 413 problem+json,
+whether the client announces the size (Content-Length) or streams it (chunked)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import ONE_MIB
+from tests.conftest import Actor
+from tests.hardening.server import Server, designgate_env
+
+OVER = ONE_MIB + 1
+
+
+def _project_body(size: int) -> bytes:
+    """A well-formed JSON project of exactly ``size`` bytes."""
+    skeleton = json.dumps({"name": "big", "problem": ""}).encode()
+    return skeleton.replace(b'""', b'"' + b"x" * (size - len(skeleton)) + b'"')
+
+
+def _oversized_project() -> bytes:
+    return _project_body(OVER)
+
+
+def _chunks(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def _assert_problem_413(status: int, content_type: str, body: bytes) -> None:
+    assert status == 413
+    assert content_type == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == 413
+    assert problem["title"] == "Request body too large"
+
+
+def test_an_announced_oversized_body_is_refused(client: TestClient, member: Actor) -> None:
+    body = _oversized_project()
+    assert len(body) == OVER
+    response = client.post(
+        "/api/v1/projects",
+        content=body,
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    _assert_problem_413(response.status_code, response.headers["content-type"], response.content)
+
+
+def test_a_streamed_oversized_body_is_refused(client: TestClient, member: Actor) -> None:
+    response = client.post(
+        "/api/v1/projects",
+        content=_chunks(_oversized_project()),
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert "content-length" not in response.request.headers
+    _assert_problem_413(response.status_code, response.headers["content-type"], response.content)
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_an_oversized_body_on_a_route_that_reads_none_is_refused(
+    client: TestClient, member: Actor, method: str
+) -> None:
+    response = client.request(
+        method, "/api/v1/tokens/1", content=b"x" * OVER, headers=member.headers
+    )
+    _assert_problem_413(response.status_code, response.headers["content-type"], response.content)
+
+
+def test_a_body_at_the_limit_is_read(client: TestClient, member: Actor) -> None:
+    """Exactly 1 MiB passes the limiter; the field limits answer it instead."""
+    body = _project_body(ONE_MIB)
+    assert len(body) == ONE_MIB
+    response = client.post(
+        "/api/v1/projects",
+        content=body,
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "problem"
+
+
+def _raw_chunked_post(port: int, path: str, token: str, body: bytes) -> tuple[int, str, bytes]:
+    """POST with Transfer-Encoding: chunked over a plain socket, as a streaming client would."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        connection.sendall(head.encode())
+        try:
+            for chunk in _chunks(body):
+                connection.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            connection.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before the whole body is sent
+        return _read_response(connection)
+
+
+def _read_response(connection: socket.socket) -> tuple[int, str, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        rest += connection.recv(65536)
+    return int(lines[0].split()[1]), headers.get("content-type", ""), rest[:length]
+
+
+def test_a_real_server_refuses_a_chunked_oversized_body(
+    database_url: str, member: Actor, tmp_path: Path
+) -> None:
+    with Server(designgate_env(database_url), tmp_path / "server.log") as server:
+        status, content_type, body = _raw_chunked_post(
+            server.port, "/api/v1/projects", member.token, _oversized_project()
+        )
+        with server.client(headers=member.headers) as http:
+            assert http.get("/api/v1/projects").json() == []
+    _assert_problem_413(status, content_type, body)

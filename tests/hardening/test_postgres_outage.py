@@ -1,0 +1,213 @@
+"""PostgreSQL stopped and started again under a stream of decisions.
+
+A real `designgate serve` on a cluster of the test's own. While the database is gone,
+requests fail with 503 problem+json (not 500, not a hang); once it is back the same
+process serves again, and every decision acknowledged with 200 is still there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import is_postgres
+from tests.hardening.pg_cluster import Cluster
+from tests.hardening.server import Server, designgate_env, run_cli
+
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="a PostgreSQL outage needs PostgreSQL")
+
+WRITERS = 4
+ITEMS_PER_WRITER = 2
+REQUEST_TIMEOUT_S = 15.0
+PHASE_TIMEOUT_S = 90.0
+
+
+@dataclass
+class Tally:
+    """What the writers saw: acknowledged decisions, statuses, problems, transport errors."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    acknowledged: list[tuple[int, int, str]] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    unavailable_bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    transport_errors: list[str] = field(default_factory=list)
+    retry_after: set[str] = field(default_factory=set)
+
+    def count(self, status: int) -> int:
+        with self.lock:
+            return self.statuses[status]
+
+    def acks(self) -> int:
+        with self.lock:
+            return len(self.acknowledged)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    own = Cluster().init()
+    own.start()
+    yield own
+    own.destroy()
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _items(http: httpx.Client) -> list[int]:
+    project = http.post("/api/v1/projects", json={"name": "Outage", "problem": "Stay up"}).json()
+    for number in range(WRITERS * ITEMS_PER_WRITER - 6):
+        body = {"category": "recovery", "title": f"Extra {number}", "question": "And then?"}
+        http.post(f"/api/v1/projects/{project['id']}/checklist", json=body)
+    return [item["id"] for item in http.get(f"/api/v1/projects/{project['id']}/checklist").json()]
+
+
+def _write_decisions(
+    http: httpx.Client, items: list[int], tally: Tally, stop: threading.Event
+) -> None:
+    """Supersede each of our items' decisions in turn, from the revision last acknowledged."""
+    revision = dict.fromkeys(items, 0)
+    sequence = 0
+    while not stop.is_set() and sequence < 5000:
+        item = items[sequence % len(items)]
+        sequence += 1
+        summary = f"item {item} decision {sequence}"
+        body = {
+            "status": "decided",
+            "summary": summary,
+            "rationale": "r",
+            "version": revision[item],
+        }
+        try:
+            response = http.put(f"/api/v1/checklist-items/{item}/decision", json=body)
+        except httpx.TransportError as exc:
+            with tally.lock:
+                tally.transport_errors.append(repr(exc))
+            continue
+        revision[item] = _after(http, item, response, tally, summary, revision[item])
+
+
+def _after(
+    http: httpx.Client, item: int, response: httpx.Response, tally: Tally, summary: str, at: int
+) -> int:
+    """Record what the write got; return the revision the next write must supersede."""
+    with tally.lock:
+        tally.statuses[response.status_code] += 1
+        if response.status_code == 200:
+            tally.acknowledged.append((item, response.json()["revision"], summary))
+            return int(response.json()["revision"])
+        if response.status_code == 503:
+            tally.unavailable_bodies.append((response.headers["content-type"], response.json()))
+            tally.retry_after.add(response.headers.get("retry-after", ""))
+    if response.status_code == 409:
+        # The write committed but its answer was lost in the outage: carry on from there.
+        return int(response.json()["current_revision"])
+    if response.status_code == 503:
+        time.sleep(0.05)
+    return at
+
+
+def test_decisions_survive_postgresql_stopping_and_starting(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    outages_under_load(cluster, tmp_path, ["fast"])
+
+
+@pytest.mark.soak
+def test_decisions_survive_repeated_postgresql_stops_and_crashes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Fast shutdowns, and immediate ones (no checkpoint: crash recovery at start)."""
+    outages_under_load(cluster, tmp_path, ["fast", "immediate"] * 4)
+
+
+def outages_under_load(cluster: Cluster, tmp_path: Path, stop_modes: list[str]) -> None:
+    env = designgate_env(cluster.create_database("designgate"))
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        run_cli(
+            env,
+            "user",
+            "create",
+            "ops@example.test",
+            "--role",
+            "member",
+            "--password-stdin",
+            stdin="a long enough password",
+        )
+        token = run_cli(env, "token", "create", "ops@example.test").stdout.strip().splitlines()[-1]
+        _outages_under_load(server, cluster, token, stop_modes)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output()
+
+
+def _outages_under_load(
+    server: Server, cluster: Cluster, token: str, stop_modes: list[str]
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    tally, stop = Tally(), threading.Event()
+    with server.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http:
+        items = _items(http)
+        writers = [
+            threading.Thread(
+                target=_write_decisions,
+                args=(http, items[n::WRITERS], tally, stop),
+                daemon=True,
+            )
+            for n in range(WRITERS)
+        ]
+        for writer in writers:
+            writer.start()
+        try:
+            downs = [_one_outage(http, cluster, tally, mode) for mode in stop_modes]
+            acks = tally.acks()
+            _wait_for(lambda: tally.acks() >= acks + 40, "decisions after the last outage")
+        finally:
+            stop.set()
+            for writer in writers:
+                writer.join(timeout=REQUEST_TIMEOUT_S * 2)
+        for down in downs:
+            assert down.status_code == 503
+            assert down.headers["content-type"] == "application/problem+json"
+        _check(http, tally)
+
+
+def _one_outage(http: httpx.Client, cluster: Cluster, tally: Tally, mode: str) -> httpx.Response:
+    """Writes go on, the database stops, 503s pile up, it starts; writes go on again."""
+    acks, unavailable = tally.acks(), tally.count(503)
+    _wait_for(lambda: tally.acks() >= acks + 40, "decisions before the outage")
+    cluster.stop(mode=mode)
+    _wait_for(lambda: tally.count(503) >= unavailable + 20, "503s while the database is down")
+    down = http.get("/healthz")
+    cluster.start()
+    _wait_for(lambda: http.get("/healthz").status_code == 200, "the app to recover")
+    return down
+
+
+def _check(http: httpx.Client, tally: Tally) -> None:
+    assert tally.acks() > 0
+    assert set(tally.statuses) <= {200, 409, 503}, tally.statuses
+    assert tally.transport_errors == []
+    assert tally.retry_after == {"2"}
+    for content_type, problem in tally.unavailable_bodies:
+        assert content_type == "application/problem+json"
+        assert problem["status"] == 503
+    stored = set()
+    for item in {item for item, _revision, _summary in tally.acknowledged}:
+        history = http.get(f"/api/v1/checklist-items/{item}/decisions").json()["revisions"]
+        stored |= {(item, r["revision"], r["summary"]) for r in history}
+    missing = [ack for ack in tally.acknowledged if ack not in stored]
+    assert missing == [], f"{len(missing)} acknowledged decisions were lost"

@@ -1,0 +1,144 @@
+"""A real `designgate serve` while the model misbehaves: it stalls, or the server is killed.
+
+- A generation that hangs on the model does not hold up anything else: reads answer.
+- SIGKILL while a reply and a generation stream: at restart both are marked interrupted
+  with their partial text, and everything committed before the kill is still there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Actor
+from tests.hardening.server import Server, designgate_env
+from tests.llm_server import Reply, ScriptedLLM
+
+CODE = "def store_order(order):\n    return order\n" * 40
+REPLY = "Design one: a queue consumer. Design two: a table with a unique key. " * 10
+INTERRUPTED = "Interrupted: the server stopped while the model was still writing."
+
+
+@pytest.fixture
+def server_env(database_url: str, llm: ScriptedLLM) -> dict[str, str]:
+    return designgate_env(
+        database_url,
+        model="openai/scripted-model",
+        llm_api_base=llm.api_base,
+        llm_api_key="test-key",
+        llm_timeout_s="30",
+        llm_max_retries="0",
+    )
+
+
+@pytest.fixture
+def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    with Server(server_env, tmp_path / "server.log") as running:
+        yield running
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def open_gate(http: httpx.Client) -> dict[str, Any]:
+    """A project with a decision on every item, so code may be generated."""
+    project: dict[str, Any] = http.post(
+        "/api/v1/projects", json={"name": "Orders", "problem": "Store each order once"}
+    ).json()
+    for item in http.get(f"/api/v1/projects/{project['id']}/checklist").json():
+        body = {"status": "decided", "summary": "s", "rationale": "r", "version": 0}
+        assert http.put(f"/api/v1/checklist-items/{item['id']}/decision", json=body).is_success
+    return project
+
+
+def test_reads_answer_while_a_generation_hangs_on_the_model(
+    server: Server, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(text=CODE, wait_before_s=6.0))
+    with server.client(headers=member.headers) as http:
+        project = open_gate(http)
+        started = http.post(f"/api/v1/projects/{project['id']}/generations", json={})
+        assert started.status_code == 202
+        wait_for(lambda: len(llm.requests) == 1, "the model to be asked")
+        for path in ("/healthz", f"/api/v1/projects/{project['id']}", "/api/v1/projects"):
+            assert http.get(path, timeout=3).status_code == 200
+        gate = http.get(f"/api/v1/projects/{project['id']}/gate", timeout=3)
+        assert gate.json()["open"] is True
+        generation_url = f"/api/v1/generations/{started.json()['id']}"
+        assert http.get(generation_url).json()["status"] == "streaming"  # still hanging
+        wait_for(lambda: http.get(generation_url).json()["status"] == "complete", "the code")
+        assert http.get(generation_url).json()["content"] == CODE
+
+
+def _streamed_some(http: httpx.Client, url: str, key: Callable[[Any], str]) -> bool:
+    return len(key(http.get(url).json())) > 0
+
+
+def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_committed(
+    server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    llm.script(
+        Reply(text=REPLY, chunk_size=4, delay_s=0.1), Reply(text=CODE, chunk_size=4, delay_s=0.1)
+    )
+    with server.client(headers=member.headers) as http:
+        project = open_gate(http)
+        thread = http.post(
+            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
+        ).json()
+        posted = http.post(f"/api/v1/threads/{thread['id']}/messages", json={"content": "Go"})
+        reply_id = posted.json()["replies"][0]["id"]
+        wait_for(lambda: len(llm.requests) == 1, "the reply to start")
+        generation = http.post(f"/api/v1/projects/{project['id']}/generations", json={}).json()
+        thread_url, generation_url = (
+            f"/api/v1/threads/{thread['id']}",
+            f"/api/v1/generations/{generation['id']}",
+        )
+        wait_for(lambda: _streamed_some(http, generation_url, lambda g: g["content"]), "code")
+        wait_for(
+            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
+            "reply text",
+        )
+        before = _committed(http, project["id"], thread["id"])
+    server.kill()
+
+    restarted = Server(server_env, tmp_path / "restarted.log")
+    with restarted, restarted.client(headers=member.headers) as http:
+        reply = next(m for m in http.get(thread_url).json()["messages"] if m["id"] == reply_id)
+        stopped = http.get(generation_url).json()
+        after = _committed(http, project["id"], thread["id"])
+    assert (reply["status"], reply["error_kind"], reply["error"]) == (
+        "interrupted",
+        "interrupted",
+        INTERRUPTED,
+    )
+    assert 0 < len(reply["content"]) < len(REPLY)
+    assert REPLY.startswith(reply["content"])
+    assert (stopped["status"], stopped["error"]) == ("error", INTERRUPTED)
+    assert 0 < len(stopped["content"]) < len(CODE)
+    assert CODE.startswith(stopped["content"])
+    assert after == before
+    assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
+
+
+def _committed(http: httpx.Client, project_id: int, thread_id: int) -> dict[str, Any]:
+    """What was committed and must survive: the design, every decision, the team's words."""
+    project = http.get(f"/api/v1/projects/{project_id}").json()
+    checklist = http.get(f"/api/v1/projects/{project_id}/checklist").json()
+    messages = http.get(f"/api/v1/threads/{thread_id}").json()["messages"]
+    return {
+        "project": {k: project[k] for k in ("name", "problem", "version", "design_version")},
+        "decisions": sorted(
+            (i["id"], i["decision"]["revision"], i["decision"]["summary"]) for i in checklist
+        ),
+        "user_messages": [(m["id"], m["content"]) for m in messages if m["role"] == "user"],
+    }
