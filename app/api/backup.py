@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.api.params import PathId
 from app.deps import Admin, CurrentUser, SessionDep
 from app.schemas.backup import BackupDocument, ImportSummary
 from app.services import backup
@@ -33,7 +34,7 @@ def _json_download(document: BackupDocument, filename: str) -> Response:
 
 
 @router.get("/projects/{project_id}/export", response_model=BackupDocument)
-def export_project(project_id: int, session: SessionDep, user: CurrentUser) -> Response:
+def export_project(project_id: PathId, session: SessionDep, user: CurrentUser) -> Response:
     """A backup of one project and the users it references (no passwords, no tokens)."""
     document = backup.export_backup(session, project_id=project_id)
     return _json_download(document, f"designgate-project-{project_id}.json")

@@ -1,5 +1,6 @@
 from fastapi import APIRouter, BackgroundTasks, status
 
+from app.api.params import PathId
 from app.deps import CurrentUser, DbDep, EndpointDep, SessionDep, TemplatesDep, Writer
 from app.models.enums import DraftStatus
 from app.schemas.draft import (
@@ -48,14 +49,14 @@ def list_drafts(session: SessionDep, user: CurrentUser) -> list[DraftRead]:
 
 
 @router.get("/drafts/{draft_id}")
-def get_draft(draft_id: int, session: SessionDep, user: CurrentUser) -> DraftRead:
+def get_draft(draft_id: PathId, session: SessionDep, user: CurrentUser) -> DraftRead:
     """One draft with its proposals."""
     return draft_read(drafts.view_draft(session, draft_id))
 
 
 @router.patch("/drafts/{draft_id}")
 def update_draft(
-    draft_id: int, body: DraftUpdate, session: SessionDep, user: Writer, catalog: TemplatesDep
+    draft_id: PathId, body: DraftUpdate, session: SessionDep, user: Writer, catalog: TemplatesDep
 ) -> DraftRead:
     """Edit the draft's name or problem statement, or pick its template."""
     view = drafts.update_draft(session, draft_id=draft_id, data=body, actor=user, catalog=catalog)
@@ -64,7 +65,7 @@ def update_draft(
 
 @router.post("/drafts/{draft_id}/proposals", status_code=status.HTTP_201_CREATED)
 def add_proposal(
-    draft_id: int, body: ProposalCreate, session: SessionDep, user: Writer
+    draft_id: PathId, body: ProposalCreate, session: SessionDep, user: Writer
 ) -> DraftRead:
     """Add the team's own focus item to the draft (accepted as written)."""
     return draft_read(drafts.add_proposal(session, draft_id=draft_id, data=body, actor=user))
@@ -72,7 +73,7 @@ def add_proposal(
 
 @router.patch("/drafts/{draft_id}/proposals/{proposal_id}")
 def update_proposal(
-    draft_id: int, proposal_id: int, body: ProposalUpdate, session: SessionDep, user: Writer
+    draft_id: PathId, proposal_id: PathId, body: ProposalUpdate, session: SessionDep, user: Writer
 ) -> DraftRead:
     """Accept (`status: accepted`), drop (`dropped`) or edit one proposal."""
     view = drafts.update_proposal(
@@ -83,7 +84,7 @@ def update_proposal(
 
 @router.post("/drafts/{draft_id}/project", status_code=status.HTTP_201_CREATED)
 def create_project(
-    draft_id: int,
+    draft_id: PathId,
     body: DraftProjectCreate,
     session: SessionDep,
     user: Writer,

@@ -65,14 +65,14 @@ def list_generations(
 
 @router.get("/generations/{from_id}/compare/{to_id}")
 def compare_generations(
-    from_id: int, to_id: int, session: SessionDep, user: CurrentUser
+    from_id: PathId, to_id: PathId, session: SessionDep, user: CurrentUser
 ) -> GenerationComparisonRead:
     """Unified diffs from one generation to another: their code and their decision bases."""
     comparison = generation_service.compare_generations(session, from_id=from_id, to_id=to_id)
     return GenerationComparisonRead(**vars(comparison))
 
 
-def _existing_generation(generation_id: int, session: SessionDep, user: CurrentUser) -> int:
+def _existing_generation(generation_id: PathId, session: SessionDep, user: CurrentUser) -> int:
     """404 before the stream starts, not in the middle of it."""
     return generation_service.get_generation(session, generation_id).id
 

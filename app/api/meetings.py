@@ -1,6 +1,7 @@
 from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
+from app.api.params import PathId
 from app.deps import CurrentUser, SessionDep, Writer
 from app.models import Meeting
 from app.schemas.checklist import DecisionRead, DecisionWrite, decision_read
@@ -32,27 +33,27 @@ def meeting_read(session: Session, meeting: Meeting) -> MeetingRead:
 
 
 @router.post("/projects/{project_id}/meetings", status_code=status.HTTP_201_CREATED)
-def start_meeting(project_id: int, session: SessionDep, user: Writer) -> MeetingRead:
+def start_meeting(project_id: PathId, session: SessionDep, user: Writer) -> MeetingRead:
     """Start a live meeting with you presenting; 409 when one is already running."""
     meeting = meetings.start_meeting(session, project_id=project_id, actor=user)
     return meeting_read(session, meeting)
 
 
 @router.get("/meetings/{meeting_id}")
-def get_meeting(meeting_id: int, session: SessionDep, user: CurrentUser) -> MeetingRead:
+def get_meeting(meeting_id: PathId, session: SessionDep, user: CurrentUser) -> MeetingRead:
     """The meeting: current item, attendees, votes, and the minutes once it has ended."""
     return meeting_read(session, meetings.get_meeting(session, meeting_id))
 
 
 @router.post("/meetings/{meeting_id}/join")
-def join_meeting(meeting_id: int, session: SessionDep, user: Writer) -> MeetingRead:
+def join_meeting(meeting_id: PathId, session: SessionDep, user: Writer) -> MeetingRead:
     """Join a running meeting as an attendee."""
     return meeting_read(session, meetings.join(session, meeting_id=meeting_id, actor=user))
 
 
 @router.post("/meetings/{meeting_id}/current-item")
 def set_current_item(
-    meeting_id: int, body: CurrentItemWrite, session: SessionDep, user: Writer
+    meeting_id: PathId, body: CurrentItemWrite, session: SessionDep, user: Writer
 ) -> MeetingRead:
     """Put a checklist item on every attendee's screen (presenter only)."""
     meeting = meetings.set_current_item(
@@ -62,7 +63,7 @@ def set_current_item(
 
 
 @router.post("/meetings/{meeting_id}/votes")
-def cast_vote(meeting_id: int, body: VoteWrite, session: SessionDep, user: Writer) -> VoteRead:
+def cast_vote(meeting_id: PathId, body: VoteWrite, session: SessionDep, user: Writer) -> VoteRead:
     """Vote agree, disagree or abstain on an item's current decision; a new vote replaces yours."""
     cast = meetings.cast_vote(
         session, meeting_id=meeting_id, item_id=body.item_id, vote=body.vote, actor=user
@@ -72,7 +73,7 @@ def cast_vote(meeting_id: int, body: VoteWrite, session: SessionDep, user: Write
 
 @router.put("/meetings/{meeting_id}/items/{item_id}/decision")
 def record_decision(
-    meeting_id: int, item_id: int, body: DecisionWrite, session: SessionDep, user: Writer
+    meeting_id: PathId, item_id: PathId, body: DecisionWrite, session: SessionDep, user: Writer
 ) -> DecisionRead:
     """Record a decision in the meeting; it stores who was in the room."""
     entry = meetings.record_decision(
@@ -83,7 +84,7 @@ def record_decision(
 
 
 @router.post("/meetings/{meeting_id}/end")
-def end_meeting(meeting_id: int, session: SessionDep, user: Writer) -> MeetingRead:
+def end_meeting(meeting_id: PathId, session: SessionDep, user: Writer) -> MeetingRead:
     """End the meeting (presenter or admin) and produce its Markdown minutes."""
     meeting = meetings.end_meeting(session, meeting_id=meeting_id, actor=user)
     return meeting_read(session, meeting)

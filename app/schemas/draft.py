@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from app.models.enums import Category, DraftStatus, ProposalStatus
-from app.schemas.common import Read, RequiredText, Strict, Text, Title
+from app.schemas.common import Flag, Read, RequiredText, Strict, Text, Title
 from app.schemas.template import TemplateKey
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class DraftProjectCreate(Strict):
     architecture: Text = ""
     data_model: Text = ""
     constraints: Text = ""
-    blind_first: bool = True
+    blind_first: Flag = True
 
 
 class ProposalRead(Read):

@@ -3,15 +3,15 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from app.models.enums import Vote
-from app.schemas.common import Read, Strict
+from app.schemas.common import Id, Read, Strict
 
 
 class CurrentItemWrite(Strict):
-    item_id: int
+    item_id: Id
 
 
 class VoteWrite(Strict):
-    item_id: int
+    item_id: Id
     vote: Vote
 
 

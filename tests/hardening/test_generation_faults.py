@@ -131,7 +131,7 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_code_and_is_not_retried(
     generation = _generate(client, member, cut, CODE, llm=llm)
     assert generation["status"] == "error"
     assert generation["content"] == CODE[:30]
-    assert generation["error"].startswith("The connection to the model broke off")
+    assert "broke off before the reply was finished" in generation["error"]
     assert len(llm.requests) == 1  # text had streamed: a retry would duplicate it
 
 
