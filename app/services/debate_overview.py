@@ -140,7 +140,7 @@ def project_debates(
     project = get_project(session, project_id)
     threads = debates.list_threads(session, project_id=project.id)
     messages = debate_stats.project_messages(session, project.id)
-    by_thread: dict[int, list[Message]] = defaultdict(list)
+    by_thread: dict[int, list[debate_stats.ReplyColumns]] = defaultdict(list)
     for message in messages:
         by_thread[message.thread_id].append(message)
     titles = item_titles if item_titles is not None else _item_titles(session, project.id)
