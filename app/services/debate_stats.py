@@ -128,13 +128,25 @@ def project_messages(session: Session, project_id: int) -> list[ReplyColumns]:
     return [ReplyColumns(*row) for row in session.execute(stmt)]
 
 
+@dataclass
+class _UsageTally:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+    judge_tokens_in: int = 0
+    judge_tokens_out: int = 0
+    judge_cost: float | None = None
+
+
 def usage(project: Project, messages: Iterable[Reply]) -> UsageTotals:
-    totals = UsageTotals(token_budget=project.token_budget)
+    tally = _UsageTally()
     for message in messages:
-        totals.tokens_in += message.tokens_in or 0
-        totals.tokens_out += message.tokens_out or 0
-        totals.cost = _add_cost(totals.cost, message.cost)
-        _add_judge(totals, message.judgement or {})
+        tally.tokens_in += message.tokens_in or 0
+        tally.tokens_out += message.tokens_out or 0
+        tally.cost = _add_cost(tally.cost, message.cost)
+        if message.judgement:
+            _add_judge(tally, message.judgement)
+    totals = UsageTotals(token_budget=project.token_budget, **vars(tally))
     totals.tokens_used = (
         totals.tokens_in + totals.tokens_out + totals.judge_tokens_in + totals.judge_tokens_out
     )
@@ -143,11 +155,11 @@ def usage(project: Project, messages: Iterable[Reply]) -> UsageTotals:
     return totals
 
 
-def _add_judge(totals: UsageTotals, judgement: dict[str, Any]) -> None:
+def _add_judge(tally: _UsageTally, judgement: dict[str, Any]) -> None:
     tokens_in, tokens_out, cost = (judgement.get(k) for k in ("tokens_in", "tokens_out", "cost"))
-    totals.judge_tokens_in += tokens_in if isinstance(tokens_in, int) else 0
-    totals.judge_tokens_out += tokens_out if isinstance(tokens_out, int) else 0
-    totals.judge_cost = _add_cost(totals.judge_cost, _number(cost))
+    tally.judge_tokens_in += tokens_in if isinstance(tokens_in, int) else 0
+    tally.judge_tokens_out += tokens_out if isinstance(tokens_out, int) else 0
+    tally.judge_cost = _add_cost(tally.judge_cost, _number(cost))
 
 
 def _number(value: object) -> float | None:
