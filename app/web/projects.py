@@ -94,8 +94,8 @@ def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
 @router.get("/projects/{project_id}/gate", response_class=HTMLResponse)
 def gate_panel(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
     """The gate panel alone: open or closed, and the missing and stale items."""
-    found = review.review(session, project_id=project_id)
-    return fragment(request, "_gate.html", _review_context(found))
+    project = projects.get_project(session, project_id)
+    return fragment(request, "_gate.html", {"project": project, "gate": gate(session, project)})
 
 
 @router.post("/projects/{project_id}/design", response_class=HTMLResponse)
