@@ -240,9 +240,10 @@ def _decision_recorded(
     }
     response = fragment(request, "_decision_form.html", context)
     if meeting_id is None:
-        live_regions = regions.review_regions(found, base_context(request))
+        page_context = base_context(request)
+        live_regions = regions.review_regions(found, page_context, item_id=entry.item.id)
         detail = review.item_detail(session, item_id=entry.item.id)
-        live_regions.append(regions.item_record(detail, base_context(request)))
+        live_regions.append(regions.item_record(detail, page_context))
     else:
         meeting = meetings.get_meeting(session, meeting_id)
         live_regions = regions.meeting_regions(

@@ -16,8 +16,13 @@ from app.web.templating import render_text, templates
 Regions = list[tuple[str, str]]
 
 
-def review_regions(review: Review, context: dict[str, Any], *, design: bool = False) -> Regions:
-    """The gate, each category's count and each item's state (and a design notice)."""
+def review_regions(
+    review: Review, context: dict[str, Any], *, design: bool = False, item_id: int | None = None
+) -> Regions:
+    """The gate, each category's count and each item's state (and a design notice).
+
+    With ``item_id``, only that item's state: a decision changes no other item's row.
+    """
     base = {**context, "review": review, "project": review.project, "gate": review.gate}
     regions: Regions = [("gate-state", render_text("_gate.html", base))]
     for group in review.categories:
@@ -26,7 +31,9 @@ def review_regions(review: Review, context: dict[str, Any], *, design: bool = Fa
         )
     state = templates.env.get_template("_item_state.html")
     for entry in review.items:
-        regions.append((f"item-{entry.item.id}-state", state.render({**base, "entry": entry})))
+        if item_id is None or entry.item.id == item_id:
+            html = state.render({**base, "entry": entry})
+            regions.append((f"item-{entry.item.id}-state", html))
     regions.append(("meeting-banner", render_text("_meeting_banner.html", base)))
     if design:
         regions.append(("design-notice", render_text("_design_notice.html", base)))

@@ -204,6 +204,8 @@ def test_recording_the_last_decision_opens_the_gate_in_the_same_response(
     assert response.status_code == 200
     assert 'id="gate-state" hx-swap-oob="innerHTML"' in response.text
     assert f'id="item-{items[-1]["id"]}-record" hx-swap-oob="innerHTML"' in response.text
+    assert f'id="item-{items[-1]["id"]}-state" hx-swap-oob="innerHTML"' in response.text
+    assert f'id="item-{items[0]["id"]}-state"' not in response.text  # other rows did not change
     assert re.search(r'id="generate-button"[^>]*>Generate code', response.text)
     assert not re.search(r'id="generate-button"[^>]*disabled', response.text)
 
