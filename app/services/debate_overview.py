@@ -130,15 +130,20 @@ def disclosure(session: Session, *, project_id: int) -> Disclosure:
     return Disclosure(project.blind_first, debates.design_visible(session, project))
 
 
-def project_debates(session: Session, *, project_id: int) -> ProjectDebates:
-    """Every thread of the project with its flip counts, per-model counts and usage."""
+def project_debates(
+    session: Session, *, project_id: int, item_titles: dict[int, str] | None = None
+) -> ProjectDebates:
+    """Every thread of the project with its flip counts, per-model counts and usage.
+
+    ``item_titles`` saves a statement when the caller has read the checklist already.
+    """
     project = get_project(session, project_id)
     threads = debates.list_threads(session, project_id=project.id)
     messages = debate_stats.project_messages(session, project.id)
-    by_thread: dict[int, list[Message]] = defaultdict(list)
+    by_thread: dict[int, list[debate_stats.ReplyColumns]] = defaultdict(list)
     for message in messages:
         by_thread[message.thread_id].append(message)
-    titles = _item_titles(session, project.id)
+    titles = item_titles if item_titles is not None else _item_titles(session, project.id)
     rows = [
         ThreadRow(
             thread,

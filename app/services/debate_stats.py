@@ -5,10 +5,11 @@ shows; judge calls are charged to the project but kept apart from the debating m
 """
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from app.errors import BudgetSpent
 from app.models import Message, Project, Thread
@@ -20,18 +21,78 @@ CHANGED = "position_changed"
 CAPITULATED = "capitulated"
 
 
-def model_stats(messages: Iterable[Message]) -> list[ModelStats]:
+class Reply(Protocol):
+    """What the accounting reads of a message: a whole Message or only these columns."""
+
+    @property
+    def thread_id(self) -> int: ...
+    @property
+    def turn(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def requested_model(self) -> str | None: ...
+    @property
+    def flags(self) -> list[str]: ...
+    @property
+    def judgement(self) -> dict[str, Any] | None: ...
+    @property
+    def tokens_in(self) -> int | None: ...
+    @property
+    def tokens_out(self) -> int | None: ...
+    @property
+    def cost(self) -> float | None: ...
+
+
+class ReplyColumns(NamedTuple):
+    """A model reply as the accounting reads it, without its text or prompt."""
+
+    thread_id: int
+    turn: int
+    role: str
+    status: str
+    model: str | None
+    requested_model: str | None
+    flags: list[str]
+    judgement: dict[str, Any] | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None
+
+
+@dataclass
+class _Tally:
+    """A model's counts while they are added up (plain ints: a page adds hundreds)."""
+
+    replies: int = 0
+    complete: int = 0
+    errors: int = 0
+    interrupted: int = 0
+    judged: int = 0
+    flips: int = 0
+    capitulations: int = 0
+    first_flip_turn: int | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+
+
+def model_stats(messages: Iterable[Reply]) -> list[ModelStats]:
     """One row per model that wrote replies, in the order the models first appear."""
-    rows: dict[str, ModelStats] = {}
+    tallies: dict[str, _Tally] = {}
     for message in messages:
         if message.role != MessageRole.ASSISTANT:
             continue
         name = message.model or message.requested_model or "unknown"
-        _count(rows.setdefault(name, ModelStats(model=name)), message)
-    return list(rows.values())
+        _count(tallies.setdefault(name, _Tally()), message)
+    return [ModelStats(model=name, **vars(tally)) for name, tally in tallies.items()]
 
 
-def _count(row: ModelStats, message: Message) -> None:
+def _count(row: _Tally, message: Reply) -> None:
     row.replies += 1
     row.complete += message.status == MessageStatus.COMPLETE
     row.errors += message.status == MessageStatus.ERROR
@@ -55,25 +116,37 @@ def _add_cost(total: float | None, cost: float | None) -> float | None:
     return (total or 0.0) + cost
 
 
-def project_messages(session: Session, project_id: int) -> list[Message]:
-    """The project's model replies, without their prompts (large, and never counted)."""
+def project_messages(session: Session, project_id: int) -> list[ReplyColumns]:
+    """The project's model replies as the counted columns only: their text and prompts are
+    large and never counted, and plain rows cost far less to read than whole messages."""
     stmt = (
-        select(Message)
+        select(*(getattr(Message, name) for name in ReplyColumns._fields))
         .join(Thread, Thread.id == Message.thread_id)
-        .options(defer(Message.prompt, raiseload=True))
         .where(Thread.project_id == project_id, Message.role == MessageRole.ASSISTANT)
         .order_by(Message.id)
     )
-    return list(session.scalars(stmt))
+    return [ReplyColumns(*row) for row in session.execute(stmt)]
 
 
-def usage(project: Project, messages: Iterable[Message]) -> UsageTotals:
-    totals = UsageTotals(token_budget=project.token_budget)
+@dataclass
+class _UsageTally:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+    judge_tokens_in: int = 0
+    judge_tokens_out: int = 0
+    judge_cost: float | None = None
+
+
+def usage(project: Project, messages: Iterable[Reply]) -> UsageTotals:
+    tally = _UsageTally()
     for message in messages:
-        totals.tokens_in += message.tokens_in or 0
-        totals.tokens_out += message.tokens_out or 0
-        totals.cost = _add_cost(totals.cost, message.cost)
-        _add_judge(totals, message.judgement or {})
+        tally.tokens_in += message.tokens_in or 0
+        tally.tokens_out += message.tokens_out or 0
+        tally.cost = _add_cost(tally.cost, message.cost)
+        if message.judgement:
+            _add_judge(tally, message.judgement)
+    totals = UsageTotals(token_budget=project.token_budget, **vars(tally))
     totals.tokens_used = (
         totals.tokens_in + totals.tokens_out + totals.judge_tokens_in + totals.judge_tokens_out
     )
@@ -82,11 +155,11 @@ def usage(project: Project, messages: Iterable[Message]) -> UsageTotals:
     return totals
 
 
-def _add_judge(totals: UsageTotals, judgement: dict[str, Any]) -> None:
+def _add_judge(tally: _UsageTally, judgement: dict[str, Any]) -> None:
     tokens_in, tokens_out, cost = (judgement.get(k) for k in ("tokens_in", "tokens_out", "cost"))
-    totals.judge_tokens_in += tokens_in if isinstance(tokens_in, int) else 0
-    totals.judge_tokens_out += tokens_out if isinstance(tokens_out, int) else 0
-    totals.judge_cost = _add_cost(totals.judge_cost, _number(cost))
+    tally.judge_tokens_in += tokens_in if isinstance(tokens_in, int) else 0
+    tally.judge_tokens_out += tokens_out if isinstance(tokens_out, int) else 0
+    tally.judge_cost = _add_cost(tally.judge_cost, _number(cost))
 
 
 def _number(value: object) -> float | None:

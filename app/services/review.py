@@ -4,11 +4,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, load_only
 
-from app.models import ChecklistItem, Decision, Generation, Meeting, Project
+from app.models import Decision, Generation, Meeting, Project
 from app.models.enums import Category
-from app.services import meetings
+from app.services import decisions, meetings
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateState, evaluate
 from app.services.generation import GenerationView, outdated_because
@@ -35,7 +35,6 @@ class Review:
     project: Project
     items: list[ItemWithDecision]
     gate: GateState
-    history: dict[int, list[Decision]] = field(default_factory=dict)
     generations: list[GenerationView] = field(default_factory=list)
     meeting: Meeting | None = None
 
@@ -52,38 +51,51 @@ class Review:
         return next((e for e in self.items if e.item.id == item_id), None)
 
 
-def review(session: Session, *, project_id: int, with_history: bool = True) -> Review:
+@dataclass(frozen=True)
+class ItemDetail:
+    """One item opened on the review page: its current decision and every revision."""
+
+    project: Project
+    entry: ItemWithDecision
+    history: list[Decision]
+
+
+def review(session: Session, *, project_id: int) -> Review:
+    """The checklist with current decisions and the gate; revision histories are read
+    per item when it is opened (``item_detail``), so the page costs the same however
+    many revisions there are."""
     project = get_project(session, project_id)
     items = checklist(session, project)
     return Review(
         project=project,
         items=items,
         gate=evaluate(items),
-        history=_history(session, project) if with_history else {},
         generations=_generations(session, project, items),
         meeting=meetings.active_meeting(session, project_id=project.id),
     )
 
 
-def _history(session: Session, project: Project) -> dict[int, list[Decision]]:
-    """Every revision of every item's decision, newest first, in one statement."""
-    stmt = (
-        select(Decision)
-        .join(ChecklistItem, ChecklistItem.id == Decision.item_id)
-        .options(joinedload(Decision.decided_by))
-        .where(ChecklistItem.project_id == project.id)
-        .order_by(Decision.item_id, Decision.revision.desc())
-    )
-    grouped: dict[int, list[Decision]] = defaultdict(list)
-    for decision in session.scalars(stmt):
-        grouped[decision.item_id].append(decision)
-    return dict(grouped)
+def item_detail(session: Session, *, item_id: int) -> ItemDetail:
+    """An item with its revisions, newest first; the newest is the current decision."""
+    item, revisions = decisions.history(session, item_id=item_id)
+    project = get_project(session, item.project_id)
+    current = revisions[0] if revisions else None
+    entry = ItemWithDecision(item, current, project.design_version)
+    return ItemDetail(project=project, entry=entry, history=revisions)
 
 
 def _generations(
     session: Session, project: Project, items: list[ItemWithDecision]
 ) -> list[GenerationView]:
     """The ten newest runs, each judged outdated or not against the checklist now."""
-    stmt = select(Generation).where(Generation.project_id == project.id)
+    # The code itself can be large and the list shows only the run's status and basis.
+    columns = load_only(
+        Generation.id,
+        Generation.project_id,
+        Generation.status,
+        Generation.created_at,
+        Generation.based_on,
+    )
+    stmt = select(Generation).options(columns).where(Generation.project_id == project.id)
     newest = session.scalars(stmt.order_by(Generation.id.desc()).limit(10))
     return [GenerationView(g, outdated_because(g, items)) for g in newest]

@@ -68,7 +68,7 @@ def new_thread_form(
     item_id: int | None = None,
 ) -> Response:
     """The form that starts a debate, prefilled for a mode and a checklist item."""
-    found = review.review(session, project_id=project_id, with_history=False)
+    found = review.review(session, project_id=project_id)
     context = _form_context(found, settings, _form_values(mode, item_id, settings), {})
     context["disclosure"] = debate_overview.disclosure(session, project_id=project_id)
     return page(request, "thread_new.html", context)
@@ -137,7 +137,7 @@ def _thread_form(
     errors: FieldErrors,
     status: int,
 ) -> Response:
-    found = review.review(session, project_id=project_id, with_history=False)
+    found = review.review(session, project_id=project_id)
     context = _form_context(found, settings, submitted, errors)
     context["disclosure"] = debate_overview.disclosure(session, project_id=project_id)
     return page(

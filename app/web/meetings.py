@@ -29,7 +29,7 @@ def meeting_page(request: Request, project_id: int, session: SessionDep, user: W
     """The project's live meeting, or a way to start one and the minutes of past ones."""
     meeting = meetings.active_meeting(session, project_id=project_id)
     if meeting is None:
-        found = review.review(session, project_id=project_id, with_history=False)
+        found = review.review(session, project_id=project_id)
         past = meetings.past_meetings(session, project_id=project_id)
         context = {"project": found.project, "gate": found.gate, "past": past}
         return page(request, "meeting_none.html", context)
@@ -109,7 +109,7 @@ def meeting_minutes(
     meeting = meetings.get_meeting(session, meeting_id)
     if meeting.ended_at is None:
         return redirect(request, f"/projects/{meeting.project_id}/meeting")
-    found = review.review(session, project_id=meeting.project_id, with_history=False)
+    found = review.review(session, project_id=meeting.project_id)
     return page(request, "minutes.html", {"meeting": meeting, "project": found.project})
 
 

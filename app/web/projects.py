@@ -65,16 +65,26 @@ async def create_project(
 def review_page(
     request: Request, project_id: int, session: SessionDep, user: WebUser, settings: SettingsDep
 ) -> Response:
-    """The design, the checklist by category, decisions with history, debates and the gate."""
+    """The design, the checklist by category (one row per item), debates and the gate."""
     found = review.review(session, project_id=project_id)
     context = _review_context(found, values=_project_values(found), errors={})
+    titles = {entry.item.id: entry.item.title for entry in found.items}
     context.update(
-        debates=debate_overview.project_debates(session, project_id=project_id),
+        debates=debate_overview.project_debates(session, project_id=project_id, item_titles=titles),
         thread_values={"mode": "blind", "models": settings.debate_models},
         items=found.items,
         selectable_models=settings.selectable_models,
     )
     return page(request, "review.html", context)
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse)
+def item_page(request: Request, item_id: int, session: SessionDep, user: WebUser) -> Response:
+    """One checklist item: its question, decision, revision history and (for writers) the
+    decision form; the review page fetches this part when an item is opened."""
+    detail = review.item_detail(session, item_id=item_id)
+    context = {"project": detail.project, "entry": detail.entry, "history": detail.history}
+    return page(request, "item.html", context, partial="_item_panel.html")
 
 
 def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
@@ -84,8 +94,8 @@ def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
 @router.get("/projects/{project_id}/gate", response_class=HTMLResponse)
 def gate_panel(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
     """The gate panel alone: open or closed, and the missing and stale items."""
-    found = review.review(session, project_id=project_id, with_history=False)
-    return fragment(request, "_gate.html", _review_context(found))
+    project = projects.get_project(session, project_id)
+    return fragment(request, "_gate.html", {"project": project, "gate": gate(session, project)})
 
 
 @router.post("/projects/{project_id}/design", response_class=HTMLResponse)
@@ -123,7 +133,7 @@ def _design_form(
     status: int,
     conflict: dict[str, Any] | None = None,
 ) -> Response:
-    found = review.review(session, project_id=project_id, with_history=False)
+    found = review.review(session, project_id=project_id)
     context = _review_context(found, values=submitted, errors=errors, conflict=conflict)
     return fragment(request, "_design.html", context, status_code=status)
 
@@ -230,7 +240,10 @@ def _decision_recorded(
     }
     response = fragment(request, "_decision_form.html", context)
     if meeting_id is None:
-        live_regions = regions.review_regions(found, base_context(request))
+        page_context = base_context(request)
+        live_regions = regions.review_regions(found, page_context, item_id=entry.item.id)
+        detail = review.item_detail(session, item_id=entry.item.id)
+        live_regions.append(regions.item_record(detail, page_context))
     else:
         meeting = meetings.get_meeting(session, meeting_id)
         live_regions = regions.meeting_regions(

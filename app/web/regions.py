@@ -10,25 +10,30 @@ from sqlalchemy.orm import Session
 
 from app.models import Meeting
 from app.services import debate_overview, meetings
-from app.services.review import Review
-from app.web.templating import render_text
+from app.services.review import ItemDetail, Review
+from app.web.templating import render_text, templates
 
 Regions = list[tuple[str, str]]
 
 
-def review_regions(review: Review, context: dict[str, Any], *, design: bool = False) -> Regions:
-    """The gate, each category's count and each item's state (and a design notice)."""
+def review_regions(
+    review: Review, context: dict[str, Any], *, design: bool = False, item_id: int | None = None
+) -> Regions:
+    """The gate, each category's count and each item's state (and a design notice).
+
+    With ``item_id``, only that item's state: a decision changes no other item's row.
+    """
     base = {**context, "review": review, "project": review.project, "gate": review.gate}
     regions: Regions = [("gate-state", render_text("_gate.html", base))]
     for group in review.categories:
         regions.append(
             (f"cat-{group.key}-state", render_text("_category_state.html", {"group": group}))
         )
+    state = templates.env.get_template("_item_state.html")
     for entry in review.items:
-        item_context = {**base, "entry": entry, "history": review.history.get(entry.item.id, [])}
-        regions.append(
-            (f"item-{entry.item.id}-state", render_text("_item_state.html", item_context))
-        )
+        if item_id is None or entry.item.id == item_id:
+            html = state.render({**base, "entry": entry})
+            regions.append((f"item-{entry.item.id}-state", html))
     regions.append(("meeting-banner", render_text("_meeting_banner.html", base)))
     if design:
         regions.append(("design-notice", render_text("_design_notice.html", base)))
@@ -66,7 +71,6 @@ def meeting_context(
         "attending": user is not None and any(a.user_id == user.id for a in people),
         "presenting": user is not None and meeting.presenter_id == user.id,
         "votes": meetings.votes(session, meeting, item_id=current.item.id) if current else [],
-        "history": review.history.get(current.item.id, []) if current else [],
         "replies": debate_overview.latest_replies(session, project_id=meeting.project_id),
     }
 
@@ -78,6 +82,13 @@ def meeting_replies(session: Session, project_id: int, context: dict[str, Any]) 
         "meeting-replies",
         render_text("_meeting_replies.html", {**context, "replies": replies}),
     )
+
+
+def item_record(detail: ItemDetail, context: dict[str, Any]) -> tuple[str, str]:
+    """An opened item's decision and revision history, after a revision was recorded."""
+    record_context = {**context, "project": detail.project, "entry": detail.entry}
+    html = render_text("_item_record.html", {**record_context, "history": detail.history})
+    return (f"item-{detail.entry.item.id}-record", html)
 
 
 def out_of_band(regions: Regions) -> Markup:

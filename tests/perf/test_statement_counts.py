@@ -8,8 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from app.db import Database
+from app.models import Message, Thread
+from app.models.enums import MessageStatus
 from tests import factories
 from tests.conftest import Actor
+from tests.web.test_pages import sign_in
 
 
 @contextmanager
@@ -65,3 +68,49 @@ def test_checklist_statements_do_not_grow_with_the_checklist(
     small_count = _statements_for(client, db, member, f"/api/v1/projects/{small}/checklist")
     large_count = _statements_for(client, db, member, f"/api/v1/projects/{large}/checklist")
     assert small_count == large_count
+
+
+def _reviewed_project(
+    client: TestClient, db: Database, actor: Actor, *, extra: int, revisions: int, threads: int
+) -> int:
+    """A project whose items all have ``revisions`` decision revisions, with debate threads
+    of ten messages each (half of them model replies)."""
+    project_id = _project_with_extra_items(client, actor, extra)
+    for _ in range(revisions - 1):
+        factories.decide_all(client, actor, project_id)
+    with db.transaction() as session:
+        for number in range(threads):
+            thread = Thread(project_id=project_id, mode="open", models=["m"], title=f"T{number}")
+            session.add(thread)
+            session.flush()
+            for turn in range(10):
+                role = "assistant" if turn % 2 else "user"
+                status = MessageStatus.COMPLETE
+                session.add(Message(thread_id=thread.id, turn=turn, role=role, status=status))
+    return project_id
+
+
+def test_review_page_statements_do_not_grow_with_items_revisions_or_threads(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    small = _reviewed_project(client, db, member, extra=0, revisions=1, threads=1)
+    large = _reviewed_project(client, db, member, extra=54, revisions=3, threads=20)
+    sign_in(client, member.email)
+    small_count = _statements_for(client, db, member, f"/projects/{small}")
+    large_count = _statements_for(client, db, member, f"/projects/{large}")
+    assert small_count == large_count
+    assert large_count <= 12
+
+
+def test_an_opened_item_costs_the_same_however_many_revisions_it_has(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    project_id = _reviewed_project(client, db, member, extra=0, revisions=1, threads=0)
+    for _ in range(4):
+        second = factories.checklist(client, member, project_id)[1]
+        factories.decide(client, member, second)
+    first = factories.checklist(client, member, project_id)[0]
+    sign_in(client, member.email)
+    once = _statements_for(client, db, member, f"/items/{first['id']}")
+    five_times = _statements_for(client, db, member, f"/items/{second['id']}")
+    assert once == five_times

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 from sqlalchemy import select
 
 from app.config import Settings
@@ -160,6 +168,15 @@ def csrf_token(page: Page) -> str:
         "JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']"
     )
     return token
+
+
+def open_item(item: Locator) -> Locator:
+    """Open a checklist item on the review page; returns its panel once htmx has filled it
+    (the decision, the revisions and, for writers, the decision form are fetched then)."""
+    item.locator("details > summary").click()
+    panel = item.locator("[id$='-panel']")
+    expect(panel.locator("[id$='-record']")).to_be_attached()
+    return panel
 
 
 def screenshot(page: Page, name: str, selector: str | None = None) -> Path:

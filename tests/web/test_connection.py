@@ -4,7 +4,14 @@ import pytest
 from playwright.sync_api import expect
 
 from app.models.enums import Role
-from tests.web.conftest import LiveServer, NewContext, create_project, create_user, sign_in
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    open_item,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +25,7 @@ def test_a_lost_connection_shows_a_banner_and_recovers(
     sign_in(page, live_server, email)
     page.goto(f"{live_server.url}/projects/{project_id}")
     banner = page.locator("#connection-banner")
-    form = page.locator("form.decision-form").first
+    form = open_item(page.locator("article.item").first).locator("form.decision-form")
     expect(banner).to_be_hidden()
 
     live_server.stop()

@@ -24,6 +24,7 @@ from tests.web.conftest import (
     NewContext,
     create_user,
     csrf_token,
+    open_item,
     screenshot,
     sign_in,
 )
@@ -107,6 +108,7 @@ def test_a_blind_round_streams_in_side_by_side_and_shows_what_the_model_saw(
     _member_on_review_page(debate_server, page)
     expect(page.locator("#debates")).to_contain_text("Design withheld from the model")
     screenshot(page, "review-debate-form.png", selector="#debates")
+    expect(open_item(page.locator("article.item").first).locator(".ask-model")).to_be_visible()
     screenshot(page, "review-item-links.png", selector="article.item >> nth=0")
     llm.script_for(MODEL, Reply(text=PROPOSAL, chunk_size=16, delay_s=0.08))
     llm.script_for(OTHER, Reply(text="Design C: **a saga** with compensations.", delay_s=0.05))

@@ -94,8 +94,9 @@ def test_the_review_page_shows_threads_the_withheld_design_and_a_start_form(
     assert 'id="thread-form"' in page
     assert page.count('name="models"') == 2  # every configured model can be chosen
     item = factories.checklist(client, member, project["id"])[0]
+    opened = client.get(f"/items/{item['id']}", headers={"HX-Request": "true"}).text
     assert f"/projects/{project['id']}/threads/new?mode=failure_walk&amp;item_id={item['id']}" in (
-        page
+        opened
     )
 
     llm.script("Design one: a queue. Design two: a table.")

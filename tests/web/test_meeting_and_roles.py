@@ -12,6 +12,7 @@ from tests.web.conftest import (
     create_project,
     create_user,
     csrf_token,
+    open_item,
     screenshot,
     sign_in,
 )
@@ -90,8 +91,10 @@ def test_a_viewer_sees_no_write_controls_and_forged_writes_are_refused(
     expect(page.get_by_role("heading", level=1)).to_have_text("Read-only review")
     expect(page.locator("#gate-state")).to_contain_text("Closed")
     expect(page.get_by_role("button", name="Generate code")).to_have_count(0)
-    expect(page.locator("form.decision-form")).to_have_count(0)
     expect(page.locator("#design-form")).to_have_count(0)
+    panel = open_item(page.locator("article.item").first)
+    expect(panel).to_contain_text("No decision yet")
+    expect(page.locator("form.decision-form")).to_have_count(0)
     expect(page.get_by_role("link", name="New project")).to_have_count(0)
 
     item_id = (page.locator("article.item").first.get_attribute("id") or "").removeprefix("item-")

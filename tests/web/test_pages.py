@@ -152,6 +152,11 @@ def test_a_viewer_sees_no_write_controls_and_is_refused(
     assert "decision-form" not in page
     assert 'id="design-form"' not in page
     item = factories.checklist(client, member, project["id"])[0]
+    opened = client.get(f"/items/{item['id']}", headers=HTMX)
+    assert opened.status_code == 200
+    assert item["question"] in opened.text
+    assert "decision-form" not in opened.text
+    assert "threads/new" not in opened.text
     forged = client.post(
         f"/items/{item['id']}/decision",
         data={"status": "decided", "summary": "s", "rationale": "r", "version": "0"},
@@ -198,6 +203,9 @@ def test_recording_the_last_decision_opens_the_gate_in_the_same_response(
     )
     assert response.status_code == 200
     assert 'id="gate-state" hx-swap-oob="innerHTML"' in response.text
+    assert f'id="item-{items[-1]["id"]}-record" hx-swap-oob="innerHTML"' in response.text
+    assert f'id="item-{items[-1]["id"]}-state" hx-swap-oob="innerHTML"' in response.text
+    assert f'id="item-{items[0]["id"]}-state"' not in response.text  # other rows did not change
     assert re.search(r'id="generate-button"[^>]*>Generate code', response.text)
     assert not re.search(r'id="generate-button"[^>]*disabled', response.text)
 
@@ -272,7 +280,7 @@ def test_user_and_project_text_is_escaped(client: TestClient, member: Actor) -> 
     item = factories.checklist(client, member, project["id"])[0]
     factories.decide(client, member, item, summary=hostile, alternatives=[hostile])
     sign_in(client, member.email)
-    for path in ("/", f"/projects/{project['id']}"):
+    for path in ("/", f"/projects/{project['id']}", f"/items/{item['id']}"):
         page = client.get(path)
         assert "<script>alert" not in page.text
         assert "<img src=x" not in page.text
@@ -369,3 +377,43 @@ def test_the_gate_panel_alone_is_a_fragment(client: TestClient, member: Actor) -
     assert "<html" not in response.text
     assert "6 item(s) have no decision" in response.text
     assert "Generate code" in response.text  # a member sees the button
+
+
+def test_the_review_page_lists_items_as_rows_and_an_opened_item_brings_its_history(
+    client: TestClient, member: Actor
+) -> None:
+    project = factories.create_project(client, member)
+    item = factories.checklist(client, member, project["id"])[0]
+    factories.decide(client, member, item, summary="First thought", rationale="Old reasons")
+    factories.decide(
+        client, member, item, summary="Second thought", rationale="New reasons", version=1
+    )
+    sign_in(client, member.email)
+    page = client.get(f"/projects/{project['id']}").text
+    assert "Second thought" in page  # the row shows the current decision's summary
+    assert "First thought" not in page  # older revisions wait until the item is opened
+    assert "New reasons" not in page
+    assert "decision-form" not in page
+    assert f'hx-get="/items/{item["id"]}"' in page
+    assert f'<a href="/items/{item["id"]}">' in page  # without JavaScript: the item's own page
+
+    opened = client.get(f"/items/{item['id']}", headers=HTMX)
+    assert opened.status_code == 200
+    assert "<html" not in opened.text
+    assert "New reasons" in opened.text
+    assert "First thought" in opened.text
+    assert "Revision history (2 revisions)" in opened.text
+    assert 'class="decision-form"' in opened.text
+    assert 'name="version" value="2"' in opened.text
+    full = client.get(f"/items/{item['id']}")
+    assert "<html" in full.text
+    assert 'class="decision-form"' in full.text
+    assert client.get("/items/999999", headers=HTMX).status_code == 404
+
+
+def test_an_opened_item_needs_a_signed_in_user(client: TestClient, member: Actor) -> None:
+    project = factories.create_project(client, member)
+    item = factories.checklist(client, member, project["id"])[0]
+    response = client.get(f"/items/{item['id']}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.llm_server import Reply, ScriptedLLM
-from tests.web.conftest import LiveServer, NewContext, screenshot
+from tests.web.conftest import LiveServer, NewContext, open_item, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -59,16 +59,18 @@ def _create_project(page: Page) -> None:
 
 
 def _decide_every_item(page: Page) -> None:
-    forms = page.locator("form.decision-form")
-    count = forms.count()
+    items = page.locator("article.item")
+    count = items.count()
+    assert count == 6
     for index in range(count):
-        form = forms.nth(index)
+        form = open_item(items.nth(index)).locator("form.decision-form")
         summary = HOSTILE_SUMMARY if index == 0 else f"Decision number {index}"
         form.get_by_label("Summary").fill(summary)
         form.get_by_label("Rationale").fill("Because the failure was walked through.")
         form.get_by_label("Alternatives considered").fill("Do nothing\nPage someone")
         form.get_by_role("button", name="Record decision").click()
         expect(form.get_by_role("status")).to_contain_text("Recorded revision 1")
+        expect(items.nth(index).locator("[id$='-record']")).to_contain_text(summary)
 
 
 def test_a_new_user_goes_from_setup_to_streamed_code(
