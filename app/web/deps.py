@@ -75,7 +75,10 @@ async def check_csrf(request: Request) -> None:
 def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
     user = session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is not None and not user.is_active:
+    # A session from before the user signed out (a copied or replayed cookie) is over.
+    if user is not None and (
+        not user.is_active or request.session.get("epoch") != user.session_epoch
+    ):
         user = None
     if user is None and user_id is not None:
         request.session.pop("uid", None)
