@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +39,7 @@ def token_in(html: str) -> str:
     return match.group(1)
 
 
-def attempt(client: TestClient | httpx.Client, email: str, password: str) -> httpx.Response:
+def attempt(client: TestClient | httpx.Client, email: str, password: str) -> Any:
     token = token_in(client.get("/login").text)
     form = {"email": email, "password": password, "csrf_token": token}
     return client.post("/login", data=form, follow_redirects=False)
