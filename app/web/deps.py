@@ -62,6 +62,10 @@ async def check_csrf(request: Request) -> None:
     """Every write carries the session's token, in a header (htmx) or a form field."""
     if request.method in SAFE_METHODS:
         return
+    # Browsers say where a request came from; a write started by another site is refused
+    # even if it somehow carried a valid token.
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden(CSRF_REFUSAL)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form = await request.form()
