@@ -6,10 +6,12 @@ Every payload, if it ever ran, would set ``window.__xss``; the browser test chec
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -104,7 +106,7 @@ def hostile_admin(session: Session) -> Actor:
     return Actor(user.id, user.email, Role.ADMIN, plain)
 
 
-def build_world(client: TestClient, llm: ScriptedLLM, actor: Actor) -> HostileWorld:
+def build_world(client: TestClient | httpx.Client, llm: ScriptedLLM, actor: Actor) -> HostileWorld:
     """A project whose every text field, item, decision, thread, reply, meeting and generation
     is made of the corpus, through the API as a client would send it."""
     headers = actor.headers
@@ -162,8 +164,25 @@ def build_world(client: TestClient, llm: ScriptedLLM, actor: Actor) -> HostileWo
     return HostileWorld(actor, pid, thread["id"], mid, generation["id"])
 
 
-def end_meeting(client: TestClient, world: HostileWorld) -> None:
+def end_meeting(client: TestClient | httpx.Client, world: HostileWorld) -> None:
     _ok(client.post(f"/api/v1/meetings/{world.meeting_id}/end", headers=world.actor.headers))
+
+
+def wait_until_written(client: httpx.Client, world: HostileWorld) -> None:
+    """A real server writes the reply and the code after answering; wait for both."""
+    headers = world.actor.headers
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        thread = _ok(client.get(f"/api/v1/threads/{world.thread_id}", headers=headers))
+        generation = _ok(client.get(f"/api/v1/generations/{world.generation_id}", headers=headers))
+        replies = [m for m in thread["messages"] if m["role"] == "assistant"]
+        if generation["status"] != "streaming" and all(m["status"] != "streaming" for m in replies):
+            assert replies, thread
+            assert replies[-1]["status"] == "complete", replies
+            assert generation["status"] == "complete", generation
+            return
+        time.sleep(0.1)
+    raise AssertionError("the reply and the generation were not written within 30 s")
 
 
 def _ok(response: Any) -> Any:
