@@ -39,8 +39,9 @@ def test_the_corpus_reached_the_pages(client: TestClient, world: xss.HostileWorl
 
 def test_no_page_would_run_the_corpus(client: TestClient, world: xss.HostileWorld) -> None:
     sign_in(client, world.actor.email)
-    running = [f"/projects/{world.project_id}/meeting"]
-    pages = {path: client.get(path) for path in running}
+    running = f"/projects/{world.project_id}/meeting"
+    pages = {f"{running} (running)": client.get(running)}
+    assert "window.__xss" in pages[f"{running} (running)"].text
     xss.end_meeting(client, world)
     pages |= {path: client.get(path) for path in world.pages()}
     pages[f"/projects/{world.project_id} (htmx)"] = client.get(
