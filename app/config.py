@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 120.0
     secret_key: SecretStr | None = None
     max_body_bytes: int = ONE_MIB
+    # Sign-in throttling: failed sign-ins allowed per account and per client address within
+    # a sliding window; past either, sign-in is refused (429) until old failures age out.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
     llm_warmup: bool = True
     # Debates: which models answer, which stand in, who judges, and how hard to retry.
     models: ModelList = Field(default_factory=list)

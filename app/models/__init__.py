@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.debate import Message, Thread
 from app.models.draft import Draft, DraftProposal
 from app.models.instance import InstanceSetting
+from app.models.login import LoginAttempt
 from app.models.meeting import Meeting, MeetingAttendee, MeetingVote
 from app.models.project import ChecklistItem, Decision, Generation, Project
 from app.models.template import ChecklistTemplate
@@ -19,6 +20,7 @@ __all__ = [
     "DraftProposal",
     "Generation",
     "InstanceSetting",
+    "LoginAttempt",
     "Meeting",
     "MeetingAttendee",
     "MeetingVote",

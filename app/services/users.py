@@ -150,6 +150,16 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     return user
 
 
+def end_sessions(session: Session, *, user: User) -> None:
+    """Every browser session of this user stops working, copies of its cookie included.
+
+    Cookies are signed, not stored, so clearing one in the browser would leave a copy valid
+    for its whole lifetime; moving the user's epoch on invalidates them all at once.
+    """
+    user.session_epoch += 1
+    session.flush()
+
+
 def create_first_admin(session: Session, *, email: str, name: str, password: str) -> User:
     """First-run setup: only while the instance has no user at all."""
     if count_users(session) > 0:

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
-from app.services import users
+from app.services import login_throttle, users
 from app.web.deps import MaybeUser, SignedIn, check_csrf
 from app.web.errors import redirect
 from app.web.forms import service_field_error
@@ -23,7 +23,10 @@ def sign_in(request: Request, user: User) -> None:
     """A fresh session (new id and CSRF token) so nothing from before the login survives."""
     request.session.clear()
     request.session.update(
-        uid=user.id, sid=secrets.token_urlsafe(16), csrf=secrets.token_urlsafe(32)
+        uid=user.id,
+        sid=secrets.token_urlsafe(16),
+        csrf=secrets.token_urlsafe(32),
+        epoch=user.session_epoch,
     )
     request.state.user = SignedIn(user.id, user.name, user.email, user.role)
 
@@ -86,21 +89,49 @@ def login_form(
 def login(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    """Check the password (Argon2id) and start a new session."""
-    user = users.authenticate(session, email=email, password=password)
-    if user is None:
-        context = {"next": _safe_next(next), "error": "Wrong email or password.", "email": email}
+    """Check the password (Argon2id) unless sign-in is throttled, and start a new session."""
+    outcome = login_throttle.sign_in(
+        session,
+        email=email,
+        password=password,
+        address=_client_address(request),
+        limits=login_throttle.Limits.from_settings(settings),
+    )
+    context = {"next": _safe_next(next), "email": email}
+    if outcome.retry_after_s is not None:
+        context["error"] = _throttled_message(outcome.retry_after_s)
+        headers = {"Retry-After": str(outcome.retry_after_s)}
+        return page(request, "login.html", context, status_code=429, headers=headers)
+    if outcome.user is None:
+        context["error"] = "Wrong email or password."
         return page(request, "login.html", context, status_code=401)
-    sign_in(request, user)
+    sign_in(request, outcome.user)
     return redirect(request, _safe_next(next))
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _throttled_message(seconds: int) -> str:
+    """The same words whether or not the account exists, so it reveals nothing."""
+    minutes = max(1, round(seconds / 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
+    return (
+        "Too many failed sign-ins for this account or from this address. "
+        f"Sign-in is paused; try again in about {wait}."
+    )
+
+
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, session: SessionDep, user: MaybeUser) -> Response:
+    """End the session, and every other session of the same user with it."""
+    if user is not None:
+        users.end_sessions(session, user=user)
     request.session.clear()
     return redirect(request, "/login")

@@ -62,6 +62,10 @@ async def check_csrf(request: Request) -> None:
     """Every write carries the session's token, in a header (htmx) or a form field."""
     if request.method in SAFE_METHODS:
         return
+    # Browsers say where a request came from; a write started by another site is refused
+    # even if it somehow carried a valid token.
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise Forbidden(CSRF_REFUSAL)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form = await request.form()
@@ -75,7 +79,10 @@ async def check_csrf(request: Request) -> None:
 def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
     user = session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is not None and not user.is_active:
+    # A session from before the user signed out (a copied or replayed cookie) is over.
+    if user is not None and (
+        not user.is_active or request.session.get("epoch") != user.session_epoch
+    ):
         user = None
     if user is None and user_id is not None:
         request.session.pop("uid", None)
