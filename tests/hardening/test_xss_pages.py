@@ -35,6 +35,8 @@ def test_the_corpus_reached_the_pages(client: TestClient, world: xss.HostileWorl
     assert "window.__xss" in generation
     review = client.get(f"/projects/{world.project_id}").text
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in review
+    item = client.get(f"/items/{world.item_ids[0]}").text
+    assert item.count("window.__xss") >= len(xss.PAYLOADS)  # the rationale is the corpus
 
 
 def test_no_page_would_run_the_corpus(client: TestClient, world: xss.HostileWorld) -> None:
@@ -47,6 +49,10 @@ def test_no_page_would_run_the_corpus(client: TestClient, world: xss.HostileWorl
     pages[f"/projects/{world.project_id} (htmx)"] = client.get(
         f"/projects/{world.project_id}", headers={"HX-Request": "true"}
     )
+    for item_id in world.item_ids:
+        pages[f"/items/{item_id} (htmx)"] = client.get(
+            f"/items/{item_id}", headers={"HX-Request": "true"}
+        )
     found: dict[str, list[str]] = {}
     for path, response in pages.items():
         assert response.status_code == 200, (path, response.status_code)

@@ -82,6 +82,7 @@ class HostileWorld:
     thread_id: int
     meeting_id: int
     generation_id: int
+    item_ids: tuple[int, ...]
 
     def pages(self) -> list[str]:
         project = f"/projects/{self.project_id}"
@@ -97,6 +98,8 @@ class HostileWorld:
             f"/generations/{self.generation_id}",
             "/admin/users",
             "/admin/tokens",
+            # An item's decision, revisions and form load on their own when it is opened.
+            *(f"/items/{item_id}" for item_id in self.item_ids),
         ]
 
 
@@ -161,7 +164,8 @@ def build_world(client: TestClient | httpx.Client, llm: ScriptedLLM, actor: Acto
             f"/api/v1/projects/{pid}/generations", json={"instructions": TEXT}, headers=headers
         )
     )
-    return HostileWorld(actor, pid, thread["id"], mid, generation["id"])
+    item_ids = tuple(entry["id"] for entry in items)
+    return HostileWorld(actor, pid, thread["id"], mid, generation["id"], item_ids)
 
 
 def end_meeting(client: TestClient | httpx.Client, world: HostileWorld) -> None:
