@@ -60,3 +60,11 @@ def test_the_hostile_pages_run_nothing_in_a_browser(
         assert "window.__xss" in page.content() or path == "/", path
     page.goto(live_server.url + "/")
     assert page.url.rstrip("/") == live_server.url, "an injected request signed the user out"
+    # The report is a standalone file with its own policy: styled, and still nothing runs.
+    page.goto(f"{live_server.url}/projects/{world.project_id}/exports/report.html")
+    page.wait_for_timeout(300)
+    assert "window.__xss" in page.content()
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("window.__violations") == []
+    header = page.locator("th").first
+    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(238, 238, 238)"
