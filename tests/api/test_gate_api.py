@@ -164,3 +164,34 @@ def test_accepted_risk_and_not_applicable_open_the_gate(
     for item in factories.checklist(client, member, project["id"]):
         factories.decide(client, member, item, status=status)
     assert factories.gate(client, member, project["id"])["open"] is True
+
+
+def test_the_gate_of_an_unknown_project_is_a_404_problem(client: TestClient, member: Actor) -> None:
+    response = client.get("/api/v1/projects/987654/gate", headers=member.headers)
+    assert assert_problem(response, 404)["detail"] == "Project 987654 does not exist"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer dg_not-a-token", "Basic abc"])
+def test_the_gate_check_needs_a_live_api_token(
+    client: TestClient, project: dict[str, Any], authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"/api/v1/projects/{project['id']}/gate", headers=headers)
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_an_unknown_project_is_401_not_404_without_a_token(client: TestClient) -> None:
+    # Authentication comes first: without a token nothing says which projects exist.
+    assert_problem(client.get("/api/v1/projects/987654/gate"), 401)
+
+
+def test_viewers_read_the_gate(
+    client: TestClient, viewer: Actor, member: Actor, project: dict[str, Any]
+) -> None:
+    response = client.get(f"/api/v1/projects/{project['id']}/gate", headers=viewer.headers)
+    assert response.status_code == 200
+    assert (
+        response.json()
+        == client.get(f"/api/v1/projects/{project['id']}/gate", headers=member.headers).json()
+    )
