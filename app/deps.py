@@ -74,36 +74,38 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def get_current_user(
     request: Request, session: SessionDep, db: DbDep, credentials: BearerDep
 ) -> User:
-    return authenticate(session, db, credentials, method=request.method)
+    found = users.user_for_token(session, _bearer_token(credentials))
+    if found is None:
+        raise _unknown_or_revoked()
+    user, token = found
+    _record_use(session, db, token, method=request.method)
+    return user
 
 
-def authenticate(
-    session: Session,
-    db: Database,
-    credentials: HTTPAuthorizationCredentials | None,
-    *,
-    method: str,
-) -> User:
-    """The user behind the request's API token; 401 without a live one."""
+def _unknown_or_revoked() -> Unauthorized:
+    return Unauthorized("The API token is unknown or revoked")
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
         raise Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
-    found = users.user_for_token(session, credentials.credentials)
-    if found is None:
-        raise Unauthorized("The API token is unknown or revoked")
-    user, token = found
-    if users.token_needs_touch(token):
-        if method in SAFE_METHODS:
-            _touch_token(db, token.id)
-        else:
-            # A write request already holds SQLite's write lock: a second writer would wait on it.
-            users.touch_token(session, token_id=token.id)
-    return user
+    return credentials.credentials
+
+
+def _record_use(session: Session, db: Database, token: users.TokenUse, *, method: str) -> None:
+    if not users.token_needs_touch(token):
+        return
+    if method in SAFE_METHODS:
+        _touch_token(db, token.id)
+    else:
+        # A write request already holds SQLite's write lock: a second writer would wait on it.
+        users.touch_token(session, token_id=token.id)
 
 
 async def authenticated_read(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,
-    work: Callable[[Session, User], T],
+    work: Callable[[Session, users.Caller], T],
 ) -> T:
     """Authenticate and run ``work`` in one read transaction on one worker thread.
 
@@ -118,11 +120,15 @@ async def authenticated_read(
 def _authenticated_read(
     db: Database,
     credentials: HTTPAuthorizationCredentials | None,
-    work: Callable[[Session, User], T],
+    work: Callable[[Session, users.Caller], T],
 ) -> T:
     with db.transaction(write=False) as session:
-        user = authenticate(session, db, credentials, method="GET")
-        return work(session, user)
+        found = users.caller_for_token(session, _bearer_token(credentials))
+        if found is None:
+            raise _unknown_or_revoked()
+        caller, token = found
+        _record_use(session, db, token, method="GET")
+        return work(session, caller)
 
 
 def _touch_token(db: Database, token_id: int) -> None:

@@ -3,7 +3,6 @@ from sqlalchemy.orm import Session
 
 from app.api.params import PathId
 from app.deps import BearerDep, CurrentUser, SessionDep, TemplatesDep, Writer, authenticated_read
-from app.models import User
 from app.schemas.audit import AuditEventRead
 from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
 from app.schemas.gate import GateRead, gate_read
@@ -16,6 +15,7 @@ from app.schemas.project import (
 )
 from app.services import audit, decisions, projects
 from app.services.gate import GateState, gate, gate_of
+from app.services.users import Caller
 
 router = APIRouter(tags=["projects"])
 
@@ -84,7 +84,7 @@ async def get_gate(project_id: PathId, request: Request, credentials: BearerDep)
     """Whether code generation is allowed, and which items keep the gate closed."""
 
     # Scripts and CI poll this: the whole request is one read transaction on one thread.
-    def read_gate(session: Session, _user: User) -> GateRead:
+    def read_gate(session: Session, _caller: Caller) -> GateRead:
         return gate_read(gate_of(session, project_id))
 
     return await authenticated_read(request, credentials, read_gate)

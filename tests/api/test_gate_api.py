@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import Database
 from app.models.enums import Category
+from app.services import users
 from tests import factories
 from tests.api.asserts import assert_problem, gate_items
 from tests.conftest import Actor
@@ -195,3 +197,23 @@ def test_viewers_read_the_gate(
         response.json()
         == client.get(f"/api/v1/projects/{project['id']}/gate", headers=member.headers).json()
     )
+
+
+def test_the_gate_check_refuses_a_token_the_moment_it_is_revoked(
+    client: TestClient, member: Actor, project: dict[str, Any]
+) -> None:
+    path = f"/api/v1/projects/{project['id']}/gate"
+    assert client.get(path, headers=member.headers).status_code == 200
+    [token] = client.get("/api/v1/tokens", headers=member.headers).json()
+    assert client.delete(f"/api/v1/tokens/{token['id']}", headers=member.headers).status_code == 204
+    assert_problem(client.get(path, headers=member.headers), 401)
+
+
+def test_the_gate_check_refuses_the_token_of_a_deactivated_user(
+    client: TestClient, db: Database, member: Actor, project: dict[str, Any]
+) -> None:
+    path = f"/api/v1/projects/{project['id']}/gate"
+    assert client.get(path, headers=member.headers).status_code == 200
+    with db.transaction() as session:
+        users.get_by_email(session, member.email).is_active = False
+    assert_problem(client.get(path, headers=member.headers), 401)
