@@ -71,6 +71,16 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `designgat
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+async def require_bearer(credentials: BearerDep) -> HTTPAuthorizationCredentials:
+    """401 at once, before the path is validated, when no token is sent: as with CurrentUser."""
+    if credentials is None:
+        raise _no_token()
+    return credentials
+
+
+RequiredBearerDep = Annotated[HTTPAuthorizationCredentials, Depends(require_bearer)]
+
+
 def get_current_user(
     request: Request, session: SessionDep, db: DbDep, credentials: BearerDep
 ) -> User:
@@ -86,9 +96,13 @@ def _unknown_or_revoked() -> Unauthorized:
     return Unauthorized("The API token is unknown or revoked")
 
 
+def _no_token() -> Unauthorized:
+    return Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
+
+
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
-        raise Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
+        raise _no_token()
     return credentials.credentials
 
 
@@ -104,7 +118,7 @@ def _record_use(session: Session, db: Database, token: users.TokenUse, *, method
 
 async def authenticated_read(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None,
+    credentials: HTTPAuthorizationCredentials,
     work: Callable[[Session, users.Caller], T],
 ) -> T:
     """Authenticate and run ``work`` in one read transaction on one worker thread.
@@ -119,11 +133,11 @@ async def authenticated_read(
 
 def _authenticated_read(
     db: Database,
-    credentials: HTTPAuthorizationCredentials | None,
+    credentials: HTTPAuthorizationCredentials,
     work: Callable[[Session, users.Caller], T],
 ) -> T:
     with db.transaction(write=False) as session:
-        found = users.caller_for_token(session, _bearer_token(credentials))
+        found = users.caller_for_token(session, credentials.credentials)
         if found is None:
             raise _unknown_or_revoked()
         caller, token = found

@@ -2,7 +2,14 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy.orm import Session
 
 from app.api.params import PathId
-from app.deps import BearerDep, CurrentUser, SessionDep, TemplatesDep, Writer, authenticated_read
+from app.deps import (
+    CurrentUser,
+    RequiredBearerDep,
+    SessionDep,
+    TemplatesDep,
+    Writer,
+    authenticated_read,
+)
 from app.schemas.audit import AuditEventRead
 from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
 from app.schemas.gate import GateRead, gate_read
@@ -80,7 +87,9 @@ def add_checklist_item(
 
 
 @router.get("/projects/{project_id}/gate")
-async def get_gate(project_id: PathId, request: Request, credentials: BearerDep) -> GateRead:
+async def get_gate(
+    project_id: PathId, request: Request, credentials: RequiredBearerDep
+) -> GateRead:
     """Whether code generation is allowed, and which items keep the gate closed."""
 
     # Scripts and CI poll this: the whole request is one read transaction on one thread.

@@ -183,9 +183,13 @@ def test_the_gate_check_needs_a_live_api_token(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_an_unknown_project_is_401_not_404_without_a_token(client: TestClient) -> None:
-    # Authentication comes first: without a token nothing says which projects exist.
-    assert_problem(client.get("/api/v1/projects/987654/gate"), 401)
+@pytest.mark.parametrize("project_id", ["987654", "0"])
+def test_without_a_token_the_gate_check_is_401_whatever_the_project(
+    client: TestClient, project_id: str
+) -> None:
+    # Authentication comes first: without a token nothing says which projects exist or
+    # which ids are valid.
+    assert_problem(client.get(f"/api/v1/projects/{project_id}/gate"), 401)
 
 
 def test_viewers_read_the_gate(
