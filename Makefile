@@ -10,6 +10,9 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages carry their bytecode, so a start never compiles them (a second or more
+# on a small machine, and every time where PYTHONDONTWRITEBYTECODE is set).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test test-sqlite test-postgres soak lint typecheck browser-deps bench clean
 
@@ -18,11 +21,11 @@ $(UV): tools/uv-requirements.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r tools/uv-requirements.txt
 	touch $(UV)
 
-$(VENV)/.synced-runtime: $(UV) uv.lock pyproject.toml
+$(VENV)/.synced-runtime: $(UV) uv.lock pyproject.toml Makefile
 	$(UV) sync --frozen --no-dev
 	touch $@
 
-$(VENV)/.synced-dev: $(UV) uv.lock pyproject.toml
+$(VENV)/.synced-dev: $(UV) uv.lock pyproject.toml Makefile
 	$(UV) sync --frozen
 	touch $@ $(VENV)/.synced-runtime
 

@@ -39,31 +39,47 @@ def serve(
     """Apply migrations, then serve the web app and the API."""
     import uvicorn
 
-    from app import migrate
-    from app.services import templates
+    from app.main import create_app
 
-    try:  # the app would refuse too, but with a traceback instead of the file and field
-        templates.load_catalog(get_settings().templates_dir)
+    settings = get_settings()
+    try:  # a malformed template file is named with its field, not shown as a traceback
+        app = create_app(settings)
     except DesignGateError as exc:
         _fail(exc.detail)
-    migrate.upgrade(get_settings().database_url)
-    # Live pages hold server-sent event streams open; without a limit a stop would wait forever.
+    _ensure_current_schema(settings.database_url)
+    # The app object, not an import string: it is built once, in this process. No websocket
+    # routes exist, so uvicorn need not load a websocket implementation. Live pages hold
+    # server-sent event streams open; without a limit a stop would wait forever.
     uvicorn.run(
-        "app.main:create_app",
-        factory=True,
+        app,
         host=host,
         port=port,
         proxy_headers=False,
+        ws="none",
         timeout_graceful_shutdown=5,
     )
+
+
+def _ensure_current_schema(database_url: str) -> None:
+    from app import migrate
+
+    try:
+        migrate.ensure_current(database_url)
+    except migrate.MigrationError as exc:
+        _fail(str(exc))
 
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from alembic.util import CommandError
+
     from app import migrate
 
-    migrate.upgrade(get_settings().database_url, revision)
+    try:
+        migrate.upgrade(get_settings().database_url, revision)
+    except CommandError as exc:  # e.g. a revision these migration files do not know
+        _fail(str(exc))
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -176,14 +192,13 @@ def import_command(
     path: Annotated[Path, typer.Argument(help="A backup file, or - for standard input.")],
 ) -> None:
     """Restore a backup as new rows, in one transaction: a bad file writes nothing."""
-    from app import migrate
     from app.services import backup
 
     try:
         raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror}")
-    migrate.upgrade(get_settings().database_url)
+    _ensure_current_schema(get_settings().database_url)
     try:
         with _database().transaction() as session:
             summary = backup.import_backup(session, raw=raw, actor=None)

@@ -1,10 +1,11 @@
 """Typed dependencies shared by the API and the HTML routers."""
 
 import logging
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from app.services import users
 from app.services.model_calls import ModelCalls
 from app.services.templates import TemplateCatalog
 
+T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger(__name__)
 
@@ -66,25 +68,81 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="An API token from `designgate token create`.")
 
 
-def get_current_user(
-    request: Request,
-    session: SessionDep,
-    db: DbDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def require_bearer(credentials: BearerDep) -> HTTPAuthorizationCredentials:
+    """401 at once, before the path is validated, when no token is sent: as with CurrentUser."""
     if credentials is None:
-        raise Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
-    found = users.user_for_token(session, credentials.credentials)
+        raise _no_token()
+    return credentials
+
+
+RequiredBearerDep = Annotated[HTTPAuthorizationCredentials, Depends(require_bearer)]
+
+
+def get_current_user(
+    request: Request, session: SessionDep, db: DbDep, credentials: BearerDep
+) -> User:
+    found = users.user_for_token(session, _bearer_token(credentials))
     if found is None:
-        raise Unauthorized("The API token is unknown or revoked")
+        raise _unknown_or_revoked()
     user, token = found
-    if users.token_needs_touch(token):
-        if request.method in SAFE_METHODS:
-            _touch_token(db, token.id)
-        else:
-            # A write request already holds SQLite's write lock: a second writer would wait on it.
-            users.touch_token(session, token_id=token.id)
+    _record_use(session, db, token, method=request.method)
     return user
+
+
+def _unknown_or_revoked() -> Unauthorized:
+    return Unauthorized("The API token is unknown or revoked")
+
+
+def _no_token() -> Unauthorized:
+    return Unauthorized("Send an API token as 'Authorization: Bearer TOKEN'")
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None:
+        raise _no_token()
+    return credentials.credentials
+
+
+def _record_use(session: Session, db: Database, token: users.TokenUse, *, method: str) -> None:
+    if not users.token_needs_touch(token):
+        return
+    if method in SAFE_METHODS:
+        _touch_token(db, token.id)
+    else:
+        # A write request already holds SQLite's write lock: a second writer would wait on it.
+        users.touch_token(session, token_id=token.id)
+
+
+async def authenticated_read(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials,
+    work: Callable[[Session, users.Caller], T],
+) -> T:
+    """Authenticate and run ``work`` in one read transaction on one worker thread.
+
+    For the hottest read routes: the usual chain (session, current user, endpoint, commit)
+    costs four thread-pool hops, which is most of the time of a small request. The
+    transaction is owned here as it is by ``get_session``: committed, or rolled back on error.
+    """
+    db: Database = request.app.state.db
+    return await run_in_threadpool(_authenticated_read, db, credentials, work)
+
+
+def _authenticated_read(
+    db: Database,
+    credentials: HTTPAuthorizationCredentials,
+    work: Callable[[Session, users.Caller], T],
+) -> T:
+    with db.transaction(write=False) as session:
+        found = users.caller_for_token(session, credentials.credentials)
+        if found is None:
+            raise _unknown_or_revoked()
+        caller, token = found
+        _record_use(session, db, token, method="GET")
+        return work(session, caller)
 
 
 def _touch_token(db: Database, token_id: int) -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import live, llm, problems, web
-from app.api.router import api_router
+from app.api import router as api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live.connect(factory, app.state.hub)
     problems.install(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
-    app.include_router(api_router)
+    api.install(app)
     web.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

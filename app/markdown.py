@@ -7,9 +7,12 @@ a style, an id, a class, or any hx-* / data-* attribute, so htmx cannot be steer
 """
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import nh3
-from markdown_it import MarkdownIt
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 ALLOWED_TAGS = frozenset(
     {
@@ -28,7 +31,10 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 @lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
+def _parser() -> "MarkdownIt":
+    # Imported on the first render, not at start-up: no page needs it before a model replies.
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("js-default").enable("table").enable("strikethrough")
 
 

@@ -1,7 +1,15 @@
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from sqlalchemy.orm import Session
 
 from app.api.params import PathId
-from app.deps import CurrentUser, SessionDep, TemplatesDep, Writer
+from app.deps import (
+    CurrentUser,
+    RequiredBearerDep,
+    SessionDep,
+    TemplatesDep,
+    Writer,
+    authenticated_read,
+)
 from app.schemas.audit import AuditEventRead
 from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
 from app.schemas.gate import GateRead, gate_read
@@ -13,7 +21,8 @@ from app.schemas.project import (
     ProjectWithGate,
 )
 from app.services import audit, decisions, projects
-from app.services.gate import GateState, gate
+from app.services.gate import GateState, gate, gate_of
+from app.services.users import Caller
 
 router = APIRouter(tags=["projects"])
 
@@ -78,9 +87,16 @@ def add_checklist_item(
 
 
 @router.get("/projects/{project_id}/gate")
-def get_gate(project_id: PathId, session: SessionDep, user: CurrentUser) -> GateRead:
+async def get_gate(
+    project_id: PathId, request: Request, credentials: RequiredBearerDep
+) -> GateRead:
     """Whether code generation is allowed, and which items keep the gate closed."""
-    return gate_read(gate(session, projects.get_project(session, project_id)))
+
+    # Scripts and CI poll this: the whole request is one read transaction on one thread.
+    def read_gate(session: Session, _caller: Caller) -> GateRead:
+        return gate_read(gate_of(session, project_id))
+
+    return await authenticated_read(request, credentials, read_gate)
 
 
 @router.get("/projects/{project_id}/audit")

@@ -1,4 +1,4 @@
-from fastapi import APIRouter
+from fastapi import FastAPI
 
 from app.api import (
     backup,
@@ -15,8 +15,13 @@ from app.api import (
 )
 from app.problems import API_PROBLEMS
 
-# The problem+json answers are declared once here, so every route documents them.
-api_router = APIRouter(prefix="/api/v1", responses=API_PROBLEMS)
+API_PREFIX = "/api/v1"
 modules = (projects, decisions, generations, users, debates, meetings, templates, exports)
-for module in (*modules, tokens, backup, drafts):
-    api_router.include_router(module.router)
+
+
+def install(app: FastAPI) -> None:
+    """Every JSON router under /api/v1, with the problem+json answers declared once here so
+    every route documents them. Each is included in the app itself: a router nested in a
+    router is one more level every request's route matching walks through."""
+    for module in (*modules, tokens, backup, drafts):
+        app.include_router(module.router, prefix=API_PREFIX, responses=API_PROBLEMS)

@@ -6,11 +6,12 @@ asks (API, pages, CLI, code generation) calls ``gate()``.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ScalarSelect, Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from app.errors import NotFound
 from app.models import ChecklistItem, Decision, Project
 
 
@@ -36,9 +37,11 @@ class GateItem:
     title: str
 
 
-@dataclass(frozen=True)
-class GateRow:
-    """One item as the gate query reads it: no ORM objects, only what the rule needs."""
+class GateRow(NamedTuple):
+    """One item as the gate query reads it: no ORM objects, only what the rule needs.
+
+    A tuple, not a dataclass: the gate check reads one per item on every request.
+    """
 
     item_id: int
     category: str
@@ -91,16 +94,30 @@ def evaluate(entries: Sequence[GateEntry]) -> GateState:
 
 
 def gate(session: Session, project: Project) -> GateState:
-    return evaluate(_gate_rows(session, project))
+    rows = session.connection().execute(_GATE_STATEMENT, {"project_id": project.id})
+    return evaluate([GateRow(*row, project.design_version) for row in rows])
 
 
-def _build_gate_statement() -> Select[int, str, str, int | None]:
-    """Each item of a project with the design version of its newest decision revision.
+def gate_of(session: Session, project_id: int) -> GateState:
+    """The gate of a project known by its id alone: one statement reads the project's design
+    version and its items together. NotFound when there is no such project."""
+    rows = session.connection().execute(_PROJECT_GATE_STATEMENT, {"project_id": project_id}).all()
+    if not rows:
+        raise NotFound(f"Project {project_id} does not exist")
+    # An item's columns are null together only in the outer join's row of an empty checklist.
+    entries = [
+        GateRow._make((item_id, category, title, version, design_version))
+        for design_version, item_id, category, title, version in rows
+        if item_id is not None
+    ]
+    return evaluate(entries)
 
-    Built once: a correlated subquery over the (item_id, revision) unique index, so it is
-    one statement whatever the number of items.
-    """
-    newest_design_version = (
+
+def _newest_design_version() -> ScalarSelect[int | None]:
+    """The design version of an item's newest decision revision: a correlated subquery over
+    the (item_id, revision) unique index, so the gate is one statement whatever the number
+    of items."""
+    return (
         select(Decision.design_version)
         .where(Decision.item_id == ChecklistItem.id)
         .order_by(Decision.revision.desc())
@@ -108,22 +125,42 @@ def _build_gate_statement() -> Select[int, str, str, int | None]:
         .correlate(ChecklistItem)
         .scalar_subquery()
     )
+
+
+def _build_gate_statement() -> Select[int, str, str, int | None]:
+    """Each item of a project with the design version of its newest decision revision."""
     return (
-        select(ChecklistItem.id, ChecklistItem.category, ChecklistItem.title, newest_design_version)
+        select(
+            ChecklistItem.id, ChecklistItem.category, ChecklistItem.title, _newest_design_version()
+        )
         .where(ChecklistItem.project_id == bindparam("project_id"))
         .order_by(ChecklistItem.position, ChecklistItem.id)
     )
 
 
+def _build_project_gate_statement() -> Select[int, int | None, str | None, str | None, int | None]:
+    """The project's design version with each of its items; one row with no item when the
+    checklist is empty, none when the project does not exist."""
+    return (
+        select(
+            Project.design_version,
+            ChecklistItem.id,
+            ChecklistItem.category,
+            ChecklistItem.title,
+            _newest_design_version(),
+        )
+        .select_from(Project)
+        .outerjoin(ChecklistItem, ChecklistItem.project_id == Project.id)
+        .where(Project.id == bindparam("project_id"))
+        .order_by(ChecklistItem.position, ChecklistItem.id)
+    )
+
+
+# Built once: composing a statement costs more than running this one on a small checklist.
+# Both are run on the session's connection: they read plain columns, so the ORM's row
+# processing would be pure cost.
 _GATE_STATEMENT = _build_gate_statement()
-
-
-def _gate_rows(session: Session, project: Project) -> list[GateRow]:
-    rows = session.execute(_GATE_STATEMENT, {"project_id": project.id})
-    return [
-        GateRow(item_id, category, title, version, project.design_version)
-        for item_id, category, title, version in rows
-    ]
+_PROJECT_GATE_STATEMENT = _build_project_gate_statement()
 
 
 def _gate_item(entry: GateEntry) -> GateItem:

@@ -1,6 +1,6 @@
 """HTML routers: parse the form, call the same services as the API, render a page or fragment."""
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from app.web import (
     account,
@@ -17,10 +17,7 @@ from app.web import (
 from app.web.security import SecurityHeaders
 from app.web.sessions import CookieSessionMiddleware
 
-web_router = APIRouter(include_in_schema=False)
 modules = (account, projects, generations, meetings, debates, admin, streams, thread_stream)
-for module in (*modules, exports):
-    web_router.include_router(module.router)
 
 
 def install(app: FastAPI) -> None:
@@ -28,4 +25,7 @@ def install(app: FastAPI) -> None:
     errors.install(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CookieSessionMiddleware)
-    app.include_router(web_router)
+    # Each router straight into the app: a router nested in a router is one more level
+    # every request's route matching walks through, and one more copy of every route.
+    for module in (*modules, exports):
+        app.include_router(module.router, include_in_schema=False)

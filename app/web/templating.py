@@ -2,14 +2,14 @@
 
 import secrets
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from app.markdown import render_markdown
@@ -17,6 +17,9 @@ from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
 from app.web.forms import decision_values
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
@@ -51,7 +54,14 @@ FLAG_LABELS = {
     "fallback": "fallback model",
     "pushback": "pushback",
 }
-_markdown = MarkdownIt("js-default")
+
+
+@lru_cache(maxsize=1)
+def _plain_markdown() -> "MarkdownIt":
+    # Imported on the first render rather than at start-up.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("js-default")
 
 
 def _when(moment: datetime | None) -> str:
@@ -60,7 +70,7 @@ def _when(moment: datetime | None) -> str:
 
 def markdown(text: str) -> Markup:
     """Markdown to HTML: raw HTML in the source is escaped, then the result is sanitised."""
-    return Markup(nh3.clean(_markdown.render(text)))  # noqa: S704 (sanitised just above)
+    return Markup(nh3.clean(_plain_markdown().render(text)))  # noqa: S704 (sanitised just above)
 
 
 def model_markdown(text: str) -> Markup:

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import Database
 from app.models.enums import Category
+from app.services import users
 from tests import factories
 from tests.api.asserts import assert_problem, gate_items
 from tests.conftest import Actor
@@ -164,3 +166,58 @@ def test_accepted_risk_and_not_applicable_open_the_gate(
     for item in factories.checklist(client, member, project["id"]):
         factories.decide(client, member, item, status=status)
     assert factories.gate(client, member, project["id"])["open"] is True
+
+
+def test_the_gate_of_an_unknown_project_is_a_404_problem(client: TestClient, member: Actor) -> None:
+    response = client.get("/api/v1/projects/987654/gate", headers=member.headers)
+    assert assert_problem(response, 404)["detail"] == "Project 987654 does not exist"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer dg_not-a-token", "Basic abc"])
+def test_the_gate_check_needs_a_live_api_token(
+    client: TestClient, project: dict[str, Any], authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"/api/v1/projects/{project['id']}/gate", headers=headers)
+    assert_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("project_id", ["987654", "0"])
+def test_without_a_token_the_gate_check_is_401_whatever_the_project(
+    client: TestClient, project_id: str
+) -> None:
+    # Authentication comes first: without a token nothing says which projects exist or
+    # which ids are valid.
+    assert_problem(client.get(f"/api/v1/projects/{project_id}/gate"), 401)
+
+
+def test_viewers_read_the_gate(
+    client: TestClient, viewer: Actor, member: Actor, project: dict[str, Any]
+) -> None:
+    response = client.get(f"/api/v1/projects/{project['id']}/gate", headers=viewer.headers)
+    assert response.status_code == 200
+    assert (
+        response.json()
+        == client.get(f"/api/v1/projects/{project['id']}/gate", headers=member.headers).json()
+    )
+
+
+def test_the_gate_check_refuses_a_token_the_moment_it_is_revoked(
+    client: TestClient, member: Actor, project: dict[str, Any]
+) -> None:
+    path = f"/api/v1/projects/{project['id']}/gate"
+    assert client.get(path, headers=member.headers).status_code == 200
+    [token] = client.get("/api/v1/tokens", headers=member.headers).json()
+    assert client.delete(f"/api/v1/tokens/{token['id']}", headers=member.headers).status_code == 204
+    assert_problem(client.get(path, headers=member.headers), 401)
+
+
+def test_the_gate_check_refuses_the_token_of_a_deactivated_user(
+    client: TestClient, db: Database, member: Actor, project: dict[str, Any]
+) -> None:
+    path = f"/api/v1/projects/{project['id']}/gate"
+    assert client.get(path, headers=member.headers).status_code == 200
+    with db.transaction() as session:
+        users.get_by_email(session, member.email).is_active = False
+    assert_problem(client.get(path, headers=member.headers), 401)

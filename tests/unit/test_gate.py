@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.errors import NotFound
 from app.models import ChecklistItem, Decision, Project, User
 from app.models.enums import Category, DecisionStatus
 from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.services import decisions, projects
 from app.services.decisions import ItemWithDecision
-from app.services.gate import GateItem, evaluate, gate
+from app.services.gate import GateItem, GateState, evaluate, gate, gate_of
 from tests.conftest import Actor
 
 DESIGN_VERSION = 3
@@ -98,6 +99,14 @@ def test_closed_gate_explains_itself() -> None:
 # The same rule through the database.
 
 
+def _db_gate(session: Session, project: Project) -> GateState:
+    """The gate as pages read it (from a loaded project) and as the API's gate check does
+    (from the id alone, in one statement): both must give the same answer."""
+    state = gate(session, project)
+    assert gate_of(session, project.id) == state
+    return state
+
+
 @pytest.fixture
 def session(db: Database) -> Iterator[Session]:
     with db.transaction() as session:
@@ -144,7 +153,7 @@ def test_db_gate_of_a_project_without_items_is_closed(
     for item in session.query(ChecklistItem).filter_by(project_id=project.id):
         session.delete(item)
     session.flush()
-    state = gate(session, project)
+    state = _db_gate(session, project)
     assert state.open is False
     assert state.total == 0
 
@@ -152,7 +161,7 @@ def test_db_gate_of_a_project_without_items_is_closed(
 def test_db_gate_new_project_is_closed_with_every_item_missing(
     session: Session, project: Project
 ) -> None:
-    state = gate(session, project)
+    state = _db_gate(session, project)
     items = decisions.checklist(session, project)
     assert state.open is False
     assert _ids(state.missing) == [e.item.id for e in items]
@@ -164,14 +173,14 @@ def test_db_gate_some_missing(session: Session, user: User, project: Project) ->
     entries = decisions.checklist(session, project)
     for entry in entries[:4]:
         _decide(session, user, entry)
-    state = gate(session, project)
+    state = _db_gate(session, project)
     assert state.open is False
     assert _ids(state.missing) == [e.item.id for e in entries[4:]]
 
 
 def test_db_gate_opens_when_all_decided(session: Session, user: User, project: Project) -> None:
     _decide_all(session, user, project)
-    state = gate(session, project)
+    state = _db_gate(session, project)
     assert (state.open, state.missing, state.stale) == (True, (), ())
 
 
@@ -182,7 +191,7 @@ def test_db_gate_accepted_risk_and_not_applicable_count_as_decided(
     statuses = [DecisionStatus.ACCEPTED_RISK, DecisionStatus.NOT_APPLICABLE]
     for index, entry in enumerate(entries):
         _decide(session, user, entry, statuses[index % 2])
-    assert gate(session, project).open is True
+    assert _db_gate(session, project).open is True
 
 
 def test_db_gate_design_edit_makes_every_decision_stale_and_redeciding_one_clears_it(
@@ -191,26 +200,31 @@ def test_db_gate_design_edit_makes_every_decision_stale_and_redeciding_one_clear
     _decide_all(session, user, project)
     _edit(session, user, project, architecture="A different architecture")
     entries = decisions.checklist(session, project)
-    state = gate(session, project)
+    state = _db_gate(session, project)
     assert state.open is False
     assert _ids(state.stale) == [e.item.id for e in entries]
     assert state.missing == ()
     _decide(session, user, entries[0])
-    assert entries[0].item.id not in _ids(gate(session, project).stale)
+    assert entries[0].item.id not in _ids(_db_gate(session, project).stale)
     for entry in entries[1:]:
         _decide(session, user, entry)
-    assert gate(session, project).open is True
+    assert _db_gate(session, project).open is True
 
 
 def test_db_gate_custom_item_added_after_all_decided_closes_it(
     session: Session, user: User, project: Project
 ) -> None:
     _decide_all(session, user, project)
-    assert gate(session, project).open is True
+    assert _db_gate(session, project).open is True
     data = ChecklistItemCreate(category=Category.LOAD, title="Batch import", question="How big?")
     added = decisions.add_item(session, project_id=project.id, data=data, actor=user)
-    state = gate(session, project)
+    state = _db_gate(session, project)
     assert state.open is False
     assert _ids(state.missing) == [added.item.id]
     _decide(session, user, added)
-    assert gate(session, project).open is True
+    assert _db_gate(session, project).open is True
+
+
+def test_db_gate_of_an_unknown_project_is_not_found(session: Session) -> None:
+    with pytest.raises(NotFound, match="Project 987654 does not exist"):
+        gate_of(session, 987654)

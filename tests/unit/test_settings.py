@@ -77,6 +77,27 @@ def test_importing_the_app_and_the_cli_does_not_import_litellm() -> None:
     subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True, timeout=120)
 
 
+# Loaded on first use, never to answer the first request: model calls, the migration
+# machinery (start-up reads the revision without it), and Markdown rendering.
+NOT_AT_START_UP = ("litellm", "openai", "httpx", "alembic", "mako", "pygments", "markdown_it")
+
+
+def test_building_the_app_as_serve_does_imports_nothing_that_waits_for_first_use(
+    tmp_path: Path,
+) -> None:
+    check = (
+        "import sys; from app.cli import cli; from app.main import create_app; "
+        "from app.config import Settings; "
+        f"create_app(Settings(database_url='sqlite:///{tmp_path}/x.db')); "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {NOT_AT_START_UP!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_only_app_llm_imports_litellm() -> None:
     importers = [
         path.relative_to(ROOT).as_posix()
