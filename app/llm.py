@@ -5,6 +5,8 @@ with the local cost map, so importing it never reaches for the network.
 """
 
 import asyncio
+import functools
+import gc
 import json
 import os
 import re
@@ -63,11 +65,17 @@ def endpoint_from_settings(settings: Settings, model: str | None = None) -> Mode
     return ModelEndpoint(chosen, settings.llm_api_base, key, settings.llm_timeout_s)
 
 
+@functools.cache
 def _litellm() -> ModuleType:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
     litellm.suppress_debug_info = True
+    # litellm leaves a large heap of long-lived objects; every full collection walked it and
+    # stalled the event loop for hundreds of milliseconds (most of each p99 in bench/).
+    # Frozen objects are never scanned again; they were going to live as long as the process.
+    gc.collect()
+    gc.freeze()
     return litellm
 
 

@@ -108,3 +108,17 @@ def test_only_app_llm_imports_litellm() -> None:
         )
     ]
     assert importers == ["app/llm.py"]
+
+
+def test_litellm_heap_is_left_out_of_garbage_collections_once_imported() -> None:
+    check = (
+        "import gc; from app import llm; before = gc.get_freeze_count(); llm.warm_up(); "
+        "print(before, gc.get_freeze_count())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    before, after = (int(number) for number in done.stdout.split())
+    assert before == 0
+    assert after > 100_000  # litellm and what it imports: about 370,000 objects here
