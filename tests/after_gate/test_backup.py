@@ -25,14 +25,17 @@ from tests.after_gate.stored import add_debate_meeting_and_generation
 from tests.conftest import Actor, is_postgres, make_settings
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-NOT_BACKED_UP = {"api_tokens", "instance_settings"}
-# Columns a backup maps rather than copies (or, for password hashes, leaves out on purpose).
+# Secrets and sign-in throttling belong to one instance; a restored instance starts them afresh.
+NOT_BACKED_UP = {"api_tokens", "instance_settings", "login_attempts"}
+# Columns a backup maps rather than copies (or, for password hashes and the session epoch that
+# ends a user's cookie sessions, leaves out on purpose).
 MAPPED_APART = {
     "audit_events.entity_id",
     "meetings.covered_item_ids",
     "decisions.attendees",
     "generations.based_on",
     "users.password_hash",
+    "users.session_epoch",
 }
 
 
