@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,6 +106,10 @@ class LocalHub:
                 for name in subscription.channels:
                     self._subscribers.get(name, set()).discard(subscription)
 
+    def publish_soon(self, channel: str, item: Event) -> None:
+        """Publish outside any transaction without blocking; call it from the event loop."""
+        self.publish(channel, item)
+
     def reset_all(self) -> None:
         """Tell every subscriber it may have missed events (after a listener reconnect)."""
         with self._lock:
@@ -156,6 +161,8 @@ class PostgresHub(LocalHub):
         self._conninfo = url.render_as_string(hide_password=False)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._outbox: list[tuple[str, Event]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start listening; wait briefly for the first LISTEN so early events are not missed."""
@@ -179,6 +186,26 @@ class PostgresHub(LocalHub):
         """NOTIFY outside any transaction (blocking; call it from a thread, not the loop)."""
         with self._engine.begin() as connection:
             self.notify(connection, channel, item)
+
+    def publish_soon(self, channel: str, item: Event) -> None:
+        """Queue an event; one task NOTIFYs whatever has queued up, in order, one
+        transaction per batch, so a burst of small events costs few round trips."""
+        self._outbox.append((channel, item))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await asyncio.to_thread(self._notify_all, batch)
+            except Exception:  # the text is stored on the reply's next save; say so, go on
+                log.warning("could not send %d live events", len(batch), exc_info=True)
+
+    def _notify_all(self, batch: list[tuple[str, Event]]) -> None:
+        with self._engine.begin() as connection:
+            for channel, item in batch:
+                self.notify(connection, channel, item)
 
     def notify(self, connection: Connection, channel: str, item: Event) -> None:
         """Queue a NOTIFY on this connection's transaction."""
@@ -239,8 +266,17 @@ def announce(session: Session, channel: str, item: Event) -> None:
     session.info.setdefault(_PENDING, []).append((channel, item))
 
 
+_HUBS: "weakref.WeakKeyDictionary[sessionmaker[Session], LocalHub]" = weakref.WeakKeyDictionary()
+
+
+def hub_for(factory: sessionmaker[Session]) -> LocalHub | None:
+    """The hub a session factory was connected to (for events that need no transaction)."""
+    return _HUBS.get(factory)
+
+
 def connect(factory: sessionmaker[Session], hub: Hub) -> None:
     """Publish each session's queued events after its commit; forget them on rollback."""
+    _HUBS[factory] = hub
     if isinstance(hub, PostgresHub):
         _connect_transactional(factory, hub)
         return

@@ -128,7 +128,8 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
             "DESIGNGATE_LLM_API_BASE": api_base,
             "DESIGNGATE_LLM_API_KEY": "bench-key",
         }
-        with servers.serve(servers.designgate_command(), env, "/healthz") as (base, _s, _pid):
+        log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull))
+        with servers.serve(servers.designgate_command(), env, "/healthz", log) as (base, _s, _pid):
             cookie = servers.session_cookie(base, seed.EMAIL, seed.PASSWORD)
             found = asyncio.run(
                 live_replies.run(

@@ -22,6 +22,7 @@ from app.deps import DbDep, SessionDep
 from app.models.enums import GenerationStatus
 from app.services import debate_overview, meetings, projects, review
 from app.services import generation as generation_service
+from app.services.debate_events import UNSAVED
 from app.web import regions
 from app.web.deps import WebUser, require_setup_done
 from app.web.templating import base_context, render_text
@@ -251,12 +252,17 @@ class ProjectFeed:
     async def batch(self, timeout: float) -> list[live.Event] | None:
         """The next event and any already waiting behind it; None after a quiet ``timeout``."""
         assert self._subscription is not None
-        first = await self._subscription.get(timeout=timeout)
-        if first is None:
-            return None
-        items = [first]
-        while not self._subscription.queue.empty():
-            items.append(self._subscription.queue.get_nowait())
+        items: list[live.Event] = []
+        while not items:
+            first = await self._subscription.get(timeout=timeout)
+            if first is None:
+                return None
+            items = [first]
+            while not self._subscription.queue.empty():
+                items.append(self._subscription.queue.get_nowait())
+            # Text a model has not saved yet: the saved event a moment later covers it,
+            # and re-rendering on every token would cost a read per token per viewer.
+            items = [item for item in items if not item.get(UNSAVED)]
         if any(item.get("type") == "thread" for item in items):
             await self._renew()
         return items
