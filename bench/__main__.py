@@ -117,7 +117,11 @@ def bench_throughput(kind: str, seconds: int, connections: int) -> None:
 
 
 def bench_live(kind: str, args: argparse.Namespace) -> None:
-    print(f"\n== {args.replies} streamed replies at once, {kind}  ({load_note()})")
+    rate = args.replies * 1000 / args.token_interval_ms
+    print(
+        f"\n== {args.replies} streamed replies at once, {args.tokens} tokens each, one every"
+        f" {args.token_interval_ms:.0f} ms ({rate:.0f} tokens/s in all), {kind}  ({load_note()})"
+    )
     with (
         seeded(kind) as (url, project_id, token),
         servers.stamped_model_server(args.tokens, args.token_interval_ms) as api_base,
@@ -150,6 +154,8 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
     )
     met = tokens.p99_ms <= 50 and tokens.count == found.expected_tokens
     print(f"  token, model send -> SSE subscriber: {tokens.line()}  {verdict(met)} (p99 50 ms)")
+    later = found.later_tokens
+    print(f"    the same after each reply's first {live_replies.STARTUP_TOKENS}: {later.line()}")
     idle, busy = found.page_idle, found.page_busy
     ratio = busy.p99_ms / idle.p99_ms
     print(f"  review page idle:      p99 {idle.p99_ms:.1f} ms ({idle.requests_per_s:.0f} req/s)")

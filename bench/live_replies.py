@@ -18,11 +18,14 @@ from bench.sse import Spread, events, spread
 from bench.stamped_llm import stamps
 
 OPENING_AT_ONCE = 10
+# Tokens of each reply written while all the replies start (posts, model calls opening).
+STARTUP_TOKENS = 5
 
 
 @dataclass(frozen=True)
 class LiveResult:
     tokens: Spread
+    later_tokens: Spread
     expected_tokens: int
     replies_complete: int
     page_idle: load.Result
@@ -37,6 +40,7 @@ class Subscriber:
         self.thread_id = thread_id
         self.seen: set[float] = set()
         self.latencies: list[float] = []
+        self.later: list[float] = []  # tokens after the first STARTUP_TOKENS of the reply
         self.done = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -63,6 +67,8 @@ class Subscriber:
             if sent not in self.seen:
                 self.seen.add(sent)
                 self.latencies.append(received - sent)
+                if len(self.seen) > STARTUP_TOKENS:
+                    self.later.append(received - sent)
         finished = data.get("status") not in (None, "streaming")
         if name == "message" and data.get("role") == "assistant" and finished:
             self.done.set()
@@ -146,8 +152,11 @@ async def run(
         subscribers, elapsed = await stream_once(client, auth, thread_ids, stream_s * 4 + 30)
         busy = await busy_task
     latencies = [latency for s in subscribers for latency in s.latencies]
+    later = [latency for s in subscribers for latency in s.later]
     complete = sum(1 for s in subscribers if s.done.is_set())
-    return LiveResult(spread(latencies), replies * tokens, complete, idle, busy, elapsed)
+    return LiveResult(
+        spread(latencies), spread(later), replies * tokens, complete, idle, busy, elapsed
+    )
 
 
 def _page_load(name: str, url: str, seconds: float, headers: dict[str, str]) -> load.Result:
