@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,9 +44,12 @@ class Subscription:
         self.channel = channels[0]
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        # When the latest event arrived (time.monotonic()): a read started later sees it.
+        self.delivered_at = time.monotonic()
 
     def deliver(self, item: Event) -> None:
         """Called on the subscriber's loop; a subscriber too slow to keep up gets a reset."""
+        self.delivered_at = time.monotonic()
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -62,6 +66,13 @@ class Subscription:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
             return None
+
+    def take_waiting(self) -> list[Event]:
+        """Events already queued, without waiting."""
+        waiting = []
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        return waiting
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()
