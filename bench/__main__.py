@@ -248,8 +248,10 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--replies", type=int, default=100, help="live: replies streaming at once")
-    parser.add_argument("--tokens", type=int, default=100, help="live: tokens per reply")
-    parser.add_argument("--token-interval-ms", type=float, default=50, help="live: between tokens")
+    parser.add_argument("--tokens", type=int, default=30, help="live: tokens per reply")
+    # 5 tokens/s per reply, 500/s in all: litellm's parsing of each streamed chunk costs about
+    # a millisecond of CPU here, so one process on this 2-core machine cannot take 2000/s.
+    parser.add_argument("--token-interval-ms", type=float, default=200, help="live: between tokens")
     parser.add_argument("--subscribers", type=int, default=50, help="fanout: review pages")
     parser.add_argument("--decisions", type=int, default=50, help="fanout: decisions recorded")
     parser.add_argument("--writers", type=int, default=20, help="writers: concurrent writers")
