@@ -138,6 +138,7 @@ class LocalHub:
 MAX_PAYLOAD_BYTES = 7900
 NOTIFY_CHANNEL = "designgate_live"
 LISTENER_APPLICATION_NAME = "designgate-live"
+SENDER_APPLICATION_NAME = "designgate-live-send"
 LISTEN_POLL_S = 10.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -170,6 +171,9 @@ class PostgresHub(LocalHub):
             {"application_name": LISTENER_APPLICATION_NAME}
         )
         self._conninfo = url.render_as_string(hide_password=False)
+        sender = url.update_query_dict({"application_name": SENDER_APPLICATION_NAME})
+        self._sender_conninfo = sender.render_as_string(hide_password=False)
+        self._sender_connection: psycopg.AsyncConnection[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._outbox: list[tuple[str, Event]] = []
@@ -183,6 +187,10 @@ class PostgresHub(LocalHub):
             await asyncio.wait_for(self._listening.wait(), timeout=5)
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, OSError):
+                await self._sender
+        await self._close_sender()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -199,8 +207,9 @@ class PostgresHub(LocalHub):
             self.notify(connection, channel, item)
 
     def publish_soon(self, channel: str, item: Event) -> None:
-        """Queue an event; one task NOTIFYs whatever has queued up, in order, one
-        transaction per batch, so a burst of small events costs few round trips."""
+        """Queue an event; one task NOTIFYs whatever has queued up, in order, in one
+        statement per batch on its own connection, so a burst of small events costs few
+        round trips and never waits behind the thread pool's database work."""
         self._outbox.append((channel, item))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
@@ -209,14 +218,29 @@ class PostgresHub(LocalHub):
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await asyncio.to_thread(self._notify_all, batch)
-            except Exception:  # the text is stored on the reply's next save; say so, go on
-                log.warning("could not send %d live events", len(batch), exc_info=True)
+                await self._notify_batch([_payload(channel, item) for channel, item in batch])
+            except (psycopg.Error, OSError) as exc:
+                # Subscribers still get the text from the reply's next save.
+                log.warning("could not send %d live events: %s", len(batch), exc)
+                await self._close_sender()
 
-    def _notify_all(self, batch: list[tuple[str, Event]]) -> None:
-        with self._engine.begin() as connection:
-            for channel, item in batch:
-                self.notify(connection, channel, item)
+    async def _notify_batch(self, payloads: list[str]) -> None:
+        connection = self._sender_connection
+        if connection is None or connection.closed:
+            connection = self._sender_connection = await psycopg.AsyncConnection.connect(
+                self._sender_conninfo, autocommit=True
+            )
+        # One statement, one transaction: delivered together, in the order of the array.
+        await connection.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            (NOTIFY_CHANNEL, payloads),
+        )
+
+    async def _close_sender(self) -> None:
+        connection, self._sender_connection = self._sender_connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await connection.close()
 
     def notify(self, connection: Connection, channel: str, item: Event) -> None:
         """Queue a NOTIFY on this connection's transaction."""

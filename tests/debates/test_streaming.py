@@ -165,7 +165,7 @@ def test_each_piece_reaches_subscribers_as_it_arrives_not_on_the_save_timer(
         text, final = _follow_reply_counting(_events(response.iter_lines()))
     poster.join(timeout=30)
     assert final["content"] == SLOW_TEXT == "".join(text)
-    # One delta per streamed chunk: saving (every quarter second) batches several of them.
+    # One delta per streamed chunk: saving (every PERSIST_INTERVAL_S) batches several of them.
     assert text == [SLOW_TEXT[i : i + 9] for i in range(0, len(SLOW_TEXT), 9)]
 
 
