@@ -18,8 +18,6 @@ from bench.sse import Spread, events, spread
 from bench.stamped_llm import stamps
 
 OPENING_AT_ONCE = 10
-# Tokens of each reply written while all the replies start (posts, model calls opening).
-STARTUP_TOKENS = 5
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,7 @@ class LiveResult:
     page_idle: load.Result
     page_busy: load.Result
     stream_s: float
+    posted_s: float  # until every reply's POST was answered
 
 
 class Subscriber:
@@ -39,8 +38,7 @@ class Subscriber:
     def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
         self.seen: set[float] = set()
-        self.latencies: list[float] = []
-        self.later: list[float] = []  # tokens after the first STARTUP_TOKENS of the reply
+        self.tokens: list[tuple[float, float]] = []  # (sent, received)
         self.done = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -66,9 +64,7 @@ class Subscriber:
         for sent in stamps(text):
             if sent not in self.seen:
                 self.seen.add(sent)
-                self.latencies.append(received - sent)
-                if len(self.seen) > STARTUP_TOKENS:
-                    self.later.append(received - sent)
+                self.tokens.append((sent, received))
         finished = data.get("status") not in (None, "streaming")
         if name == "message" and data.get("role") == "assistant" and finished:
             self.done.set()
@@ -103,7 +99,7 @@ async def create_threads(
 
 async def stream_once(
     client: httpx.AsyncClient, auth: dict[str, str], thread_ids: list[int], limit_s: float
-) -> tuple[list[Subscriber], float]:
+) -> tuple[list[Subscriber], float, float]:
     """Subscribe to every thread, start every reply, wait until all finish (or ``limit_s``)."""
     subscribers = [Subscriber(thread_id) for thread_id in thread_ids]
     # Opened a few at a time: a burst of them at once exhausts the server's connection pool
@@ -114,6 +110,7 @@ async def stream_once(
     await asyncio.sleep(0.5)  # the streams subscribe to the hub just after their headers
     started = time.monotonic()
     await _start_replies(client, auth, thread_ids)
+    posted_s = time.monotonic() - started
     done = asyncio.gather(*(s.done.wait() for s in subscribers))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, limit_s)
@@ -121,7 +118,7 @@ async def stream_once(
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return subscribers, elapsed
+    return subscribers, elapsed, posted_s
 
 
 async def run(
@@ -149,13 +146,20 @@ async def run(
         busy_task = asyncio.create_task(
             asyncio.to_thread(_page_load, "review page, streaming", page, stream_s, headers)
         )
-        subscribers, elapsed = await stream_once(client, auth, thread_ids, stream_s * 4 + 30)
+        subscribers, elapsed, posted_s = await stream_once(
+            client, auth, thread_ids, stream_s * 4 + 30
+        )
         busy = await busy_task
-    latencies = [latency for s in subscribers for latency in s.latencies]
-    later = [latency for s in subscribers for latency in s.later]
+    latencies = [received - sent for s in subscribers for sent, received in s.tokens]
+    # Once every reply has sent its first token, all of them are streaming: no more posts
+    # and no more model calls being opened, which cost the server more than tokens do.
+    all_streaming = max((min(s.tokens)[0] for s in subscribers if s.tokens), default=0.0)
+    later = [
+        received - sent for s in subscribers for sent, received in s.tokens if sent > all_streaming
+    ]
     complete = sum(1 for s in subscribers if s.done.is_set())
     return LiveResult(
-        spread(latencies), spread(later), replies * tokens, complete, idle, busy, elapsed
+        spread(latencies), spread(later), replies * tokens, complete, idle, busy, elapsed, posted_s
     )
 
 
