@@ -30,6 +30,7 @@ class LiveResult:
     page_busy: load.Result
     stream_s: float
     posted_s: float  # until every reply's POST was answered
+    client_lag: Spread  # how late this benchmark's own event loop woke up meanwhile
 
 
 class Subscriber:
@@ -39,6 +40,7 @@ class Subscriber:
         self.thread_id = thread_id
         self.seen: set[float] = set()
         self.tokens: list[tuple[float, float]] = []  # (sent, received)
+        self.finished_at = float("inf")
         self.done = asyncio.Event()
         self.ready = asyncio.Event()
 
@@ -67,6 +69,7 @@ class Subscriber:
                 self.tokens.append((sent, received))
         finished = data.get("status") not in (None, "streaming")
         if name == "message" and data.get("role") == "assistant" and finished:
+            self.finished_at = received
             self.done.set()
 
 
@@ -146,21 +149,44 @@ async def run(
         busy_task = asyncio.create_task(
             asyncio.to_thread(_page_load, "review page, streaming", page, stream_s, headers)
         )
+        lags: list[float] = []
+        watch = asyncio.create_task(_loop_lag(lags))
         subscribers, elapsed, posted_s = await stream_once(
             client, auth, thread_ids, stream_s * 4 + 30
         )
+        watch.cancel()
         busy = await busy_task
     latencies = [received - sent for s in subscribers for sent, received in s.tokens]
-    # Once every reply has sent its first token, all of them are streaming: no more posts
-    # and no more model calls being opened, which cost the server more than tokens do.
+    # From every reply's first token to the first reply's end, all of them are streaming:
+    # no posts, no model calls being opened or wound up, which cost more than tokens do.
     all_streaming = max((min(s.tokens)[0] for s in subscribers if s.tokens), default=0.0)
+    first_end = min(s.finished_at for s in subscribers)
     later = [
-        received - sent for s in subscribers for sent, received in s.tokens if sent > all_streaming
+        received - sent
+        for s in subscribers
+        for sent, received in s.tokens
+        if all_streaming < sent and received < first_end
     ]
     complete = sum(1 for s in subscribers if s.done.is_set())
     return LiveResult(
-        spread(latencies), spread(later), replies * tokens, complete, idle, busy, elapsed, posted_s
+        spread(latencies),
+        spread(later),
+        replies * tokens,
+        complete,
+        idle,
+        busy,
+        elapsed,
+        posted_s,
+        spread(lags),
     )
+
+
+async def _loop_lag(lags: list[float], period_s: float = 0.01) -> None:
+    """Arrival times are taken on this loop: a late wake-up here inflates token delays."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(period_s)
+        lags.append(max(0.0, time.monotonic() - before - period_s))
 
 
 def _page_load(name: str, url: str, seconds: float, headers: dict[str, str]) -> load.Result:
