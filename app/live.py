@@ -17,6 +17,8 @@ import contextlib
 import json
 import logging
 import threading
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,9 +44,12 @@ class Subscription:
         self.channel = channels[0]
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        # When the latest event arrived (time.monotonic()): a read started later sees it.
+        self.delivered_at = time.monotonic()
 
     def deliver(self, item: Event) -> None:
         """Called on the subscriber's loop; a subscriber too slow to keep up gets a reset."""
+        self.delivered_at = time.monotonic()
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -61,6 +66,13 @@ class Subscription:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
             return None
+
+    def take_waiting(self) -> list[Event]:
+        """Events already queued, without waiting."""
+        waiting = []
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        return waiting
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()
@@ -105,6 +117,10 @@ class LocalHub:
                 for name in subscription.channels:
                     self._subscribers.get(name, set()).discard(subscription)
 
+    def publish_soon(self, channel: str, item: Event) -> None:
+        """Publish outside any transaction without blocking; call it from the event loop."""
+        self.publish(channel, item)
+
     def reset_all(self) -> None:
         """Tell every subscriber it may have missed events (after a listener reconnect)."""
         with self._lock:
@@ -122,6 +138,7 @@ class LocalHub:
 MAX_PAYLOAD_BYTES = 7900
 NOTIFY_CHANNEL = "designgate_live"
 LISTENER_APPLICATION_NAME = "designgate-live"
+SENDER_APPLICATION_NAME = "designgate-live-send"
 LISTEN_POLL_S = 10.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -154,8 +171,13 @@ class PostgresHub(LocalHub):
             {"application_name": LISTENER_APPLICATION_NAME}
         )
         self._conninfo = url.render_as_string(hide_password=False)
+        sender = url.update_query_dict({"application_name": SENDER_APPLICATION_NAME})
+        self._sender_conninfo = sender.render_as_string(hide_password=False)
+        self._sender_connection: psycopg.AsyncConnection[Any] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._outbox: list[tuple[str, Event]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start listening; wait briefly for the first LISTEN so early events are not missed."""
@@ -165,6 +187,10 @@ class PostgresHub(LocalHub):
             await asyncio.wait_for(self._listening.wait(), timeout=5)
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error, OSError):
+                await self._sender
+        await self._close_sender()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -179,6 +205,42 @@ class PostgresHub(LocalHub):
         """NOTIFY outside any transaction (blocking; call it from a thread, not the loop)."""
         with self._engine.begin() as connection:
             self.notify(connection, channel, item)
+
+    def publish_soon(self, channel: str, item: Event) -> None:
+        """Queue an event; one task NOTIFYs whatever has queued up, in order, in one
+        statement per batch on its own connection, so a burst of small events costs few
+        round trips and never waits behind the thread pool's database work."""
+        self._outbox.append((channel, item))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._notify_batch([_payload(channel, item) for channel, item in batch])
+            except (psycopg.Error, OSError) as exc:
+                # Subscribers still get the text from the reply's next save.
+                log.warning("could not send %d live events: %s", len(batch), exc)
+                await self._close_sender()
+
+    async def _notify_batch(self, payloads: list[str]) -> None:
+        connection = self._sender_connection
+        if connection is None or connection.closed:
+            connection = self._sender_connection = await psycopg.AsyncConnection.connect(
+                self._sender_conninfo, autocommit=True
+            )
+        # One statement, one transaction: delivered together, in the order of the array.
+        await connection.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            (NOTIFY_CHANNEL, payloads),
+        )
+
+    async def _close_sender(self) -> None:
+        connection, self._sender_connection = self._sender_connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await connection.close()
 
     def notify(self, connection: Connection, channel: str, item: Event) -> None:
         """Queue a NOTIFY on this connection's transaction."""
@@ -239,8 +301,17 @@ def announce(session: Session, channel: str, item: Event) -> None:
     session.info.setdefault(_PENDING, []).append((channel, item))
 
 
+_HUBS: "weakref.WeakKeyDictionary[sessionmaker[Session], LocalHub]" = weakref.WeakKeyDictionary()
+
+
+def hub_for(factory: sessionmaker[Session]) -> LocalHub | None:
+    """The hub a session factory was connected to (for events that need no transaction)."""
+    return _HUBS.get(factory)
+
+
 def connect(factory: sessionmaker[Session], hub: Hub) -> None:
     """Publish each session's queued events after its commit; forget them on rollback."""
+    _HUBS[factory] = hub
     if isinstance(hub, PostgresHub):
         _connect_transactional(factory, hub)
         return

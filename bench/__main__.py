@@ -1,10 +1,17 @@
 """Run the benchmarks: `make bench` (or `.venv/bin/python -m bench --help`).
 
-Every figure is reported as a ratio against baselines measured in the same run, by the
-same uvicorn with one worker on the same database, because this machine is shared and noisy.
+Four parts, each on SQLite and on PostgreSQL, against real `designgate serve` processes:
+throughput (ratios against baselines measured in the same run, by the same uvicorn with one
+worker on the same database, because this machine is shared and noisy); live (many replies
+streaming at once: each token's delay to its SSE subscriber, the review page meanwhile);
+fanout (a recorded decision reaching many review pages, across two processes on
+PostgreSQL); writers (concurrent decision writers: throughput, errors, no lost write).
 """
 
 import argparse
+import asyncio
+import contextlib
+import os
 import subprocess
 import tempfile
 import uuid
@@ -18,7 +25,8 @@ from sqlalchemy.engine import make_url
 from app import migrate
 from app.config import Settings, normalise_database_url
 from app.db import Database
-from bench import load, seed, servers
+from bench import fanout, live_replies, load, seed, servers, writers
+from bench.sse import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,14 +71,25 @@ def ratio_line(result: load.Result, baseline: load.Result, target: float | None)
     )
 
 
-def bench_database(kind: str, seconds: int, connections: int) -> None:
+@contextmanager
+def seeded(kind: str) -> Iterator[tuple[str, int, str]]:
+    """A scratch database with the seeded project: its URL, the project id and an API token."""
     with scratch_database(kind) as url:
         migrate.upgrade(url)
         db = Database(Settings(database_url=url))
         project_id, token = seed.seed(db)
         db.dispose()
-        env = {"DESIGNGATE_DATABASE_URL": url, "DESIGNGATE_LLM_WARMUP": "false"}
-        print(f"\n== {kind} ({url.split('@')[-1]})")
+        yield url, project_id, token
+
+
+def app_env(url: str) -> dict[str, str]:
+    return {"DESIGNGATE_DATABASE_URL": url, "DESIGNGATE_LLM_WARMUP": "false"}
+
+
+def bench_throughput(kind: str, seconds: int, connections: int) -> None:
+    with seeded(kind) as (url, project_id, token):
+        env = app_env(url)
+        print(f"\n== throughput, {kind} ({url.split('@')[-1]})")
 
         def measure(name: str, url: str, headers: dict[str, str] | None = None) -> load.Result:
             return load.run_wrk(
@@ -97,17 +116,161 @@ def bench_database(kind: str, seconds: int, connections: int) -> None:
         print(f"  RSS after start-up, before any model call: {rss:.0f} MB (target < 120 MB)")
 
 
+def bench_live(kind: str, args: argparse.Namespace) -> None:
+    rate = args.replies * 1000 / args.token_interval_ms
+    print(
+        f"\n== {args.replies} streamed replies at once, {args.tokens} tokens each, one every"
+        f" {args.token_interval_ms:.0f} ms ({rate:.0f} tokens/s in all), {kind}  ({load_note()})"
+    )
+    with (
+        seeded(kind) as (url, project_id, token),
+        servers.stamped_model_server(args.tokens, args.token_interval_ms) as api_base,
+    ):
+        env = {
+            **app_env(url),
+            "DESIGNGATE_MODEL": "openai/bench",
+            "DESIGNGATE_LLM_API_BASE": api_base,
+            "DESIGNGATE_LLM_API_KEY": "bench-key",
+        }
+        log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull))
+        with servers.serve(servers.designgate_command(), env, "/healthz", log) as (base, _s, _pid):
+            cookie = servers.session_cookie(base, seed.EMAIL, seed.PASSWORD)
+            found = asyncio.run(
+                live_replies.run(
+                    base,
+                    token,
+                    cookie,
+                    project_id,
+                    replies=args.replies,
+                    tokens=args.tokens,
+                    interval_ms=args.token_interval_ms,
+                    page_seconds=args.seconds,
+                )
+            )
+    tokens = found.tokens
+    print(
+        f"  tokens seen {tokens.count} of {found.expected_tokens}; replies complete"
+        f" {found.replies_complete} of {args.replies} in {found.stream_s:.1f} s"
+        f" (the {args.replies} posts took {found.posted_s:.1f} s)"
+    )
+    met = tokens.p99_ms <= 50 and tokens.count == found.expected_tokens
+    print(f"  token, model send -> SSE subscriber: {tokens.line()}  {verdict(met)} (p99 50 ms)")
+    later = found.later_tokens
+    print(f"    while every reply was streaming: {later.line()}")
+    print(f"    the benchmark's own event loop woke late by: {found.client_lag.line()}")
+    idle, busy = found.page_idle, found.page_busy
+    ratio = busy.p99_ms / idle.p99_ms
+    print(f"  review page idle:      p99 {idle.p99_ms:.1f} ms ({idle.requests_per_s:.0f} req/s)")
+    print(
+        f"  review page streaming: p99 {busy.p99_ms:.1f} ms ({busy.requests_per_s:.0f} req/s)"
+        f" = x{ratio:.1f} idle  {verdict(ratio <= 3)} (x3)"
+    )
+
+
+def bench_fanout(kind: str, args: argparse.Namespace) -> None:
+    processes = [1, 2] if kind == "postgres" else [1]
+    with seeded(kind) as (url, project_id, token):
+        for count in processes:
+            where = "one process" if count == 1 else "written on A, watched on B"
+            print(
+                f"\n== a decision to {args.subscribers} review pages, {kind}, {where}"
+                f"  ({load_note()})"
+            )
+            with contextlib.ExitStack() as stack:
+                bases = [
+                    stack.enter_context(
+                        servers.serve(servers.designgate_command(), app_env(url), "/healthz")
+                    )[0]
+                    for _ in range(count)
+                ]
+                cookie = servers.session_cookie(bases[-1], seed.EMAIL, seed.PASSWORD)
+                found = asyncio.run(
+                    fanout.run(
+                        watch_base=bases[-1],
+                        write_base=bases[0],
+                        cookie=cookie,
+                        token=token,
+                        project_id=project_id,
+                        subscribers=args.subscribers,
+                        decisions=args.decisions,
+                    )
+                )
+            met = found.delays.p99_ms <= 250 and found.missing == 0
+            print(
+                f"  {found.decisions} decisions, PUT -> region on each stream:"
+                f" {found.delays.line()}  {verdict(met)} (p99 250 ms)"
+            )
+            if found.missing:
+                print(f"  deliveries missing after 10 s: {found.missing}")
+
+
+def bench_writers(kind: str, args: argparse.Namespace) -> None:
+    seconds = args.seconds * 3
+    print(f"\n== {args.writers} writers for {seconds} s, {kind}  ({load_note()})")
+    with seeded(kind) as (url, project_id, token), tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "server.log"
+        command = servers.designgate_command()
+        with servers.serve(command, app_env(url), "/healthz", log=log) as (base, _s, _pid):
+            found = asyncio.run(
+                writers.run(base, token, project_id, writers=args.writers, seconds=seconds)
+            )
+        found.lost = writers.count_lost(url, found.acknowledged)
+        found.locked_in_log = log.read_text(errors="replace").count("database is locked")
+    errors = ", ".join(f"{key}: {n}" for key, n in sorted(found.errors.items())) or "none"
+    print(
+        f"  acknowledged writes {len(found.acknowledged)} ({found.writes_per_s:.0f}/s);"
+        f" errors {errors}"
+    )
+    print(f"  lost acknowledged writes: {found.lost}  {verdict(found.lost == 0)} (0)")
+    print(
+        f"  'database is locked' in the server's log: {found.locked_in_log}"
+        f"  {verdict(found.locked_in_log == 0)} (0)"
+    )
+
+
+def load_note() -> str:
+    one, five, _fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} cores"
+
+
+PARTS = ("throughput", "live", "fanout", "writers")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (repeatable)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=10,
+        help="each wrk run and the idle review page; the writers run three times as long",
+    )
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--replies", type=int, default=100, help="live: replies streaming at once")
+    parser.add_argument("--tokens", type=int, default=30, help="live: tokens per reply")
+    # 5 tokens/s per reply, 500/s in all: litellm's parsing of each streamed chunk costs about
+    # a millisecond of CPU here, so one process on this 2-core machine cannot take 2000/s.
+    parser.add_argument("--token-interval-ms", type=float, default=200, help="live: between tokens")
+    parser.add_argument("--subscribers", type=int, default=50, help="fanout: review pages")
+    parser.add_argument("--decisions", type=int, default=50, help="fanout: decisions recorded")
+    parser.add_argument("--writers", type=int, default=20, help="writers: concurrent writers")
     args = parser.parse_args()
-    if not load.wrk_available():
+    parts = args.only or list(PARTS)
+    if not load.wrk_available() and {"throughput", "live"} & set(parts):
         raise SystemExit("wrk is not installed (make bench installs Debian's wrk)")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     for kind in kinds:
-        bench_database(kind, args.seconds, args.connections)
+        if "throughput" in parts:
+            bench_throughput(kind, args.seconds, args.connections)
+        if "live" in parts:
+            bench_live(kind, args)
+        if "fanout" in parts:
+            bench_fanout(kind, args)
+        if "writers" in parts:
+            bench_writers(kind, args)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,15 @@ def wrk_available() -> bool:
 
 
 def run_wrk(
-    name: str, url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+    name: str,
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    threads: int = 2,
 ) -> Result:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     output = subprocess.run(

@@ -1,5 +1,6 @@
 """Start and stop the servers under test as real uvicorn processes."""
 
+import contextlib
 import os
 import re
 import socket
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -47,25 +49,69 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], limit_s: floa
 
 @contextmanager
 def serve(
-    command: list[str], env: dict[str, str], health_path: str
+    command: list[str], env: dict[str, str], health_path: str, log: Path | None = None
 ) -> Iterator[tuple[str, float, int]]:
-    """Yields the base URL, the seconds until healthy and the server's pid."""
+    """Yields the base URL, the seconds until healthy and the server's pid.
+
+    With ``log``, the server's stdout and stderr go to that file (to grep it afterwards).
+    """
     port = free_port()
     full_env = {**os.environ, **env}
+    with contextlib.ExitStack() as files:
+        output: IO[bytes] | int = subprocess.DEVNULL
+        if log is not None:
+            output = files.enter_context(log.open("ab"))
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=output,
+            stderr=output,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            seconds = wait_until_healthy(base + health_path, process)
+            yield base, seconds, process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def stamped_model_server(tokens: int, interval_ms: float) -> Iterator[str]:
+    """The stamping model server (bench/stamped_llm.py) in its own process; yields its /v1 URL."""
+    port = free_port()
     process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "bench.stamped_llm",
+            "--port",
+            str(port),
+            "--tokens",
+            str(tokens),
+            "--interval-ms",
+            str(interval_ms),
+        ],
         cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        seconds = wait_until_healthy(base + health_path, process)
-        yield base, seconds, process.pid
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], limit_s: float = 10) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        if process.poll() is not None:
+            raise RuntimeError(f"model server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"model server did not listen on {port} within {limit_s} s")
 
 
 def session_cookie(base: str, email: str, password: str) -> str:

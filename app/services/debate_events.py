@@ -3,6 +3,11 @@
 The subscription starts before the snapshot is read, so nothing that happens in between
 is lost; deltas that the snapshot already contains are trimmed or dropped, so a client
 that appends every delta it receives ends up with exactly the stored text.
+
+Deltas come twice: unsaved ones as the model writes, then saved ones carrying all the text
+since the reply's previous save. An unsaved delta that does not follow on from what a
+client has (it joined between saves) is dropped rather than answered with a re-read: the
+next saved delta starts where the stored text the client read ends, and fills the gap.
 """
 
 import asyncio
@@ -22,6 +27,8 @@ IDLE_CHECK_S = 1.0
 SYNCED = "synced"
 # The kind of the event that says nothing happened for a while (only when asked for).
 IDLE = "idle"
+# Marks a delta sent before its text was stored (see replies.py); clients never see it.
+UNSAVED = "unsaved"
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,13 @@ class _Relay:
         if not isinstance(message_id, int):
             return []
         streaming = item.get("status") == MessageStatus.STREAMING
-        if item.get("type") == "delta" and streaming and message_id in self.sent_length:
-            delta = self._delta(message_id, item)
-            if delta is not None:
-                return delta
+        if item.get("type") == "delta" and streaming:
+            if message_id in self.sent_length:
+                delta = self._delta(message_id, item)
+                if delta is not None:
+                    return delta
+            if item.get(UNSAVED):
+                return []  # a gap: the next saved delta fills it
         # New messages, verdicts, finished replies and gaps go out whole (with final HTML).
         return await self._whole(message_id)
 
@@ -104,7 +114,8 @@ class _Relay:
         if offset + len(delta) <= sent:
             return []
         self.sent_length[message_id] = offset + len(delta)
-        trimmed = {**item, "offset": sent, "delta": delta[sent - offset :]}
+        trimmed = {key: value for key, value in item.items() if key != UNSAVED}
+        trimmed.update(offset=sent, delta=delta[sent - offset :])
         return [ThreadEvent("delta", data=trimmed)]
 
     async def _whole(self, message_id: int) -> list[ThreadEvent]:

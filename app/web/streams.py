@@ -9,7 +9,10 @@ missed events) is answered the same way, with everything.
 import asyncio
 import contextlib
 import html
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,6 +25,8 @@ from app.deps import DbDep, SessionDep
 from app.models.enums import GenerationStatus
 from app.services import debate_overview, meetings, projects, review
 from app.services import generation as generation_service
+from app.services.debate_events import UNSAVED
+from app.services.review import Review
 from app.web import regions
 from app.web.deps import WebUser, require_setup_done
 from app.web.templating import base_context, render_text
@@ -42,12 +47,6 @@ def event_bytes(name: str, data: str) -> bytes:
 def event_stream(body: AsyncIterator[bytes]) -> Response:
     """A text/event-stream response that proxies do not buffer."""
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
-
-
-async def _events(subscription: live.Subscription) -> AsyncIterator[live.Event | None]:
-    """Hub events; None after each quiet stretch, so the caller can send a keep-alive."""
-    while True:
-        yield await subscription.get(timeout=KEEPALIVE_S)
 
 
 def _changed(sent: dict[str, str], parts: regions.Regions) -> regions.Regions:
@@ -71,29 +70,99 @@ def project_events(
     projects.get_project(session, project_id)
     context = base_context(request)
     hub: live.LocalHub = request.app.state.hub
-
-    def render(design: bool) -> regions.Regions:
-        def work(s: Any) -> regions.Regions:
-            found = review.review(s, project_id=project_id)
-            return regions.review_regions(found, context, design=design)
-
-        result: regions.Regions = _read(db, work)
-        return result
+    shared = shared_reviews(db)
 
     async def body() -> AsyncIterator[bytes]:
         sent: dict[str, str] = {}
         async with hub.subscribe(f"project:{project_id}") as subscription:
-            for rid, fragment in _changed(sent, await asyncio.to_thread(render, False)):
-                yield event_bytes(rid, fragment)
-            async for item in _events(subscription):
-                if item is None:
-                    yield b": keep-alive\n\n"
-                    continue
-                design = item.get("type") in {"project", live.RESET}
-                for rid, fragment in _changed(sent, await asyncio.to_thread(render, design)):
+            fresh_after, design = time.monotonic(), False
+            while True:
+                parts = await shared.regions(project_id, context, design, fresh_after)
+                for rid, fragment in _changed(sent, parts):
                     yield event_bytes(rid, fragment)
+                items = await _next_events(subscription)
+                while items is None:
+                    yield b": keep-alive\n\n"
+                    items = await _next_events(subscription)
+                # Everything queued so far is answered by one read that starts after it.
+                fresh_after = subscription.delivered_at
+                design = any(item.get("type") in {"project", live.RESET} for item in items)
 
     return event_stream(body())
+
+
+async def _next_events(subscription: live.Subscription) -> list[live.Event] | None:
+    """The next event and any queued behind it; None after a quiet KEEPALIVE_S."""
+    first = await subscription.get(timeout=KEEPALIVE_S)
+    if first is None:
+        return None
+    return [first, *subscription.take_waiting()]
+
+
+@dataclass
+class _SharedRead:
+    started: float
+    review: "asyncio.Future[Review]"
+    renders: "dict[tuple[object, ...], asyncio.Future[regions.Regions]]"
+
+
+class SharedReviews:
+    """One read of a project's review, and one rendering per kind of viewer, for all of
+    its open review pages at once: a decision seen by fifty pages costs one read, not
+    fifty. A page joins a read only if it started after the page's latest event arrived
+    (so it includes that change); otherwise it starts a new one."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.latest: dict[int, _SharedRead] = {}
+
+    async def regions(
+        self, project_id: int, context: dict[str, Any], design: bool, fresh_after: float
+    ) -> regions.Regions:
+        entry = self.latest.get(project_id)
+        if entry is None or entry.started < fresh_after or _failed(entry.review):
+            started = time.monotonic()
+            read = asyncio.ensure_future(asyncio.to_thread(self._read, project_id))
+            entry = self.latest[project_id] = _SharedRead(started, read, {})
+        found = await asyncio.shield(entry.review)
+        key = (design, *_viewer(context))
+        render = entry.renders.get(key)
+        if render is None or _failed(render):
+            render = asyncio.ensure_future(
+                asyncio.to_thread(regions.review_regions, found, context, design=design)
+            )
+            entry.renders[key] = render
+        parts: regions.Regions = await asyncio.shield(render)
+        return parts
+
+    def _read(self, project_id: int) -> Review:
+        with self.db.transaction(write=False) as session:
+            return review.review(session, project_id=project_id)
+
+
+def _failed(future: "asyncio.Future[Any]") -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _viewer(context: dict[str, Any]) -> tuple[object, ...]:
+    """What the regions depend on besides the project: who looks, and their form token."""
+    user = context.get("user")
+    return (
+        getattr(user, "id", None),
+        context.get("csrf_token"),
+        context.get("can_write"),
+        context.get("is_admin"),
+    )
+
+
+_SHARED: "weakref.WeakKeyDictionary[Database, SharedReviews]" = weakref.WeakKeyDictionary()
+
+
+def shared_reviews(db: Database) -> SharedReviews:
+    found = _SHARED.get(db)
+    if found is None:
+        found = _SHARED[db] = SharedReviews(db)
+    return found
 
 
 @router.get("/generations/{generation_id}/events")
@@ -251,12 +320,17 @@ class ProjectFeed:
     async def batch(self, timeout: float) -> list[live.Event] | None:
         """The next event and any already waiting behind it; None after a quiet ``timeout``."""
         assert self._subscription is not None
-        first = await self._subscription.get(timeout=timeout)
-        if first is None:
-            return None
-        items = [first]
-        while not self._subscription.queue.empty():
-            items.append(self._subscription.queue.get_nowait())
+        items: list[live.Event] = []
+        while not items:
+            first = await self._subscription.get(timeout=timeout)
+            if first is None:
+                return None
+            items = [first]
+            while not self._subscription.queue.empty():
+                items.append(self._subscription.queue.get_nowait())
+            # Text a model has not saved yet: the saved event a moment later covers it,
+            # and re-rendering on every token would cost a read per token per viewer.
+            items = [item for item in items if not item.get(UNSAVED)]
         if any(item.get("type") == "thread" for item in items):
             await self._renew()
         return items

@@ -151,3 +151,33 @@ def test_live_deltas_carry_the_new_text(
     assert deltas
     assert all(d["status"] == "streaming" and d["id"] == deltas[0]["id"] for d in deltas)
     assert SLOW_TEXT.startswith("".join(d["delta"] for d in deltas))
+
+
+def test_each_piece_reaches_subscribers_as_it_arrives_not_on_the_save_timer(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    url = f"/api/v1/threads/{blind['id']}/events"
+    llm.script(_slow_reply())
+    with client.stream("GET", url, headers=member.headers) as response:
+        poster = _post_in_background(client, member, blind["id"])
+        text, final = _follow_reply_counting(_events(response.iter_lines()))
+    poster.join(timeout=30)
+    assert final["content"] == SLOW_TEXT == "".join(text)
+    # One delta per streamed chunk: saving (every PERSIST_INTERVAL_S) batches several of them.
+    assert text == [SLOW_TEXT[i : i + 9] for i in range(0, len(SLOW_TEXT), 9)]
+
+
+def _follow_reply_counting(
+    events: Iterator[tuple[str, dict[str, Any]]],
+) -> tuple[list[str], dict[str, Any]]:
+    pieces: list[str] = []
+    for name, data in events:
+        if name == "message" and data["role"] == "assistant" and data["status"] != "streaming":
+            return pieces, data
+        if name == "delta":
+            assert set(data) == {"type", "id", "status", "offset", "delta", "length"}
+            assert data["offset"] == sum(map(len, pieces))
+            pieces.append(data["delta"])
+    raise AssertionError("the stream ended before the reply finished")

@@ -1,0 +1,196 @@
+"""Many replies streaming at once: how late each token reaches its SSE subscriber, and how
+the review page holds up meanwhile.
+
+One thread per reply, one subscriber per thread on GET /api/v1/threads/{id}/events. The
+model server (bench/stamped_llm.py) writes its send time into each token, so a token's
+latency is its arrival at the subscriber minus that stamp, on the one monotonic clock.
+"""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from bench import load
+from bench.sse import Spread, events, spread
+from bench.stamped_llm import stamps
+
+OPENING_AT_ONCE = 10
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    tokens: Spread
+    later_tokens: Spread
+    expected_tokens: int
+    replies_complete: int
+    page_idle: load.Result
+    page_busy: load.Result
+    stream_s: float
+    posted_s: float  # until every reply's POST was answered
+    client_lag: Spread  # how late this benchmark's own event loop woke up meanwhile
+
+
+class Subscriber:
+    """One thread's stream: records each token's latency the first time it is seen."""
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.seen: set[float] = set()
+        self.tokens: list[tuple[float, float]] = []  # (sent, received)
+        self.finished_at = float("inf")
+        self.done = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def run(
+        self, client: httpx.AsyncClient, headers: dict[str, str], opening: asyncio.Semaphore
+    ) -> None:
+        url = f"/api/v1/threads/{self.thread_id}/events"
+        async with opening:
+            request = client.build_request("GET", url, headers=headers)
+            response = await client.send(request, stream=True)
+        try:
+            response.raise_for_status()
+            self.ready.set()
+            async for event in events(response):
+                self._take(event.name, event.json(), event.received)
+                if self.done.is_set():
+                    return
+        finally:
+            await response.aclose()
+
+    def _take(self, name: str, data: dict[str, object], received: float) -> None:
+        text = str(data.get("delta", "")) if name == "delta" else str(data.get("content", ""))
+        for sent in stamps(text):
+            if sent not in self.seen:
+                self.seen.add(sent)
+                self.tokens.append((sent, received))
+        finished = data.get("status") not in (None, "streaming")
+        if name == "message" and data.get("role") == "assistant" and finished:
+            self.finished_at = received
+            self.done.set()
+
+
+async def _start_replies(
+    client: httpx.AsyncClient, auth: dict[str, str], thread_ids: list[int]
+) -> None:
+    async def post(thread_id: int) -> None:
+        body = {"content": "How does this fail?"}
+        response = await client.post(
+            f"/api/v1/threads/{thread_id}/messages", json=body, headers=auth
+        )
+        response.raise_for_status()
+
+    await asyncio.gather(*(post(thread_id) for thread_id in thread_ids))
+
+
+async def create_threads(
+    client: httpx.AsyncClient, auth: dict[str, str], project_id: int, count: int
+) -> list[int]:
+    ids = []
+    for number in range(count):
+        body = {"mode": "open", "title": f"Live {number}"}
+        response = await client.post(
+            f"/api/v1/projects/{project_id}/threads", json=body, headers=auth
+        )
+        response.raise_for_status()
+        ids.append(int(response.json()["id"]))
+    return ids
+
+
+async def stream_once(
+    client: httpx.AsyncClient, auth: dict[str, str], thread_ids: list[int], limit_s: float
+) -> tuple[list[Subscriber], float, float]:
+    """Subscribe to every thread, start every reply, wait until all finish (or ``limit_s``)."""
+    subscribers = [Subscriber(thread_id) for thread_id in thread_ids]
+    # Opened a few at a time: a burst of them at once exhausts the server's connection pool
+    # (a known limit, reported apart), which is not what this part measures.
+    opening = asyncio.Semaphore(OPENING_AT_ONCE)
+    tasks = [asyncio.create_task(s.run(client, auth, opening)) for s in subscribers]
+    await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subscribers)), 30)
+    await asyncio.sleep(0.5)  # the streams subscribe to the hub just after their headers
+    started = time.monotonic()
+    await _start_replies(client, auth, thread_ids)
+    posted_s = time.monotonic() - started
+    done = asyncio.gather(*(s.done.wait() for s in subscribers))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done, limit_s)
+    elapsed = time.monotonic() - started
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return subscribers, elapsed, posted_s
+
+
+async def run(
+    base: str,
+    token: str,
+    cookie: str,
+    project_id: int,
+    *,
+    replies: int,
+    tokens: int,
+    interval_ms: float,
+    page_seconds: int,
+) -> LiveResult:
+    auth = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=replies + 20, max_keepalive_connections=replies + 20)
+    timeout = httpx.Timeout(60.0)
+    page = f"{base}/projects/{project_id}"
+    headers = {"Cookie": cookie}
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
+        warm = await create_threads(client, auth, project_id, 1)
+        await stream_once(client, auth, warm, 60)  # litellm's import and first call
+        thread_ids = await create_threads(client, auth, project_id, replies)
+        idle = await asyncio.to_thread(_page_load, "review page, idle", page, page_seconds, headers)
+        stream_s = tokens * interval_ms / 1000
+        busy_task = asyncio.create_task(
+            asyncio.to_thread(_page_load, "review page, streaming", page, stream_s, headers)
+        )
+        lags: list[float] = []
+        watch = asyncio.create_task(_loop_lag(lags))
+        subscribers, elapsed, posted_s = await stream_once(
+            client, auth, thread_ids, stream_s * 4 + 30
+        )
+        watch.cancel()
+        busy = await busy_task
+    latencies = [received - sent for s in subscribers for sent, received in s.tokens]
+    # From every reply's first token to the first reply's end, all of them are streaming:
+    # no posts, no model calls being opened or wound up, which cost more than tokens do.
+    all_streaming = max((min(s.tokens)[0] for s in subscribers if s.tokens), default=0.0)
+    first_end = min(s.finished_at for s in subscribers)
+    later = [
+        received - sent
+        for s in subscribers
+        for sent, received in s.tokens
+        if all_streaming < sent and received < first_end
+    ]
+    complete = sum(1 for s in subscribers if s.done.is_set())
+    return LiveResult(
+        spread(latencies),
+        spread(later),
+        replies * tokens,
+        complete,
+        idle,
+        busy,
+        elapsed,
+        posted_s,
+        spread(lags),
+    )
+
+
+async def _loop_lag(lags: list[float], period_s: float = 0.01) -> None:
+    """Arrival times are taken on this loop: a late wake-up here inflates token delays."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(period_s)
+        lags.append(max(0.0, time.monotonic() - before - period_s))
+
+
+def _page_load(name: str, url: str, seconds: float, headers: dict[str, str]) -> load.Result:
+    """One browser reloading the page back to back (wrk, one connection)."""
+    return load.run_wrk(
+        name, url, seconds=max(1, round(seconds)), connections=1, threads=1, headers=headers
+    )
