@@ -4,7 +4,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
@@ -82,13 +82,25 @@ RequiredBearerDep = Annotated[HTTPAuthorizationCredentials, Depends(require_bear
 
 
 def get_current_user(
-    request: Request, session: SessionDep, db: DbDep, credentials: BearerDep
+    request: Request,
+    session: SessionDep,
+    db: DbDep,
+    credentials: BearerDep,
+    after_response: BackgroundTasks,
 ) -> User:
     found = users.user_for_token(session, _bearer_token(credentials))
     if found is None:
         raise _unknown_or_revoked()
     user, token = found
-    _record_use(session, db, token, method=request.method)
+    if users.token_needs_touch(token):
+        if request.method in SAFE_METHODS:
+            # After the response, when this request's connection is back in the pool: a
+            # request holding one connection while it waits for a second deadlocks the pool
+            # once enough of them arrive together (a burst of event streams did).
+            after_response.add_task(_touch_token, db, token.id)
+        else:
+            # A write request already holds SQLite's write lock: a second writer would wait on it.
+            users.touch_token(session, token_id=token.id)
     return user
 
 
@@ -104,16 +116,6 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None:
         raise _no_token()
     return credentials.credentials
-
-
-def _record_use(session: Session, db: Database, token: users.TokenUse, *, method: str) -> None:
-    if not users.token_needs_touch(token):
-        return
-    if method in SAFE_METHODS:
-        _touch_token(db, token.id)
-    else:
-        # A write request already holds SQLite's write lock: a second writer would wait on it.
-        users.touch_token(session, token_id=token.id)
 
 
 async def authenticated_read(
@@ -136,13 +138,18 @@ def _authenticated_read(
     credentials: HTTPAuthorizationCredentials,
     work: Callable[[Session, users.Caller], T],
 ) -> T:
-    with db.transaction(write=False) as session:
-        found = users.caller_for_token(session, credentials.credentials)
-        if found is None:
-            raise _unknown_or_revoked()
-        caller, token = found
-        _record_use(session, db, token, method="GET")
-        return work(session, caller)
+    token: users.TokenUse | None = None
+    try:
+        with db.transaction(write=False) as session:
+            found = users.caller_for_token(session, credentials.credentials)
+            if found is None:
+                raise _unknown_or_revoked()
+            caller, token = found
+            return work(session, caller)
+    finally:
+        # Once the read's connection is back in the pool (see get_current_user).
+        if token is not None and users.token_needs_touch(token):
+            _touch_token(db, token.id)
 
 
 def _touch_token(db: Database, token_id: int) -> None:
