@@ -87,11 +87,23 @@ def test_every_page_forbids_inline_script(client: TestClient, path: str) -> None
     assert "'unsafe-eval'" not in policy
 
 
-def test_the_report_export_carries_the_policy(client: TestClient, world: xss.HostileWorld) -> None:
+def test_the_report_export_carries_a_policy_of_its_own(
+    client: TestClient, world: xss.HostileWorld
+) -> None:
+    """A standalone file: no script and no request at all, only its own style block."""
     sign_in(client, world.actor.email)
-    report = client.get(f"/projects/{world.project_id}/exports/report.html")
-    assert "script-src 'self'" in report.headers["content-security-policy"]
-    assert report.headers["x-content-type-options"] == "nosniff"
+    for path in (f"/projects/{world.project_id}", f"/api/v1/projects/{world.project_id}"):
+        headers = {} if path.startswith("/projects") else world.actor.headers
+        report = client.get(f"{path}/exports/report.html", headers=headers)
+        assert report.status_code == 200, path
+        policy = report.headers["content-security-policy"]
+        directives = dict(part.strip().partition(" ")[::2] for part in policy.split(";"))
+        assert directives["default-src"] == "'none'"  # so no script-src: no script at all
+        assert "script-src" not in directives
+        assert directives["style-src"].startswith("'sha256-")
+        assert "unsafe-inline" not in policy
+        assert xss.audit(report.text) == []
+    assert report.headers["content-disposition"].startswith("inline")
 
 
 @pytest.mark.parametrize(

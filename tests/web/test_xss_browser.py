@@ -10,14 +10,7 @@ from fastapi.testclient import TestClient
 from tests.hardening import xss
 from tests.hardening.web_helpers import COOKIE, sign_in
 from tests.llm_server import ScriptedLLM
-from tests.web.conftest import (  # noqa: F401 (fixtures)
-    LiveServer,
-    NewContext,
-    browser,
-    live_server,
-    new_context,
-    playwright,
-)
+from tests.web.conftest import LiveServer, NewContext
 
 # Recorded before any of the page's own script runs.
 WATCH = """
@@ -29,8 +22,8 @@ document.addEventListener('securitypolicyviolation',
 
 @pytest.mark.browser
 def test_the_hostile_pages_run_nothing_in_a_browser(
-    live_server: LiveServer,  # noqa: F811
-    new_context: NewContext,  # noqa: F811
+    live_server: LiveServer,
+    new_context: NewContext,
     llm: ScriptedLLM,
 ) -> None:
     with live_server.db.transaction() as session:
