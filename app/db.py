@@ -1,5 +1,6 @@
 """Engine, sessions and the declarative base."""
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,13 +72,25 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Pooled connections per process (kept + overflow); requests are admitted to match.
+SQLITE_POOL = (5, 10)
+POSTGRES_POOL = (10, 20)
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        size, overflow = SQLITE_POOL
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=size,
+            max_overflow=overflow,
+        )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    size, overflow = POSTGRES_POOL
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
 
 
 class Database:
@@ -85,6 +98,11 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
+        size, overflow = (
+            SQLITE_POOL if settings.sqlalchemy_url.startswith("sqlite") else POSTGRES_POOL
+        )
+        self.pool_capacity = size + overflow
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self.reader = sessionmaker(self.engine, expire_on_commit=False)
         self.writer = sessionmaker(
             self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
@@ -101,6 +119,21 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def request_slots(self) -> asyncio.Semaphore:
+        """No more requests hold a session at once than the pool has connections.
+
+        A request keeps its connection across several worker-thread hops (each sync
+        dependency, the endpoint, the commit). With more of them admitted than there are
+        connections, requests holding every connection waited for worker threads while every
+        worker thread waited for a connection, until the pool's 30 s timeout: a burst of 100
+        event streams opened at once did that. One semaphore per event loop (tests run
+        several loops in one process).
+        """
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.pool_capacity))
+        return self._slots[1]
 
     def dispose(self) -> None:
         self.engine.dispose()

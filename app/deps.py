@@ -1,9 +1,10 @@
 """Typed dependencies shared by the API and the HTML routers."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,17 +39,41 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit on success, roll back on any error."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: commit on success, roll back on any error.
+
+    Admitted through the database's request slots (see ``Database.request_slots``).
+    """
     db: Database = request.app.state.db
     factory = db.reader if request.method in SAFE_METHODS else db.writer
-    with factory() as session:
+    async with db.request_slots():
+        session = factory()
         try:
             yield session
+        except BaseException:
+            await _in_own_thread(_end, session, False)
+            raise
+        await _in_own_thread(_end, session, True)
+
+
+def _end(session: Session, commit: bool) -> None:
+    with session:  # closes, giving the connection back
+        if not commit:
+            session.rollback()
+            return
+        try:
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+async def _in_own_thread(function: Callable[..., None], *args: object) -> None:
+    """Off the worker threads' shared limit and safe from cancellation, as FastAPI ends sync
+    dependencies: waiting for a free thread while holding a connection is the deadlock the
+    request slots are there to prevent."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(function, *args, limiter=anyio.CapacityLimiter(1))
 
 
 DbDep = Annotated[Database, Depends(get_db)]
@@ -97,7 +122,7 @@ def get_current_user(
             # After the response, when this request's connection is back in the pool: a
             # request holding one connection while it waits for a second deadlocks the pool
             # once enough of them arrive together (a burst of event streams did).
-            after_response.add_task(_touch_token, db, token.id)
+            after_response.add_task(_touch_token_when_admitted, db, token.id)
         else:
             # A write request already holds SQLite's write lock: a second writer would wait on it.
             users.touch_token(session, token_id=token.id)
@@ -130,7 +155,8 @@ async def authenticated_read(
     transaction is owned here as it is by ``get_session``: committed, or rolled back on error.
     """
     db: Database = request.app.state.db
-    return await run_in_threadpool(_authenticated_read, db, credentials, work)
+    async with db.request_slots():
+        return await run_in_threadpool(_authenticated_read, db, credentials, work)
 
 
 def _authenticated_read(
@@ -150,6 +176,11 @@ def _authenticated_read(
         # Once the read's connection is back in the pool (see get_current_user).
         if token is not None and users.token_needs_touch(token):
             _touch_token(db, token.id)
+
+
+async def _touch_token_when_admitted(db: Database, token_id: int) -> None:
+    async with db.request_slots():
+        await run_in_threadpool(_touch_token, db, token_id)
 
 
 def _touch_token(db: Database, token_id: int) -> None:
