@@ -131,11 +131,13 @@ def designgate_command() -> list[str]:
 
 
 def baseline_command() -> list[str]:
+    """Served as `designgate serve` serves the app: one worker, its access log on, no
+    websockets, no proxy headers; only the application differs."""
     return [
         str(VENV_BIN / "uvicorn"),
         "bench.baseline_app:create_baseline_app",
         "--factory",
-        "--log-level",
-        "warning",
-        "--no-access-log",
+        "--ws",
+        "none",
+        "--no-proxy-headers",
     ]
