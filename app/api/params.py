@@ -1,4 +1,4 @@
-"""Path parameters shared by the JSON routers."""
+"""Path parameters shared by the JSON and HTML routers."""
 
 from typing import Annotated
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.deps import SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models.enums import Role
@@ -77,7 +78,7 @@ def create_user(
 @router.post("/users/{user_id}/role", response_class=HTMLResponse)
 def change_role(
     request: Request,
-    user_id: int,
+    user_id: PathId,
     session: SessionDep,
     admin: WebAdmin,
     role: Annotated[str, Form()],
@@ -128,7 +129,9 @@ def create_token(
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_token(request: Request, token_id: int, session: SessionDep, admin: WebAdmin) -> Response:
+def revoke_token(
+    request: Request, token_id: PathId, session: SessionDep, admin: WebAdmin
+) -> Response:
     """Revoke a token: requests with it get 401 from now on."""
     users.revoke_token(session, token_id=token_id, actor=admin)
     return _tokens_page(request, session)

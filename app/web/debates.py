@@ -9,6 +9,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.config import Settings
 from app.deps import DbDep, ModelCallsDep, SessionDep, SettingsDep
 from app.errors import Conflict, InvalidInput
@@ -60,7 +61,7 @@ def _form_values(mode: str, item_id: int | None, settings: Settings) -> dict[str
 @router.get("/projects/{project_id}/threads/new", response_class=HTMLResponse)
 def new_thread_form(
     request: Request,
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     user: WebWriter,
     settings: SettingsDep,
@@ -77,7 +78,7 @@ def new_thread_form(
 @router.post("/projects/{project_id}/threads", response_class=HTMLResponse)
 def start_thread(
     request: Request,
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     user: WebWriter,
     settings: SettingsDep,
@@ -173,7 +174,9 @@ def _thread_context(
 
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
-def thread_page(request: Request, thread_id: int, session: SessionDep, user: WebUser) -> Response:
+def thread_page(
+    request: Request, thread_id: PathId, session: SessionDep, user: WebUser
+) -> Response:
     """A debate: each turn with the models' replies side by side, flags, costs and prompts."""
     return page(request, "thread.html", _thread_context(session, thread_id, {}, {}))
 
@@ -181,7 +184,7 @@ def thread_page(request: Request, thread_id: int, session: SessionDep, user: Web
 @router.post("/threads/{thread_id}/messages", response_class=HTMLResponse)
 def post_message(
     request: Request,
-    thread_id: int,
+    thread_id: PathId,
     session: SessionDep,
     user: WebWriter,
     settings: SettingsDep,

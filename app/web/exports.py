@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from app.api.params import PathId
 from app.deps import SessionDep
 from app.errors import NotFound
 from app.responses import download
@@ -26,7 +27,7 @@ EXPORTS: dict[str, tuple[Exporter, bool]] = {
 
 
 @router.get("/projects/{project_id}/exports/{name}", response_class=Response)
-def export(project_id: int, name: str, session: SessionDep, user: WebUser) -> Response:
+def export(project_id: PathId, name: str, session: SessionDep, user: WebUser) -> Response:
     """One of the project's exports, by file name."""
     if name not in EXPORTS:
         raise NotFound(f"There is no export called {name!r}")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.deps import DbDep, EndpointDep, ModelCallsDep, SessionDep
 from app.services import generation as generation_service
 from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
@@ -17,7 +18,7 @@ router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf
 @router.post("/projects/{project_id}/generations", response_class=HTMLResponse)
 def start_generation(
     request: Request,
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     user: WebWriter,
     db: DbDep,
@@ -40,7 +41,7 @@ def start_generation(
 
 @router.get("/generations/{generation_id}", response_class=HTMLResponse)
 def generation_page(
-    request: Request, generation_id: int, session: SessionDep, user: WebUser
+    request: Request, generation_id: PathId, session: SessionDep, user: WebUser
 ) -> Response:
     """One generation: its code (streaming while the model writes) and what it was based on."""
     generation = generation_service.get_generation(session, generation_id)
@@ -49,7 +50,7 @@ def generation_page(
 
 
 @router.get("/generations/{generation_id}/code.txt")
-def generation_text(generation_id: int, session: SessionDep, user: WebUser) -> Response:
+def generation_text(generation_id: PathId, session: SessionDep, user: WebUser) -> Response:
     """The generated code as plain text, for copying or saving."""
     generation = generation_service.get_generation(session, generation_id)
     return PlainTextResponse(generation.content)

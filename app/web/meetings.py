@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.deps import SessionDep
 from app.errors import InvalidInput, NotFound
 from app.models import Meeting
@@ -25,7 +26,9 @@ def _meeting_page_context(request: Request, session: Any, meeting: Meeting) -> d
 
 
 @router.get("/projects/{project_id}/meeting", response_class=HTMLResponse)
-def meeting_page(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
+def meeting_page(
+    request: Request, project_id: PathId, session: SessionDep, user: WebUser
+) -> Response:
     """The project's live meeting, or a way to start one and the minutes of past ones."""
     meeting = meetings.active_meeting(session, project_id=project_id)
     if meeting is None:
@@ -38,7 +41,7 @@ def meeting_page(request: Request, project_id: int, session: SessionDep, user: W
 
 @router.post("/projects/{project_id}/meeting")
 def start_meeting(
-    request: Request, project_id: int, session: SessionDep, user: WebWriter
+    request: Request, project_id: PathId, session: SessionDep, user: WebWriter
 ) -> Response:
     """Start a meeting with you presenting."""
     meetings.start_meeting(session, project_id=project_id, actor=user)
@@ -47,7 +50,7 @@ def start_meeting(
 
 @router.post("/meetings/{meeting_id}/join")
 def join_meeting(
-    request: Request, meeting_id: int, session: SessionDep, user: WebWriter
+    request: Request, meeting_id: PathId, session: SessionDep, user: WebWriter
 ) -> Response:
     """Join the meeting as an attendee."""
     meeting = meetings.join(session, meeting_id=meeting_id, actor=user)
@@ -57,7 +60,7 @@ def join_meeting(
 @router.post("/meetings/{meeting_id}/current-item", response_class=HTMLResponse)
 def set_current_item(
     request: Request,
-    meeting_id: int,
+    meeting_id: PathId,
     session: SessionDep,
     user: WebWriter,
     item_id: Annotated[int, Form()],
@@ -70,7 +73,7 @@ def set_current_item(
 @router.post("/meetings/{meeting_id}/votes", response_class=HTMLResponse)
 def cast_vote(
     request: Request,
-    meeting_id: int,
+    meeting_id: PathId,
     session: SessionDep,
     user: WebWriter,
     item_id: Annotated[int, Form()],
@@ -94,7 +97,7 @@ def _regions_response(request: Request, session: Any, meeting: Meeting, *, form:
 
 @router.post("/meetings/{meeting_id}/end")
 def end_meeting(
-    request: Request, meeting_id: int, session: SessionDep, user: WebWriter
+    request: Request, meeting_id: PathId, session: SessionDep, user: WebWriter
 ) -> Response:
     """End the meeting and show its minutes."""
     meetings.end_meeting(session, meeting_id=meeting_id, actor=user)
@@ -103,7 +106,7 @@ def end_meeting(
 
 @router.get("/meetings/{meeting_id}", response_class=HTMLResponse)
 def meeting_minutes(
-    request: Request, meeting_id: int, session: SessionDep, user: WebUser
+    request: Request, meeting_id: PathId, session: SessionDep, user: WebUser
 ) -> Response:
     """A meeting's minutes (or the live view while it runs)."""
     meeting = meetings.get_meeting(session, meeting_id)
@@ -114,7 +117,7 @@ def meeting_minutes(
 
 
 @router.get("/meetings/{meeting_id}/minutes.md")
-def minutes_markdown(meeting_id: int, session: SessionDep, user: WebUser) -> Response:
+def minutes_markdown(meeting_id: PathId, session: SessionDep, user: WebUser) -> Response:
     """The minutes as a Markdown file."""
     meeting = meetings.get_meeting(session, meeting_id)
     if meeting.minutes is None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
@@ -63,7 +64,7 @@ async def create_project(
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def review_page(
-    request: Request, project_id: int, session: SessionDep, user: WebUser, settings: SettingsDep
+    request: Request, project_id: PathId, session: SessionDep, user: WebUser, settings: SettingsDep
 ) -> Response:
     """The design, the checklist by category (one row per item), debates and the gate."""
     found = review.review(session, project_id=project_id)
@@ -79,7 +80,7 @@ def review_page(
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
-def item_page(request: Request, item_id: int, session: SessionDep, user: WebUser) -> Response:
+def item_page(request: Request, item_id: PathId, session: SessionDep, user: WebUser) -> Response:
     """One checklist item: its question, decision, revision history and (for writers) the
     decision form; the review page fetches this part when an item is opened."""
     detail = review.item_detail(session, item_id=item_id)
@@ -92,7 +93,9 @@ def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
 
 
 @router.get("/projects/{project_id}/gate", response_class=HTMLResponse)
-def gate_panel(request: Request, project_id: int, session: SessionDep, user: WebUser) -> Response:
+def gate_panel(
+    request: Request, project_id: PathId, session: SessionDep, user: WebUser
+) -> Response:
     """The gate panel alone: open or closed, and the missing and stale items."""
     project = projects.get_project(session, project_id)
     return fragment(request, "_gate.html", {"project": project, "gate": gate(session, project)})
@@ -100,7 +103,7 @@ def gate_panel(request: Request, project_id: int, session: SessionDep, user: Web
 
 @router.post("/projects/{project_id}/design", response_class=HTMLResponse)
 async def save_design(
-    request: Request, project_id: int, session: SessionDep, user: WebWriter
+    request: Request, project_id: PathId, session: SessionDep, user: WebWriter
 ) -> Response:
     """Save the design against the version it was read at; a conflict keeps the typed text."""
     form = await request.form()
@@ -161,7 +164,7 @@ def _design_conflict(
 
 @router.post("/items/{item_id}/decision", response_class=HTMLResponse)
 async def record_decision(
-    request: Request, item_id: int, session: SessionDep, user: WebWriter
+    request: Request, item_id: PathId, session: SessionDep, user: WebWriter
 ) -> Response:
     """Record a decision revision (in a meeting when the form says so) and update the gate."""
     form = await request.form()

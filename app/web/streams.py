@@ -20,6 +20,7 @@ from fastapi.sse import format_sse_event
 from starlette.responses import Response, StreamingResponse
 
 from app import live
+from app.api.params import PathId
 from app.db import Database
 from app.deps import DbDep, SessionDep
 from app.models.enums import GenerationStatus
@@ -64,7 +65,7 @@ def _read(db: Database, work: Callable[[Any], Any]) -> Any:
 
 @router.get("/projects/{project_id}/events")
 def project_events(
-    request: Request, project_id: int, session: SessionDep, user: WebUser, db: DbDep
+    request: Request, project_id: PathId, session: SessionDep, user: WebUser, db: DbDep
 ) -> Response:
     """Live regions of the review page: gate, categories, item states, meeting banner."""
     projects.get_project(session, project_id)
@@ -167,7 +168,7 @@ def shared_reviews(db: Database) -> SharedReviews:
 
 @router.get("/generations/{generation_id}/events")
 def generation_events(
-    request: Request, generation_id: int, session: SessionDep, user: WebUser, db: DbDep
+    request: Request, generation_id: PathId, session: SessionDep, user: WebUser, db: DbDep
 ) -> Response:
     """The generated text as it grows: a snapshot, then each new piece, then the outcome."""
     generation_service.get_generation(session, generation_id)
@@ -204,7 +205,7 @@ def _outcome(status: str, content: str, error: str | None) -> str:
 @router.get("/meetings/{meeting_id}/events")
 def meeting_events(
     request: Request,
-    meeting_id: int,
+    meeting_id: PathId,
     session: SessionDep,
     user: WebUser,
     db: DbDep,

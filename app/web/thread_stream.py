@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from app.api.params import PathId
 from app.db import Database
 from app.deps import DbDep, SessionDep
 from app.models import Message
@@ -43,7 +44,7 @@ def out_of_band(swaps: list[Swap]) -> str:
 @router.get("/threads/{thread_id}/events")
 def thread_events(
     request: Request,
-    thread_id: int,
+    thread_id: PathId,
     session: SessionDep,
     user: WebUser,
     db: DbDep,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from tests import factories
 from tests.conftest import Actor
+from tests.hardening.web_helpers import sign_in
 
 HUGE = [2**31, 2**63, 10**30]
 # Valid bodies, so only the id in the path is wrong.
@@ -118,3 +123,30 @@ def test_true_is_not_a_checklist_item_id(client: TestClient, admin: Actor) -> No
 def test_names_are_stored_without_surrounding_whitespace(client: TestClient, admin: Actor) -> None:
     project = factories.create_project(client, admin, name="  Orders\t")
     assert project["name"] == "Orders"
+
+
+def _web_pages_with_ids(app: FastAPI) -> list[str]:
+    """Every page and fragment (GET, outside /api) whose path names something by id."""
+    return sorted(
+        str(route.path)
+        for route in iter_route_contexts(app.routes)
+        if route.path
+        and "GET" in (route.methods or set())
+        and not str(route.path).startswith("/api/")
+        and "_id}" in str(route.path)
+    )
+
+
+def test_every_web_page_with_an_id_past_the_integer_columns_is_invalid_input(
+    client: TestClient, member: Actor
+) -> None:
+    """On PostgreSQL such an id was a 500 (integer out of range) on every page."""
+    sign_in(client, member.email)
+    paths = _web_pages_with_ids(client.app)  # type: ignore[arg-type]
+    assert "/items/{item_id}" in paths
+    assert "/projects/{project_id}" in paths
+    for path in paths:
+        url = re.sub(r"{[a-z_]+_id}", str(2**31), path)
+        response = client.get(url)
+        assert response.status_code == 422, (path, response.status_code)
+        assert "text/html" in response.headers["content-type"], path
