@@ -92,9 +92,11 @@ def project_events(
     return event_stream(body())
 
 
-async def _next_events(subscription: live.Subscription) -> list[live.Event] | None:
-    """The next event and any queued behind it; None after a quiet KEEPALIVE_S."""
-    first = await subscription.get(timeout=KEEPALIVE_S)
+async def _next_events(
+    subscription: live.Subscription, timeout: float = KEEPALIVE_S
+) -> list[live.Event] | None:
+    """The next event and any queued behind it; None after a quiet ``timeout``."""
+    first = await subscription.get(timeout=timeout)
     if first is None:
         return None
     return [first, *subscription.take_waiting()]
@@ -323,15 +325,12 @@ class ProjectFeed:
         assert self._subscription is not None
         items: list[live.Event] = []
         while not items:
-            first = await self._subscription.get(timeout=timeout)
-            if first is None:
+            found = await _next_events(self._subscription, timeout)
+            if found is None:
                 return None
-            items = [first]
-            while not self._subscription.queue.empty():
-                items.append(self._subscription.queue.get_nowait())
             # Text a model has not saved yet: the saved event a moment later covers it,
             # and re-rendering on every token would cost a read per token per viewer.
-            items = [item for item in items if not item.get(UNSAVED)]
+            items = [item for item in found if not item.get(UNSAVED)]
         if any(item.get("type") == "thread" for item in items):
             await self._renew()
         return items
