@@ -4,9 +4,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.api.params import PathId
+from app.config import Settings
 from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
@@ -17,10 +19,18 @@ from app.services import debate_overview, decisions, meetings, projects, review,
 from app.services.decisions import ItemWithDecision
 from app.services.gate import gate
 from app.web import regions
-from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
+from app.web.deps import (
+    SignedIn,
+    WebUser,
+    WebWriter,
+    check_csrf,
+    require_setup_done,
+    signed_in_read,
+)
 from app.web.errors import redirect
 from app.web.forms import FieldErrors, decision_values, lines, parse, values
-from app.web.templating import base_context, fragment, page
+from app.web.page_cache import PageKey, RenderedPages
+from app.web.templating import base_context, csrf_token, fragment, page, render_page
 
 router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
 PROJECT_FIELDS = ("name", "problem", "architecture", "data_model", "constraints")
@@ -63,10 +73,26 @@ async def create_project(
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def review_page(
-    request: Request, project_id: PathId, session: SessionDep, user: WebUser, settings: SettingsDep
-) -> Response:
+async def review_page(request: Request, project_id: PathId, settings: SettingsDep) -> Response:
     """The design, the checklist by category (one row per item), debates and the gate."""
+
+    def rendered(session: Session, viewer: SignedIn) -> str:
+        # One read of the revision decides whether the last rendering still holds.
+        revision = review.revision(session, project_id=project_id)
+        key = PageKey(
+            project_id, revision, viewer.id, viewer.name, viewer.role, csrf_token(request)
+        )
+        pages: RenderedPages = request.app.state.review_pages
+        html = pages.get(key)
+        if html is None:
+            html = _render_review(request, session, project_id, settings)
+            pages.put(key, html)
+        return html
+
+    return HTMLResponse(await signed_in_read(request, rendered))
+
+
+def _render_review(request: Request, session: Session, project_id: int, settings: Settings) -> str:
     found = review.review(session, project_id=project_id)
     context = _review_context(found, values=_project_values(found), errors={})
     titles = {entry.item.id: entry.item.title for entry in found.items}
@@ -76,7 +102,7 @@ def review_page(
         items=found.items,
         selectable_models=settings.selectable_models,
     )
-    return page(request, "review.html", context)
+    return render_page(request, "review.html", context)
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
