@@ -35,6 +35,10 @@ class Project(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Counts changes to what the review page shows; database triggers keep it (see the
+    # migration "project review revision"). Read it with ``review.revision``: an object
+    # loaded earlier holds an old value.
+    review_revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

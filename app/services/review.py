@@ -3,9 +3,10 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, load_only
 
+from app.errors import NotFound
 from app.models import Decision, Generation, Meeting, Project
 from app.models.enums import Category
 from app.services import decisions, meetings
@@ -73,6 +74,21 @@ def review(session: Session, *, project_id: int) -> Review:
         generations=_generations(session, project, items),
         meeting=meetings.active_meeting(session, project_id=project.id),
     )
+
+
+def revision(session: Session, *, project_id: int) -> int:
+    """How many times what the review page shows has changed (database triggers count it).
+
+    Read it before anything it stands for: on PostgreSQL each statement of a transaction
+    sees the commits before it, so whatever is read afterwards is at least this new.
+    """
+    found = session.connection().execute(_REVISION, {"project_id": project_id}).scalar()
+    if found is None:
+        raise NotFound(f"Project {project_id} does not exist")
+    return int(found)
+
+
+_REVISION = select(Project.review_revision).where(Project.id == bindparam("project_id"))
 
 
 def item_detail(session: Session, *, item_id: int) -> ItemDetail:
