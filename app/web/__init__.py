@@ -14,6 +14,7 @@ from app.web import (
     streams,
     thread_stream,
 )
+from app.web.page_cache import RenderedPages
 from app.web.security import SecurityHeaders
 from app.web.sessions import CookieSessionMiddleware
 
@@ -23,6 +24,7 @@ modules = (account, projects, generations, meetings, debates, admin, streams, th
 def install(app: FastAPI) -> None:
     """The browser UI: its routes, cookie sessions, security headers and HTML errors."""
     errors.install(app)
+    app.state.review_pages = RenderedPages()
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CookieSessionMiddleware)
     # Each router straight into the app: a router nested in a router is one more level

@@ -1,18 +1,24 @@
 """Dependencies of the HTML routes: first-run setup, the signed-in user, CSRF."""
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from app.db import Database
 from app.deps import SAFE_METHODS, SessionDep
 from app.errors import Forbidden
 from app.models import User
 from app.models.enums import Role
 from app.services import users
 
+T = TypeVar("T")
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 CSRF_REFUSAL = (
@@ -49,13 +55,20 @@ class LoginRequired(Exception):
         return "/login?next=" + quote(self.next_path, safe="/")
 
 
-def require_setup_done(request: Request, session: SessionDep) -> None:
-    # Users are never deleted, so once one exists the answer cannot change.
+async def require_setup_done(request: Request) -> None:
+    # Users are never deleted, so once one exists the answer cannot change: after that this
+    # costs every page nothing (no session, no worker thread).
     if getattr(request.app.state, "setup_done", False):
         return
-    if users.count_users(session) == 0:
+    db: Database = request.app.state.db
+    if await run_in_threadpool(_count_users, db) == 0:
         raise SetupRequired()
     request.app.state.setup_done = True
+
+
+def _count_users(db: Database) -> int:
+    with db.transaction(write=False) as session:
+        return users.count_users(session)
 
 
 async def check_csrf(request: Request) -> None:
@@ -76,36 +89,66 @@ async def check_csrf(request: Request) -> None:
         raise Forbidden(CSRF_REFUSAL)
 
 
+class Account(Protocol):
+    """What signing in by cookie reads of a user (a ``User`` or a row of its columns)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def session_epoch(self) -> int: ...
+
+
 def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
     user = session.get(User, user_id) if isinstance(user_id, int) else None
+    return user if _admit(request, user) else None
+
+
+def _admit(request: Request, account: Account | None) -> SignedIn | None:
+    """The cookie's user, if their session still holds; the cookie forgets them if not."""
     # A session from before the user signed out (a copied or replayed cookie) is over.
-    if user is not None and (
-        not user.is_active or request.session.get("epoch") != user.session_epoch
+    if account is not None and (
+        not account.is_active or request.session.get("epoch") != account.session_epoch
     ):
-        user = None
-    if user is None and user_id is not None:
+        account = None
+    if account is None and request.session.get("uid") is not None:
         request.session.pop("uid", None)
-    request.state.user = SignedIn(user.id, user.name, user.email, user.role) if user else None
-    return user
+    signed_in = SignedIn(account.id, account.name, account.email, account.role) if account else None
+    request.state.user = signed_in
+    return signed_in
 
 
-def require_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
+# The checks below touch no database: async, so they cost no worker-thread hop.
+async def require_user(
+    request: Request, user: Annotated[User | None, Depends(optional_user)]
+) -> User:
     if user is None:
-        path = request.url.path
-        if request.url.query:
-            path += "?" + request.url.query
-        raise LoginRequired(path if request.method in SAFE_METHODS else "/")
+        raise _login_required(request)
     return user
 
 
-def require_writer(user: Annotated[User, Depends(require_user)]) -> User:
+def _login_required(request: Request) -> LoginRequired:
+    path = request.url.path
+    if request.url.query:
+        path += "?" + request.url.query
+    return LoginRequired(path if request.method in SAFE_METHODS else "/")
+
+
+async def require_writer(user: Annotated[User, Depends(require_user)]) -> User:
     if user.role == Role.VIEWER:
         raise Forbidden("You are a viewer: you can read everything but not change anything.")
     return user
 
 
-def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
     if user.role != Role.ADMIN:
         raise Forbidden("Only an admin can do this.")
     return user
@@ -115,3 +158,33 @@ MaybeUser = Annotated[User | None, Depends(optional_user)]
 WebUser = Annotated[User, Depends(require_user)]
 WebWriter = Annotated[User, Depends(require_writer)]
 WebAdmin = Annotated[User, Depends(require_admin)]
+
+
+async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T]) -> T:
+    """Sign the cookie's user in and run ``work`` in one read transaction on one worker
+    thread, as ``WebUser`` and ``SessionDep`` would in three hops: for the pages read most.
+
+    Redirects to sign-in as ``WebUser`` does. The transaction is owned here as it is by
+    ``get_session``: committed, or rolled back on error.
+    """
+    db: Database = request.app.state.db
+    async with db.request_slots():
+        return await run_in_threadpool(_signed_in_read, request, db, work)
+
+
+def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:
+    with db.transaction(write=False) as session:
+        user_id = request.session.get("uid")
+        account = None
+        if isinstance(user_id, int):
+            # Plain columns on the connection: loading a User object costs more than the query.
+            account = session.connection().execute(_ACCOUNT, {"user_id": user_id}).first()
+        signed_in = _admit(request, account)
+        if signed_in is None:
+            raise _login_required(request)
+        return work(session, signed_in)
+
+
+_ACCOUNT = select(
+    User.id, User.name, User.email, User.role, User.is_active, User.session_epoch
+).where(User.id == bindparam("user_id"))

@@ -173,6 +173,11 @@ def fragment(
     )
 
 
+def render_page(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A whole page as a string, with what every page knows of its viewer."""
+    return templates.env.get_template(template).render({**base_context(request), **context})
+
+
 def render_text(template: str, context: dict[str, Any]) -> str:
     """A fragment as a string, for server-sent events (no request at hand)."""
     return templates.env.get_template(template).render(context)

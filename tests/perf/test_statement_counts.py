@@ -96,10 +96,30 @@ def test_review_page_statements_do_not_grow_with_items_revisions_or_threads(
     small = _reviewed_project(client, db, member, extra=0, revisions=1, threads=1)
     large = _reviewed_project(client, db, member, extra=54, revisions=3, threads=20)
     sign_in(client, member.email)
-    small_count = _statements_for(client, db, member, f"/projects/{small}")
-    large_count = _statements_for(client, db, member, f"/projects/{large}")
+    small_count = _first_load_statements(client, db, f"/projects/{small}")
+    large_count = _first_load_statements(client, db, f"/projects/{large}")
     assert small_count == large_count
     assert large_count <= 12
+
+
+def test_a_review_page_served_again_reads_only_who_asks_and_the_revision(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    """While nothing on it changed, a page is not read or rendered again."""
+    project_id = _reviewed_project(client, db, member, extra=54, revisions=3, threads=20)
+    sign_in(client, member.email)
+    first = _first_load_statements(client, db, f"/projects/{project_id}")
+    with counted_statements(db) as statements:
+        assert client.get(f"/projects/{project_id}").status_code == 200
+    # BEGIN, the signed-in user, the project's review revision.
+    assert len(statements) <= 3 < first, statements
+
+
+def _first_load_statements(client: TestClient, db: Database, path: str) -> int:
+    with counted_statements(db) as statements:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(statements)
 
 
 def test_an_opened_item_costs_the_same_however_many_revisions_it_has(
