@@ -83,11 +83,9 @@ async def review_page(request: Request, project_id: PathId, settings: SettingsDe
             project_id, revision, viewer.id, viewer.name, viewer.role, csrf_token(request)
         )
         pages: RenderedPages = request.app.state.review_pages
-        html = pages.get(key)
-        if html is None:
-            html = _render_review(request, session, project_id, settings)
-            pages.put(key, html)
-        return html
+        return pages.get_or_render(
+            key, lambda: _render_review(request, session, project_id, settings)
+        )
 
     return HTMLResponse(await signed_in_read(request, rendered))
 
