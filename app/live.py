@@ -35,6 +35,14 @@ SUBSCRIBER_QUEUE_SIZE = 1000
 log = logging.getLogger(__name__)
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Subscription:
     """Events for one subscriber, delivered on the event loop it subscribed from."""
 
@@ -62,8 +70,13 @@ class Subscription:
 
     async def get(self, timeout: float | None = None) -> Event | None:
         """The next event, or None when ``timeout`` seconds pass without one."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            # A timeout scope, not wait_for: wait_for wraps the get in a task of its own,
+            # which an event stream paid for on every event it relayed.
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -99,7 +112,13 @@ class LocalHub:
         """Thread-safe and non-blocking: callable from request threads and the loop alike."""
         with self._lock:
             targets = list(self._subscribers.get(channel, ()))
+        running = _running_loop()
         for subscription in targets:
+            if subscription.loop is running:
+                # Already on the subscriber's loop (a reply's unsaved piece, a NOTIFY
+                # received): no need to wake the loop through its self-pipe.
+                running.call_soon(subscription.deliver, dict(item))
+                continue
             with contextlib.suppress(RuntimeError):  # the subscriber's loop has closed
                 subscription.loop.call_soon_threadsafe(subscription.deliver, dict(item))
 

@@ -11,6 +11,7 @@ next saved delta starts where the stored text the client read ends, and fills th
 """
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,18 @@ async def thread_events(
         if mark_synced:
             yield ThreadEvent(SYNCED)
         quiet_s = 0.0
-        while not await disconnected():
+        checked_at = time.monotonic()
+        if await disconnected():
+            return
+        while True:
             item = await subscription.get(timeout=IDLE_CHECK_S)
+            # Asking the server whether the client left costs a cancel scope and a receive:
+            # once per IDLE_CHECK_S, not once per relayed event.
+            now = time.monotonic()
+            if now - checked_at >= IDLE_CHECK_S:
+                checked_at = now
+                if await disconnected():
+                    return
             if item is None:
                 quiet_s += IDLE_CHECK_S
                 if idle_after_s is not None and quiet_s >= idle_after_s:

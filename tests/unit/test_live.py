@@ -35,6 +35,22 @@ def test_a_subscriber_of_two_channels_gets_both_in_order() -> None:
     assert asyncio.run(scenario()) == [{"n": 1}, {"n": 3}, {"type": "reset"}]
 
 
+def test_events_published_on_the_loop_and_from_a_thread_arrive_in_order() -> None:
+    async def scenario() -> list[live.Event | None]:
+        hub = live.LocalHub()
+        async with hub.subscribe("thread:1") as subscription:
+            hub.publish("thread:1", {"n": 1})  # on the subscriber's loop
+            await asyncio.to_thread(hub.publish, "thread:1", {"n": 2})  # from a worker thread
+            hub.publish_soon("thread:1", {"n": 3})
+            got = [await subscription.get(timeout=1) for _ in range(3)]
+            got.append(await subscription.get(timeout=0.05))  # nothing more: a timeout
+            hub.publish("thread:1", {"n": 4})
+            got.append(await subscription.get(timeout=1))
+            return got
+
+    assert asyncio.run(scenario()) == [{"n": 1}, {"n": 2}, {"n": 3}, None, {"n": 4}]
+
+
 def test_events_are_published_after_commit_and_dropped_on_rollback(database_url: str) -> None:
     async def scenario() -> list[live.Event | None]:
         app = create_app(make_settings(database_url))
