@@ -143,7 +143,7 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
             "DESIGNGATE_LLM_API_KEY": "bench-key",
         }
         log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull))
-        with servers.serve(servers.designgate_command(), env, "/healthz", log) as (base, _s, _pid):
+        with servers.serve(servers.designgate_command(), env, "/healthz", log) as (base, _s, pid):
             cookie = servers.session_cookie(base, seed.EMAIL, seed.PASSWORD)
             found = asyncio.run(
                 live_replies.run(
@@ -155,6 +155,7 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
                     tokens=args.tokens,
                     interval_ms=args.token_interval_ms,
                     page_seconds=args.seconds,
+                    server_cpu_s=lambda: servers.cpu_seconds(pid),
                 )
             )
     tokens = found.tokens
@@ -168,6 +169,12 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
     later = found.later_tokens
     print(f"    while every reply was streaming: {later.line()}")
     print(f"    the benchmark's own event loop woke late by: {found.client_lag.line()}")
+    busy_cores = found.server_cpu_s / found.stream_s
+    print(
+        f"  server CPU from the first post to the last reply: {found.server_cpu_s:.1f} s in"
+        f" {found.stream_s:.1f} s = {busy_cores:.2f} cores busy (the page load included);"
+        f" {found.server_cpu_s * 1000 / max(tokens.count, 1):.2f} ms per token"
+    )
     idle, busy = found.page_idle, found.page_busy
     ratio = busy.p99_ms / idle.p99_ms
     print(f"  review page idle:      p99 {idle.p99_ms:.1f} ms ({idle.requests_per_s:.0f} req/s)")

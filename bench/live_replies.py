@@ -9,6 +9,7 @@ latency is its arrival at the subscriber minus that stamp, on the one monotonic 
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -29,6 +30,7 @@ class LiveResult:
     stream_s: float
     posted_s: float  # until every reply's POST was answered
     client_lag: Spread  # how late this benchmark's own event loop woke up meanwhile
+    server_cpu_s: float  # CPU the server used from the first post until the replies ended
 
 
 class Subscriber:
@@ -127,6 +129,7 @@ async def run(
     tokens: int,
     interval_ms: float,
     page_seconds: int,
+    server_cpu_s: Callable[[], float],
 ) -> LiveResult:
     auth = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=replies + 20, max_keepalive_connections=replies + 20)
@@ -144,9 +147,11 @@ async def run(
         )
         lags: list[float] = []
         watch = asyncio.create_task(_loop_lag(lags))
+        cpu_before = server_cpu_s()
         subscribers, elapsed, posted_s = await stream_once(
             client, auth, thread_ids, stream_s * 4 + 30
         )
+        cpu_used = server_cpu_s() - cpu_before
         watch.cancel()
         busy = await busy_task
     latencies = [received - sent for s in subscribers for sent, received in s.tokens]
@@ -171,6 +176,7 @@ async def run(
         elapsed,
         posted_s,
         spread(lags),
+        cpu_used,
     )
 
 
