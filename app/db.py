@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import Dialect
@@ -78,6 +78,12 @@ def _configure_sqlite(engine: Engine) -> None:
 # keep as many as a busy server uses.
 SQLITE_POOL = (15, 0)
 POSTGRES_POOL = (20, 10)
+# Of those, how many requests that write may hold at once; requests that read get the rest.
+# Writes queue for SQLite's one write lock (and for row locks on PostgreSQL) while holding
+# their slot: 100 replies posted at once took every slot, and every page waited seconds
+# behind them.
+SQLITE_WRITE_SLOTS = 5
+POSTGRES_WRITE_SLOTS = 10
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -96,16 +102,23 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
 
 
+class _Slots(NamedTuple):
+    loop: asyncio.AbstractEventLoop
+    read: asyncio.Semaphore
+    write: asyncio.Semaphore
+
+
 class Database:
     """The engine and the two session factories the app hands out."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
-        size, overflow = (
-            SQLITE_POOL if settings.sqlalchemy_url.startswith("sqlite") else POSTGRES_POOL
-        )
+        sqlite = settings.sqlalchemy_url.startswith("sqlite")
+        size, overflow = SQLITE_POOL if sqlite else POSTGRES_POOL
         self.pool_capacity = size + overflow
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self.write_slots = SQLITE_WRITE_SLOTS if sqlite else POSTGRES_WRITE_SLOTS
+        self.read_slots = self.pool_capacity - self.write_slots
+        self._slots: _Slots | None = None
         self.reader = sessionmaker(self.engine, expire_on_commit=False)
         self.writer = sessionmaker(
             self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
@@ -123,20 +136,23 @@ class Database:
                 session.rollback()
                 raise
 
-    def request_slots(self) -> asyncio.Semaphore:
+    def request_slots(self, *, write: bool = False) -> asyncio.Semaphore:
         """No more requests hold a session at once than the pool has connections.
 
         A request keeps its connection across several worker-thread hops (each sync
         dependency, the endpoint, the commit). With more of them admitted than there are
         connections, requests holding every connection waited for worker threads while every
         worker thread waited for a connection, until the pool's 30 s timeout: a burst of 100
-        event streams opened at once did that. One semaphore per event loop (tests run
-        several loops in one process).
+        event streams opened at once did that. Reads and writes are admitted separately (see
+        ``SQLITE_WRITE_SLOTS``), together never more than the pool holds. One pair of
+        semaphores per event loop (tests run several loops in one process).
         """
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(self.pool_capacity))
-        return self._slots[1]
+        if self._slots is None or self._slots.loop is not loop:
+            self._slots = _Slots(
+                loop, asyncio.Semaphore(self.read_slots), asyncio.Semaphore(self.write_slots)
+            )
+        return self._slots.write if write else self._slots.read
 
     def dispose(self) -> None:
         self.engine.dispose()

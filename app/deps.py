@@ -45,8 +45,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     Admitted through the database's request slots (see ``Database.request_slots``).
     """
     db: Database = request.app.state.db
-    factory = db.reader if request.method in SAFE_METHODS else db.writer
-    async with db.request_slots():
+    write = request.method not in SAFE_METHODS
+    factory = db.writer if write else db.reader
+    async with db.request_slots(write=write):
         session = factory()
         try:
             yield session
@@ -179,7 +180,7 @@ def _authenticated_read(
 
 
 async def _touch_token_when_admitted(db: Database, token_id: int) -> None:
-    async with db.request_slots():
+    async with db.request_slots(write=True):
         await run_in_threadpool(_touch_token, db, token_id)
 
 
