@@ -156,8 +156,7 @@ async def authenticated_read(
     transaction is owned here as it is by ``get_session``: committed, or rolled back on error.
     """
     db: Database = request.app.state.db
-    async with db.request_slots():
-        return await run_in_threadpool(_authenticated_read, db, credentials, work)
+    return await run_admitted(db, _authenticated_read, db, credentials, work)
 
 
 def _authenticated_read(
@@ -179,9 +178,17 @@ def _authenticated_read(
             _touch_token(db, token.id)
 
 
+async def run_admitted(
+    db: Database, function: Callable[..., T], *args: object, write: bool = False
+) -> T:
+    """``function(*args)`` on a worker thread, once the database admits one more request
+    (see ``Database.request_slots``)."""
+    async with db.request_slots(write=write):
+        return await run_in_threadpool(function, *args)
+
+
 async def _touch_token_when_admitted(db: Database, token_id: int) -> None:
-    async with db.request_slots(write=True):
-        await run_in_threadpool(_touch_token, db, token_id)
+    await run_admitted(db, _touch_token, db, token_id, write=True)
 
 
 def _touch_token(db: Database, token_id: int) -> None:

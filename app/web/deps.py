@@ -7,12 +7,11 @@ from typing import Annotated, Protocol, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import Database
-from app.deps import SAFE_METHODS, SessionDep
+from app.deps import SAFE_METHODS, SessionDep, run_admitted
 from app.errors import Forbidden
 from app.models import User
 from app.models.enums import Role
@@ -90,7 +89,7 @@ async def check_csrf(request: Request) -> None:
 
 
 class Account(Protocol):
-    """What signing in by cookie reads of a user (a ``User`` or a row of its columns)."""
+    """What signing in by cookie needs of a user: a ``User``, or ``users.Account`` (its columns)."""
 
     @property
     def id(self) -> int: ...
@@ -168,23 +167,14 @@ async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T
     ``get_session``: committed, or rolled back on error.
     """
     db: Database = request.app.state.db
-    async with db.request_slots():
-        return await run_in_threadpool(_signed_in_read, request, db, work)
+    return await run_admitted(db, _signed_in_read, request, db, work)
 
 
 def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:
     with db.transaction(write=False) as session:
         user_id = request.session.get("uid")
-        account = None
-        if isinstance(user_id, int):
-            # Plain columns on the connection: loading a User object costs more than the query.
-            account = session.connection().execute(_ACCOUNT, {"user_id": user_id}).first()
+        account = users.account(session, user_id) if isinstance(user_id, int) else None
         signed_in = _admit(request, account)
         if signed_in is None:
             raise _login_required(request)
         return work(session, signed_in)
-
-
-_ACCOUNT = select(
-    User.id, User.name, User.email, User.role, User.is_active, User.session_epoch
-).where(User.id == bindparam("user_id"))

@@ -175,7 +175,7 @@ def fragment(
 
 def render_page(request: Request, template: str, context: dict[str, Any]) -> str:
     """A whole page as a string, with what every page knows of its viewer."""
-    return templates.env.get_template(template).render({**base_context(request), **context})
+    return render_text(template, {**base_context(request), **context})
 
 
 def render_text(template: str, context: dict[str, Any]) -> str:
