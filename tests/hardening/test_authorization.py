@@ -11,24 +11,22 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.deps import get_current_user, require_admin, require_writer
-from app.main import create_app
 from app.models.enums import Role
 from app.services import users
 from tests import factories
-from tests.conftest import Actor, make_actor, make_settings
+from tests.conftest import Actor, make_actor
+from tests.hardening.routes import dependency_calls, write_routes
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWNER_SCOPED = frozenset({("DELETE", "/api/v1/tokens/{token_id}")})
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/projects"): {"name": "Matrix", "problem": "Who may write?"},
@@ -60,7 +58,7 @@ class WriteRoute:
 
     @property
     def calls(self) -> set[Callable[..., Any]]:
-        return set(_calls(self.dependant))
+        return set(dependency_calls(self.dependant))
 
     @property
     def owner_scoped(self) -> bool:
@@ -71,25 +69,12 @@ class WriteRoute:
         return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m.group(1), 1)), self.path)
 
 
-def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    if dependant.call is not None:
-        yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
-
-
-def write_routes() -> list[WriteRoute]:
+def api_write_routes() -> list[WriteRoute]:
     """Every route under /api/v1 with a write method, as the app routes them."""
-    app = create_app(make_settings("sqlite:///:memory:"))
-    return [
-        WriteRoute(method, str(route.path), route.dependant)
-        for route in iter_route_contexts(app.routes)
-        if str(route.path or "").startswith("/api/v1/")
-        for method in sorted((route.methods or set()) & WRITE_METHODS)
-    ]
+    return [WriteRoute(*route) for route in write_routes(lambda path: path.startswith("/api/v1/"))]
 
 
-WRITE_ROUTES = write_routes()
+WRITE_ROUTES = api_write_routes()
 
 
 @pytest.fixture

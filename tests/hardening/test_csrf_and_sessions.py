@@ -8,24 +8,21 @@ The routes are read from the app itself, so a write route added later is checked
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from app.db import Database
-from app.main import create_app
 from app.models.enums import Role
 from app.web.deps import check_csrf
 from tests import factories
-from tests.conftest import Actor, make_actor, make_settings
+from tests.conftest import Actor, make_actor
+from tests.hardening.routes import dependency_calls, write_routes
 from tests.hardening.web_helpers import COOKIE, PASSWORD, sign_in, snapshot, token_in
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSAL = "security token"
 # Enough of a form for each route to get past parsing, so "not 403" means the check passed.
 FORMS: dict[str, dict[str, str]] = {
@@ -55,22 +52,9 @@ class WebWrite:
         return dict(FORMS.get(self.path, {}))
 
 
-def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    if dependant.call is not None:
-        yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
-
-
 def web_writes() -> list[WebWrite]:
     """Every write route outside the bearer-token API, as the app routes them."""
-    app = create_app(make_settings("sqlite:///:memory:"))
-    return [
-        WebWrite(method, str(route.path), route.dependant)
-        for route in iter_route_contexts(app.routes)
-        if route.path and not str(route.path).startswith("/api/")
-        for method in sorted((route.methods or set()) & WRITE_METHODS)
-    ]
+    return [WebWrite(*route) for route in write_routes(lambda path: not path.startswith("/api/"))]
 
 
 WEB_WRITES = web_writes()
@@ -85,7 +69,7 @@ def test_the_list_holds_the_write_routes_there_are() -> None:
 
 @pytest.mark.parametrize("route", WEB_WRITES, ids=str)
 def test_every_web_write_route_checks_the_csrf_token(route: WebWrite) -> None:
-    assert check_csrf in set(_calls(route.dependant)), f"{route} skips the CSRF check"
+    assert check_csrf in set(dependency_calls(route.dependant)), f"{route} skips the CSRF check"
 
 
 @pytest.fixture

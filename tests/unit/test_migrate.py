@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 
 from app import migrate
 from app.config import normalise_database_url
+from tests.test_migrations import _tables
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_REVISION = "0123456789ab"
@@ -28,14 +29,6 @@ def _execute(url: str, statement: str) -> None:
     with engine.begin() as connection:
         connection.execute(text(statement))
     engine.dispose()
-
-
-def _tables(url: str) -> set[str]:
-    engine = create_engine(normalise_database_url(url))
-    try:
-        return set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
 
 
 def test_the_heads_read_from_the_files_are_alembics_heads() -> None:

@@ -22,8 +22,9 @@ from app.models import Message, Thread
 from app.services import debate_events
 from tests import factories
 from tests.conftest import Actor, make_settings
+from tests.hardening.web_helpers import token_in
 from tests.llm_server import Reply, ScriptedLLM
-from tests.web.test_pages import HTMX, sign_in, token_in
+from tests.web.test_pages import HTMX, sign_in
 
 MODEL = "openai/scripted-model"
 OTHER = "openai/second-model"

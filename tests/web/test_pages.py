@@ -11,15 +11,9 @@ from app.db import Database
 from app.models import Decision, User
 from tests import factories
 from tests.conftest import Actor
+from tests.hardening.web_helpers import PASSWORD, token_in
 
-PASSWORD = "correct horse battery"
 HTMX = {"HX-Request": "true"}
-
-
-def token_in(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:

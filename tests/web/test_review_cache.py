@@ -13,7 +13,8 @@ from sqlalchemy import text
 from app.db import Database
 from tests import factories
 from tests.conftest import Actor
-from tests.web.test_pages import sign_in, token_in
+from tests.hardening.web_helpers import token_in
+from tests.web.test_pages import sign_in
 
 
 def test_a_decision_recorded_after_the_page_was_served_shows_on_the_next_load(
