@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import live, llm, problems, web
+from app import live, model_process, problems, web
 from app.api import router as api
 from app.config import Settings, get_settings
 from app.db import Database
@@ -43,8 +43,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.hub.start()
     warm_up = None
     if settings.model and settings.llm_warmup:
-        # After start-up, so importing litellm never delays the first page.
-        warm_up = asyncio.get_running_loop().run_in_executor(None, llm.warm_up)
+        # After start-up: the model process imports litellm while the first pages are served.
+        warm_up = asyncio.get_running_loop().run_in_executor(None, model_process.shared().start)
     yield
     if warm_up is not None:
         warm_up.cancel()

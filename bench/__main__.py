@@ -117,6 +117,8 @@ def bench_throughput(kind: str, seconds: int, connections: int) -> None:
             checklist = measure("checklist (API, 60 items)", project + "/checklist", auth)
             cookie = {"Cookie": servers.session_cookie(base, seed.EMAIL, seed.PASSWORD)}
             review = measure("review page (HTML)", f"{base}/projects/{project_id}", cookie)
+            # By now the model process has imported litellm.
+            model_rss = sum(servers.rss_mb(child) for child in servers.children(pid))
         print(plain_line(hello))
         print(plain_line(one_row, "  (baseline)"))
         print(ratio_line(gate, one_row, 0.70))
@@ -124,6 +126,7 @@ def bench_throughput(kind: str, seconds: int, connections: int) -> None:
         print(ratio_line(review, one_row, 0.50, p99_target=3.0))
         print(f"  start-up until /healthz answers: {up_s:.2f} s (target 1.5 s)")
         print(f"  RSS after start-up, before any model call: {rss:.0f} MB (target < 120 MB)")
+        print(f"  the model process it starts after start-up (litellm): {model_rss:.0f} MB later")
 
 
 def bench_live(kind: str, args: argparse.Namespace) -> None:
@@ -155,7 +158,10 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
                     tokens=args.tokens,
                     interval_ms=args.token_interval_ms,
                     page_seconds=args.seconds,
-                    server_cpu_s=lambda: servers.cpu_seconds(pid),
+                    server_cpu_s=lambda: (
+                        servers.cpu_seconds(pid),
+                        servers.children_cpu_seconds(pid),
+                    ),
                 )
             )
     tokens = found.tokens
@@ -174,6 +180,12 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
         f"  server CPU from the first post to the last reply: {found.server_cpu_s:.1f} s in"
         f" {found.stream_s:.1f} s = {busy_cores:.2f} cores busy (the page load included);"
         f" {found.server_cpu_s * 1000 / max(tokens.count, 1):.2f} ms per token"
+    )
+    model_cores = found.model_process_cpu_s / found.stream_s
+    print(
+        f"  its model process (litellm) meanwhile: {found.model_process_cpu_s:.1f} s ="
+        f" {model_cores:.2f} cores busy;"
+        f" {found.model_process_cpu_s * 1000 / max(tokens.count, 1):.2f} ms per token"
     )
     idle, busy = found.page_idle, found.page_busy
     ratio = busy.p99_ms / idle.p99_ms

@@ -31,6 +31,7 @@ class LiveResult:
     posted_s: float  # until every reply's POST was answered
     client_lag: Spread  # how late this benchmark's own event loop woke up meanwhile
     server_cpu_s: float  # CPU the server used from the first post until the replies ended
+    model_process_cpu_s: float  # and its model process (litellm), in the same time
 
 
 class Subscriber:
@@ -129,8 +130,9 @@ async def run(
     tokens: int,
     interval_ms: float,
     page_seconds: int,
-    server_cpu_s: Callable[[], float],
+    server_cpu_s: Callable[[], tuple[float, float]],
 ) -> LiveResult:
+    """``server_cpu_s`` gives the CPU seconds of the server and of its model process."""
     auth = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=replies + 20, max_keepalive_connections=replies + 20)
     timeout = httpx.Timeout(60.0)
@@ -151,7 +153,7 @@ async def run(
         subscribers, elapsed, posted_s = await stream_once(
             client, auth, thread_ids, stream_s * 4 + 30
         )
-        cpu_used = server_cpu_s() - cpu_before
+        cpu_after = server_cpu_s()
         watch.cancel()
         busy = await busy_task
     latencies = [received - sent for s in subscribers for sent, received in s.tokens]
@@ -176,7 +178,8 @@ async def run(
         elapsed,
         posted_s,
         spread(lags),
-        cpu_used,
+        cpu_after[0] - cpu_before[0],
+        cpu_after[1] - cpu_before[1],
     )
 
 

@@ -49,6 +49,7 @@ class ScriptedLLM:
         # Replies for one model (by the request's ``model`` field), ahead of the shared queue.
         self.model_replies: dict[str, deque[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
+        self.abandoned = 0  # streams the client closed before their end
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -84,6 +85,7 @@ class ScriptedLLM:
             self.replies.clear()
             self.model_replies.clear()
             self.requests.clear()
+            self.abandoned = 0
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
@@ -148,6 +150,14 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self._send_json(200, _completion(body, [choice], reply), reply.headers)
 
         def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+            try:
+                self._stream_chunks(reply, body)
+            except ConnectionError:
+                with llm.lock:
+                    llm.abandoned += 1
+                raise
+
+        def _stream_chunks(self, reply: Reply, body: dict[str, Any]) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")

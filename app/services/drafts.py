@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import llm
+from app import model_process
 from app.db import Database, utcnow
 from app.errors import Conflict, NotFound
 from app.llm import LLMFailure, ModelEndpoint
@@ -144,7 +144,7 @@ async def run_draft(
     """Ask the model, outside any transaction; store its proposals, or why there are none."""
     prompt = await asyncio.to_thread(_stored_prompt, db, draft_id)
     try:
-        reply = (await llm.complete_json(endpoint, prompt)).data
+        reply = (await model_process.shared().complete_json(endpoint, prompt)).data
     except LLMFailure as failure:
         await asyncio.to_thread(_fill, db, draft_id, None, catalog, keep_template, failure.reason)
         return

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from app import llm
+from app import llm, model_process
 from app.config import Settings
 from app.db import utcnow
 from app.errors import ModelNotConfigured
@@ -124,8 +124,10 @@ class ModelCalls:
         settings: Settings,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        process: model_process.ModelProcess | None = None,
     ) -> None:
         self.settings = settings
+        self.process = process or model_process.shared()
         self.breakers = CircuitBreakers(
             threshold=settings.llm_breaker_threshold, cooldown_s=settings.llm_breaker_cooldown_s
         )
@@ -179,7 +181,7 @@ class ModelCalls:
             self._admit(model, trace)
             usage = Usage()
             try:
-                async for piece in llm.stream_chat(endpoint, messages, usage=usage):
+                async for piece in self.process.stream(endpoint, messages, usage=usage):
                     trace.text_started = True
                     yield piece
             except LLMFailure as failure:
@@ -201,7 +203,7 @@ class ModelCalls:
         while True:
             self._admit(model, trace)
             try:
-                reply = await llm.complete_json(endpoint, messages)
+                reply = await self.process.complete_json(endpoint, messages)
             except LLMFailure as failure:
                 if not await self._retry_after_failure(model, failure, attempt, trace):
                     raise

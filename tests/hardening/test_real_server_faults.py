@@ -109,7 +109,12 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
             "reply text",
         )
         before = _committed(http, project["id"], thread["id"])
+    assert server.process is not None
+    model_processes = _children(server.process.pid)
+    assert model_processes, "the model calls run in a process of the server's"
     server.kill()
+    # The model process sees its stdin close and exits: nothing of the killed server is left.
+    wait_for(lambda: not any(map(_running, model_processes)), "the model process to exit", 10)
 
     restarted = Server(server_env, tmp_path / "restarted.log")
     with restarted, restarted.client(headers=member.headers) as http:
@@ -128,6 +133,22 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
     assert CODE.startswith(stopped["content"])
     assert after == before
     assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent's wait is missing
 
 
 def _committed(http: httpx.Client, project_id: int, thread_id: int) -> dict[str, Any]:

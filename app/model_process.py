@@ -1,0 +1,397 @@
+"""Model calls run in a process of their own.
+
+litellm turns every streamed chunk into several response objects, about 0.65 ms of CPU per
+token; with a hundred replies streaming, that was a third of the server's one core and
+every page and live event queued behind it. The calls now run in a child process
+(``python -m app.model_process``) that speaks newline-delimited JSON over its stdin and
+stdout: the server sends a call and gets back the reply's text piece by piece, its usage, or
+the failure already classified (kind, reason, Retry-After), exactly as ``app.llm`` reports
+them in process. Retries, fallbacks and circuit breakers stay in the server
+(``app.services.model_calls``), which sees the same ``LLMFailure`` either way.
+
+One child serves every app in the process. It is started on the first call (or by the
+warm-up after start-up), started again on the next call if it dies (the calls it had fail
+with a stored reason), and it exits when its stdin closes, so a server killed with SIGKILL
+leaves no child behind.
+"""
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+from app.llm import JsonReply, LLMFailure, ModelEndpoint, Usage
+
+log = logging.getLogger(__name__)
+# The child must answer (a piece, the end or a failure) within the call's own timeout; this
+# margin covers its start and litellm's import, so only a child that hangs is cut off here.
+SILENCE_MARGIN_S = 30.0
+Message = dict[str, Any]
+
+
+@dataclass
+class _Call:
+    """One call in flight: where its messages go."""
+
+    loop: asyncio.AbstractEventLoop
+    inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+    finished: bool = False
+
+
+class ModelProcess:
+    """The server's side: starts the child, sends calls, routes what comes back."""
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        self._command = command or [sys.executable, "-m", "app.model_process"]
+        self._lock = threading.Lock()  # guards the child and the calls
+        # Writes have their own lock: a write blocked on a full pipe must not stop the reader
+        # (which needs the calls) from draining the child, or neither side would move.
+        self._write_lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._calls: dict[int, _Call] = {}
+        self._ids = itertools.count(1)
+
+    def start(self) -> None:
+        """Start the child now (it imports litellm meanwhile) rather than on the first call."""
+        with self._lock:
+            self._running_child()
+
+    def stop(self) -> None:
+        """Close the child's stdin (it exits) and wait for it briefly."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is None:
+            return
+        _close_quietly(child.stdin)
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return child.pid if child is not None and child.poll() is None else None
+
+    async def stream(
+        self, endpoint: ModelEndpoint, messages: list[dict[str, Any]], *, usage: Usage | None
+    ) -> AsyncIterator[str]:
+        """Yield the reply's text as it arrives; raise LLMFailure on any failure."""
+        call_id, call = self._send("stream", endpoint, messages)
+        try:
+            while True:
+                message = await _next(call, endpoint)
+                if "piece" in message:
+                    yield str(message["piece"])
+                    continue
+                _raise_failure(message)
+                if usage is not None:
+                    _fill_usage(usage, message.get("usage"))
+                call.finished = True
+                return
+        finally:
+            self._forget(call_id, call)
+
+    async def complete_json(
+        self, endpoint: ModelEndpoint, messages: list[dict[str, Any]]
+    ) -> JsonReply:
+        """One non-streamed call that must answer with a JSON object; LLMFailure otherwise."""
+        call_id, call = self._send("json", endpoint, messages)
+        try:
+            message = await _next(call, endpoint)
+            _raise_failure(message)
+            call.finished = True
+            usage = Usage()
+            _fill_usage(usage, message.get("usage"))
+            return JsonReply(dict(message["data"]), str(message["text"]), usage)
+        finally:
+            self._forget(call_id, call)
+
+    def _send(
+        self, op: str, endpoint: ModelEndpoint, messages: list[dict[str, Any]]
+    ) -> tuple[int, _Call]:
+        request = {
+            "op": op,
+            "endpoint": asdict(endpoint),
+            "messages": messages,
+            # The child logs at the server's level (a debugging server sees litellm's records).
+            "log_level": logging.getLogger().getEffectiveLevel(),
+        }
+        call = _Call(asyncio.get_running_loop())
+        with self._lock:
+            call_id = next(self._ids)
+            child = self._running_child()
+            self._calls[call_id] = call
+        try:
+            self._write(child, {"id": call_id, **request})
+        except OSError as exc:
+            self._forget(call_id, call)
+            raise LLMFailure("unavailable", f"The model process is not running: {exc}") from exc
+        return call_id, call
+
+    def _forget(self, call_id: int, call: _Call) -> None:
+        """The caller is done: a call it gave up on (cancelled, closed) is cancelled there."""
+        with self._lock:
+            self._calls.pop(call_id, None)
+            child = self._child
+        if call.finished or child is None:
+            return
+        with contextlib.suppress(OSError):  # the child is gone: nothing is left to cancel
+            self._write(child, {"id": call_id, "op": "cancel"})
+
+    def _write(self, child: subprocess.Popen[bytes], message: Message) -> None:
+        assert child.stdin is not None
+        with self._write_lock:
+            child.stdin.write(json.dumps(message).encode() + b"\n")
+
+    def _running_child(self) -> subprocess.Popen[bytes]:
+        """The child, started if there is none (the lock is held)."""
+        if self._child is not None and self._child.poll() is None:
+            return self._child
+        try:
+            child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+            )
+        except OSError as exc:
+            raise LLMFailure("unavailable", f"The model process could not start: {exc}") from exc
+        self._child = child
+        reader = threading.Thread(
+            target=self._read_replies, args=(child,), name="model-process-reader", daemon=True
+        )
+        reader.start()
+        return child
+
+    def _read_replies(self, child: subprocess.Popen[bytes]) -> None:
+        """Route each line the child writes to its call, one hand-over per event loop per read."""
+        assert child.stdout is not None
+        fd = child.stdout.fileno()
+        pending = b""
+        while chunk := os.read(fd, 1 << 16):
+            *lines, pending = (pending + chunk).split(b"\n")
+            self._deliver([message for line in lines if (message := _parsed(line))])
+        code = child.wait()
+        self._fail_calls_of(child, code)
+
+    def _deliver(self, messages: list[Message]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Call, Message]]] = {}
+        for message in messages:
+            if "log" in message:
+                _log_here(message["log"])
+        with self._lock:
+            for message in messages:
+                call = self._calls.get(int(message["id"]))
+                if call is not None:
+                    by_loop.setdefault(call.loop, []).append((call, message))
+        for loop, batch in by_loop.items():
+            _hand_over(loop, batch)
+
+    def _fail_calls_of(self, child: subprocess.Popen[bytes], code: int) -> None:
+        with self._lock:
+            if self._child is not child:
+                return  # stopped on purpose; its calls were already closed
+            self._child = None
+            lost = list(self._calls.items())
+        if lost:
+            log.error("the model process ended (exit code %s) with %d call(s)", code, len(lost))
+        reason = f"The model process stopped unexpectedly (exit code {code})."
+        failure = {"failure": {"kind": "unavailable", "reason": reason}}
+        for call_id, call in lost:
+            _hand_over(call.loop, [(call, {"id": call_id, **failure})])
+
+
+def _parsed(line: bytes) -> Message | None:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        log.error("the model process wrote a line that is not JSON: %r", line[:200])
+        return None
+    return message if isinstance(message, dict) and "id" in message else None
+
+
+# What a log record carries across: its message is formatted in the child.
+_LOG_FIELDS = ("name", "levelno", "levelname", "pathname", "lineno", "funcName", "created")
+
+
+def _log_here(fields: Any) -> None:
+    """Log a record of the child's through this process's loggers, handlers and levels."""
+    if not isinstance(fields, dict):
+        return
+    record = logging.makeLogRecord(fields)
+    logger = logging.getLogger(record.name)
+    if logger.isEnabledFor(record.levelno):
+        logger.handle(record)
+
+
+class _ForwardLogs(logging.Handler):
+    """The child's log records go to the server, which logs them as its own."""
+
+    def __init__(self, replies: "_Replies") -> None:
+        super().__init__()
+        self._replies = replies
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = {name: getattr(record, name) for name in _LOG_FIELDS}
+            fields["msg"] = record.getMessage()
+            if record.exc_info:
+                fields["exc_text"] = self.format(record).partition("\n")[2]
+            self._replies.send({"id": 0, "log": fields})
+        except Exception:
+            self.handleError(record)
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, batch: list[tuple[_Call, Message]]) -> None:
+    def put_all() -> None:
+        for call, message in batch:
+            call.inbox.put_nowait(message)
+
+    with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+        loop.call_soon_threadsafe(put_all)
+
+
+async def _next(call: _Call, endpoint: ModelEndpoint) -> Message:
+    try:
+        async with asyncio.timeout(endpoint.timeout_s + SILENCE_MARGIN_S):
+            return await call.inbox.get()
+    except TimeoutError:
+        raise LLMFailure("timeout", "The model did not answer within the timeout.") from None
+
+
+def _raise_failure(message: Message) -> None:
+    failure = message.get("failure")
+    if failure is not None:
+        raise LLMFailure(
+            str(failure["kind"]), str(failure["reason"]), retry_after_s=failure.get("retry_after_s")
+        )
+
+
+def _fill_usage(usage: Usage, reported: Any) -> None:
+    if isinstance(reported, dict):
+        usage.tokens_in = reported.get("tokens_in")
+        usage.tokens_out = reported.get("tokens_out")
+        usage.cost = reported.get("cost")
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
+@functools.cache
+def shared() -> ModelProcess:
+    """The one model process of this server process."""
+    return ModelProcess()
+
+
+# --- the child -------------------------------------------------------------------------
+
+
+class _Replies:
+    """The child's stdout: lines written in one turn of its event loop go out in one write."""
+
+    def __init__(self, out: IO[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._out = out
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._lines: list[bytes] = []
+
+    def send(self, message: Message) -> None:
+        if threading.get_ident() != self._loop_thread:  # a log record from a worker thread
+            self._loop.call_soon_threadsafe(self.send, message)
+            return
+        if not self._lines:
+            self._loop.call_soon(self._flush)
+        self._lines.append(json.dumps(message).encode() + b"\n")
+
+    def _flush(self) -> None:
+        data, self._lines = b"".join(self._lines), []
+        self._out.write(data)
+        self._out.flush()
+
+
+async def _run_call(request: Message, replies: _Replies) -> None:
+    from app import llm
+
+    call_id = request["id"]
+    logging.getLogger().setLevel(request.get("log_level", logging.WARNING))
+    endpoint = ModelEndpoint(**request["endpoint"])
+    try:
+        if request["op"] == "stream":
+            usage = Usage()
+            async for piece in llm.stream_chat(endpoint, request["messages"], usage=usage):
+                replies.send({"id": call_id, "piece": piece})
+            replies.send({"id": call_id, "usage": asdict(usage)})
+        else:
+            reply = await llm.complete_json(endpoint, request["messages"])
+            replies.send(
+                {
+                    "id": call_id,
+                    "data": reply.data,
+                    "text": reply.text,
+                    "usage": asdict(reply.usage),
+                }
+            )
+    except LLMFailure as failure:
+        kind, reason, retry = failure.kind, failure.reason, failure.retry_after_s
+        failure_message = {"kind": kind, "reason": reason, "retry_after_s": retry}
+        replies.send({"id": call_id, "failure": failure_message})
+    except Exception as exc:  # a bug here must still end the call with a reason
+        log.exception("model call %s failed in the model process", call_id)
+        replies.send({"id": call_id, "failure": {"kind": "error", "reason": repr(exc)[:300]}})
+
+
+async def _serve(read_requests: Callable[[], Coroutine[Any, Any, bytes]], out: IO[bytes]) -> None:
+    replies = _Replies(out, asyncio.get_running_loop())
+    logging.getLogger().addHandler(_ForwardLogs(replies))
+    running: dict[int, asyncio.Task[None]] = {}
+    while line := await read_requests():
+        request = json.loads(line)
+        if request["op"] == "cancel":
+            task = running.get(request["id"])
+            if task is not None:
+                task.cancel()
+            continue
+        call_id: int = request["id"]
+        task = asyncio.create_task(_run_call(request, replies))
+        running[call_id] = task
+        task.add_done_callback(functools.partial(_drop, running, call_id))
+    # stdin closed: the server stopped or was killed. Nobody is left to read a reply.
+    os._exit(0)
+
+
+def _drop(running: dict[int, asyncio.Task[None]], call_id: int, _task: object) -> None:
+    running.pop(call_id, None)
+
+
+async def _main() -> None:
+    from app import llm
+
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 26)  # a prompt is one line, and may be long
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    # Replies go out on a copy of stdout; stdout itself now points at stderr, so whatever a
+    # library prints lands in the server's log instead of in the middle of a reply.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    loop.run_in_executor(None, llm.warm_up)
+    await _serve(reader.readline, out)
+
+
+if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group; the server decides when its calls stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger().setLevel(logging.WARNING)
+    asyncio.run(_main())

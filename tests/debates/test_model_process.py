@@ -1,0 +1,109 @@
+"""The model process: calls go through it to the scripted server over real HTTP (litellm runs
+in the child), and what goes wrong with the child itself still ends every call with a reason."""
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from app.llm import LLMFailure, ModelEndpoint, Usage
+from app.model_process import ModelProcess
+from tests.llm_server import Reply, ScriptedLLM
+
+TEXT = "A queue consumer that acknowledges after the write commits. " * 4
+
+
+@pytest.fixture
+def process() -> Iterator[ModelProcess]:
+    """A model process of the test's own, so killing it touches no other test."""
+    own = ModelProcess()
+    yield own
+    own.stop()
+
+
+def endpoint(llm: ScriptedLLM, timeout_s: float = 30.0) -> ModelEndpoint:
+    return ModelEndpoint("openai/scripted-model", llm.api_base, "test-key", timeout_s)
+
+
+async def wait_until(condition: object, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not callable(condition) or not condition():
+            await asyncio.sleep(0.02)
+
+
+def test_a_stream_arrives_in_pieces_with_its_usage(process: ModelProcess, llm: ScriptedLLM) -> None:
+    llm.script(Reply(text=TEXT, chunk_size=10, prompt_tokens=21, completion_tokens=34))
+
+    async def collect() -> tuple[list[str], Usage]:
+        usage = Usage()
+        messages = [{"role": "user", "content": "How does it fail?"}]
+        pieces = [p async for p in process.stream(endpoint(llm), messages, usage=usage)]
+        return pieces, usage
+
+    pieces, usage = asyncio.run(collect())
+    assert "".join(pieces) == TEXT
+    assert len(pieces) > 1
+    assert (usage.tokens_in, usage.tokens_out) == (21, 34)
+    assert llm.requests[0]["messages"] == [{"role": "user", "content": "How does it fail?"}]
+    assert process.pid is not None
+    assert process.pid != os.getpid()
+
+
+def test_a_failure_comes_back_classified(process: ModelProcess, llm: ScriptedLLM) -> None:
+    llm.script(Reply(status=429, error_message="slow down", headers={"Retry-After": "7"}))
+
+    async def call() -> None:
+        await process.complete_json(endpoint(llm), [{"role": "user", "content": "JSON please"}])
+
+    with pytest.raises(LLMFailure) as raised:
+        asyncio.run(call())
+    assert raised.value.kind == "rate_limited"
+    assert "slow down" in raised.value.reason
+    assert raised.value.retry_after_s == 7.0
+
+
+def test_a_child_that_dies_fails_its_calls_and_the_next_call_starts_another(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(text=TEXT, chunk_size=4, delay_s=0.05), Reply(text="Still here."))
+
+    received: list[str] = []
+
+    async def killed_mid_stream() -> None:
+        async for piece in process.stream(endpoint(llm), [], usage=None):
+            received.append(piece)
+            if len(received) == 3:
+                assert process.pid is not None
+                os.kill(process.pid, signal.SIGKILL)
+
+    with pytest.raises(LLMFailure) as raised:
+        asyncio.run(killed_mid_stream())
+    failure, partial = raised.value, "".join(received)
+    assert TEXT.startswith(partial)
+    assert len(partial) < len(TEXT)  # (a piece already on its way may still arrive)
+    assert failure.kind == "unavailable"
+    assert "model process stopped unexpectedly" in failure.reason
+
+    async def again() -> str:
+        return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
+
+    assert asyncio.run(again()) == "Still here."
+
+
+def test_a_stream_given_up_is_cancelled_in_the_child(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    """Closing the stream (a cancelled reply) closes the model's connection too, instead of
+    leaving the child reading a reply nobody wants until the model finishes it."""
+    llm.script(Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05))
+
+    async def give_up() -> None:
+        stream = process.stream(endpoint(llm), [], usage=None)
+        async for _piece in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+        await wait_until(lambda: llm.abandoned == 1)
+
+    asyncio.run(give_up())
