@@ -1,7 +1,9 @@
 """Engine, sessions and the declarative base."""
 
 import asyncio
-from collections.abc import Iterator
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -66,10 +68,68 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    writers = _WriterQueue()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not connection.get_execution_options().get(IMMEDIATE, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        writers.enter(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.leave(dbapi_connection)
+            raise
+
+    # The turn ends once COMMIT or ROLLBACK has run (the pool's reset on return is a
+    # rollback too), or with the connection. This engine has a dialect of its own.
+    dialect = engine.dialect
+    for end in ("do_commit", "do_rollback"):
+        setattr(dialect, end, writers.leaving_after(getattr(dialect, end)))
+    for gone in ("close", "invalidate", "soft_invalidate", "close_detached"):
+        event.listen(
+            engine.pool, gone, lambda dbapi_connection, *_: writers.leave(dbapi_connection)
+        )
+
+
+class _WriterQueue:
+    """One write transaction at a time in this process, handed over the moment it ends.
+
+    SQLite has one write lock. A writer that finds it taken sleeps in SQLite's busy handler,
+    longer after every try (up to 100 ms), and does not wake when the lock is freed: with a
+    hundred replies posted at once, posts waited seconds while the lock sat free most of the
+    time. Writers of this process now queue on a lock of ours instead, which hands over at
+    once; the busy handler is left for other processes (the CLI, a second server).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: Any = None
+
+    def enter(self, dbapi_connection: Any) -> None:
+        if not self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked")  # as SQLite would say
+        self._holder = dbapi_connection
+
+    def leave(self, connection: Any) -> None:
+        """``connection``: the DBAPI connection, or the pool's proxy for it."""
+        dbapi_connection = getattr(connection, "dbapi_connection", connection)
+        if self._holder is not None and self._holder is dbapi_connection:
+            self._holder = None
+            self._lock.release()
+
+    def leaving_after(self, end: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``end`` (commit or rollback) and then the next writer's turn."""
+
+        def ended(dbapi_connection: Any) -> None:
+            try:
+                end(dbapi_connection)
+            finally:
+                self.leave(dbapi_connection)
+
+        return ended
 
 
 # Pooled connections per process (kept + overflow); requests are admitted to match. An
