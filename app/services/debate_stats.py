@@ -109,6 +109,36 @@ def _count(row: _Tally, message: Reply) -> None:
     row.cost = _add_cost(row.cost, message.cost)
 
 
+@dataclass
+class ThreadCounts:
+    """What a thread's row in a project's list shows of its replies."""
+
+    replies: int = 0
+    flips: int = 0
+    capitulations: int = 0
+    errors: int = 0  # failed or interrupted
+
+
+def thread_counts(messages: Iterable[Reply]) -> dict[int, ThreadCounts]:
+    """Each thread's reply counts, by thread id, in one pass over the project's replies:
+    the same rules as ``model_stats`` without a row per model (a list shows only the sums)."""
+    counts: dict[int, ThreadCounts] = {}
+    for message in messages:
+        if message.role != MessageRole.ASSISTANT:
+            continue
+        row = counts.get(message.thread_id)
+        if row is None:
+            row = counts[message.thread_id] = ThreadCounts()
+        row.replies += 1
+        row.flips += CHANGED in message.flags
+        row.capitulations += CAPITULATED in message.flags
+        row.errors += message.status in _FAILED
+    return counts
+
+
+_FAILED = frozenset({MessageStatus.ERROR, MessageStatus.INTERRUPTED})
+
+
 def _add_cost(total: float | None, cost: float | None) -> float | None:
     """Unknown costs stay unknown (None) rather than counting as free."""
     if cost is None:
