@@ -103,6 +103,7 @@ templates.env.filters["category_label"] = _category_label
 templates.env.filters["model_markdown"] = model_markdown
 templates.env.filters["cost"] = _cost
 templates.env.filters["duration"] = _duration
+templates.env.filters["mode_label"] = lambda mode: MODE_LABELS.get(mode, mode)
 templates.env.filters["state_label"] = lambda state: STATE_LABELS.get(state, state)
 templates.env.globals["CATEGORIES"] = [(c.value, CATEGORY_LABELS[c]) for c in Category]
 templates.env.globals["STATUS_CHOICES"] = STATUS_CHOICES
