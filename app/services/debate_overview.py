@@ -5,11 +5,12 @@ whether the design is withheld is ``debates.design_visible``, flips are counted 
 ``debate_stats``; this module only gathers and groups.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Text, bindparam, cast, select
 from sqlalchemy.orm import Session, defer
 
 from app.models import ChecklistItem, Message, Project, Thread, User
@@ -66,7 +67,7 @@ class ThreadListing(NamedTuple):
     title: str
     mode: str
     checklist_item_id: int | None
-    models: list[str]
+    models: tuple[str, ...]
 
 
 class ThreadRow(NamedTuple):
@@ -138,13 +139,26 @@ def project_debates(
     messages = debate_stats.project_messages(session, project.id)
     counts = debate_stats.thread_counts(messages)
     titles = item_titles if item_titles is not None else _item_titles(session, project.id)
-    rows = [_thread_row(thread, titles, counts) for thread in map(ThreadListing._make, threads)]
+    rows = [_thread_row(thread, titles, counts) for thread in _listings(threads)]
     return ProjectDebates(
         threads=rows,
         disclosure=Disclosure(project.blind_first, debates.design_visible(session, project)),
         models=debate_stats.model_stats(messages),
         usage=debate_stats.usage(project, messages),
     )
+
+
+def _listings(rows: Iterable[Row[int, str, str, int | None, str | None]]) -> list[ThreadListing]:
+    """Threads with their models parsed: a project's threads mostly name the same models,
+    so each distinct list is parsed once rather than once per thread."""
+    parsed: dict[str | None, tuple[str, ...]] = {}
+    listings = []
+    for thread_id, title, mode, item_id, stored in rows:
+        models = parsed.get(stored)
+        if models is None:
+            models = parsed[stored] = tuple(json.loads(stored) or ()) if stored else ()
+        listings.append(ThreadListing(thread_id, title, mode, item_id, models))
+    return listings
 
 
 def _thread_row(
@@ -156,9 +170,12 @@ def _thread_row(
 
 
 # Built once and run on the connection: a list of a hundred threads costs several times
-# more as loaded Thread objects than as the plain columns it shows.
+# more as loaded Thread objects than as the plain columns it shows. The models come as
+# their JSON text, parsed by ``_listings``.
 _THREAD_LISTING = (
-    select(*(getattr(Thread, name) for name in ThreadListing._fields))
+    select(
+        Thread.id, Thread.title, Thread.mode, Thread.checklist_item_id, cast(Thread.models, Text)
+    )
     .where(Thread.project_id == bindparam("project_id"))
     .order_by(Thread.id)
 )
