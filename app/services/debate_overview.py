@@ -71,7 +71,8 @@ class ThreadListing(NamedTuple):
 
 
 class ThreadRow(NamedTuple):
-    """One thread in a project's list, with what its replies did."""
+    """One thread in a project's list, with what its replies did. Plain values only: the
+    review page keeps each rendered row by them (app/web/rows.py)."""
 
     thread: ThreadListing
     item_title: str | None

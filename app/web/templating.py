@@ -17,6 +17,7 @@ from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
 from app.web.forms import decision_values
+from app.web.rows import item_row_of, kept
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -109,6 +110,8 @@ templates.env.globals["CATEGORIES"] = [(c.value, CATEGORY_LABELS[c]) for c in Ca
 templates.env.globals["STATUS_CHOICES"] = STATUS_CHOICES
 templates.env.globals["ROLES"] = [r.value for r in Role]
 templates.env.globals["decision_values"] = decision_values
+templates.env.globals["item_row_of"] = item_row_of
+templates.env.globals["kept"] = kept
 templates.env.globals["MODE_LABELS"] = MODE_LABELS
 templates.env.globals["MESSAGE_STATUS_LABELS"] = MESSAGE_STATUS_LABELS
 templates.env.globals["FLAG_LABELS"] = FLAG_LABELS
