@@ -1,15 +1,16 @@
 """What the pages show about debates: a project's threads, one thread, the latest replies.
 
 Read-only views over what the debate services store. The rules stay where they live:
-whether the design is withheld is ``debates.design_visible``, flips are counted by
-``debate_stats.model_stats``; this module only gathers and groups.
+whether the design is withheld is ``debates.design_visible``, flips are counted in
+``debate_stats``; this module only gathers and groups.
 """
 
-from collections import defaultdict
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Row, Text, bindparam, cast, select
 from sqlalchemy.orm import Session, defer
 
 from app.models import ChecklistItem, Message, Project, Thread, User
@@ -59,29 +60,26 @@ class Disclosure:
         )
 
 
-@dataclass(frozen=True)
-class ThreadRow:
-    """One thread in a project's list, with what its replies did."""
+class ThreadListing(NamedTuple):
+    """A thread as a project's list shows it: plain columns, not a loaded Thread."""
 
-    thread: Thread
+    id: int
+    title: str
+    mode: str
+    checklist_item_id: int | None
+    models: tuple[str, ...]
+
+
+class ThreadRow(NamedTuple):
+    """One thread in a project's list, with what its replies did. Plain values only: the
+    review page keeps each rendered row by them (app/web/rows.py)."""
+
+    thread: ThreadListing
     item_title: str | None
-    stats: list[ModelStats]
-
-    @property
-    def replies(self) -> int:
-        return sum(row.replies for row in self.stats)
-
-    @property
-    def flips(self) -> int:
-        return sum(row.flips for row in self.stats)
-
-    @property
-    def capitulations(self) -> int:
-        return sum(row.capitulations for row in self.stats)
-
-    @property
-    def errors(self) -> int:
-        return sum(row.errors + row.interrupted for row in self.stats)
+    replies: int
+    flips: int
+    capitulations: int
+    errors: int  # failed or interrupted
 
 
 @dataclass(frozen=True)
@@ -138,26 +136,50 @@ def project_debates(
     ``item_titles`` saves a statement when the caller has read the checklist already.
     """
     project = get_project(session, project_id)
-    threads = debates.list_threads(session, project_id=project.id)
+    threads = session.connection().execute(_THREAD_LISTING, {"project_id": project.id})
     messages = debate_stats.project_messages(session, project.id)
-    by_thread: dict[int, list[debate_stats.ReplyColumns]] = defaultdict(list)
-    for message in messages:
-        by_thread[message.thread_id].append(message)
+    counts = debate_stats.thread_counts(messages)
     titles = item_titles if item_titles is not None else _item_titles(session, project.id)
-    rows = [
-        ThreadRow(
-            thread,
-            titles.get(thread.checklist_item_id) if thread.checklist_item_id else None,
-            debate_stats.model_stats(by_thread[thread.id]),
-        )
-        for thread in threads
-    ]
+    rows = [_thread_row(thread, titles, counts) for thread in _listings(threads)]
     return ProjectDebates(
         threads=rows,
         disclosure=Disclosure(project.blind_first, debates.design_visible(session, project)),
         models=debate_stats.model_stats(messages),
         usage=debate_stats.usage(project, messages),
     )
+
+
+def _listings(rows: Iterable[Row[int, str, str, int | None, str | None]]) -> list[ThreadListing]:
+    """Threads with their models parsed: a project's threads mostly name the same models,
+    so each distinct list is parsed once rather than once per thread."""
+    parsed: dict[str | None, tuple[str, ...]] = {}
+    listings = []
+    for thread_id, title, mode, item_id, stored in rows:
+        models = parsed.get(stored)
+        if models is None:
+            models = parsed[stored] = tuple(json.loads(stored) or ()) if stored else ()
+        listings.append(ThreadListing(thread_id, title, mode, item_id, models))
+    return listings
+
+
+def _thread_row(
+    thread: ThreadListing, titles: dict[int, str], counts: dict[int, debate_stats.ThreadCounts]
+) -> ThreadRow:
+    count = counts.get(thread.id) or debate_stats.ThreadCounts()
+    title = titles.get(thread.checklist_item_id) if thread.checklist_item_id else None
+    return ThreadRow(thread, title, count.replies, count.flips, count.capitulations, count.errors)
+
+
+# Built once and run on the connection: a list of a hundred threads costs several times
+# more as loaded Thread objects than as the plain columns it shows. The models come as
+# their JSON text, parsed by ``_listings``.
+_THREAD_LISTING = (
+    select(
+        Thread.id, Thread.title, Thread.mode, Thread.checklist_item_id, cast(Thread.models, Text)
+    )
+    .where(Thread.project_id == bindparam("project_id"))
+    .order_by(Thread.id)
+)
 
 
 def _item_titles(session: Session, project_id: int) -> dict[int, str]:

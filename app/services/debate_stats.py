@@ -4,11 +4,12 @@ Counts are computed from the stored messages, so they always agree with what a t
 shows; judge calls are charged to the project but kept apart from the debating models.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from app.errors import BudgetSpent
@@ -109,6 +110,36 @@ def _count(row: _Tally, message: Reply) -> None:
     row.cost = _add_cost(row.cost, message.cost)
 
 
+@dataclass
+class ThreadCounts:
+    """What a thread's row in a project's list shows of its replies."""
+
+    replies: int = 0
+    flips: int = 0
+    capitulations: int = 0
+    errors: int = 0  # failed or interrupted
+
+
+def thread_counts(messages: Iterable[Reply]) -> dict[int, ThreadCounts]:
+    """Each thread's reply counts, by thread id, in one pass over the project's replies:
+    the same rules as ``model_stats`` without a row per model (a list shows only the sums)."""
+    counts: dict[int, ThreadCounts] = {}
+    for message in messages:
+        if message.role != MessageRole.ASSISTANT:
+            continue
+        row = counts.get(message.thread_id)
+        if row is None:
+            row = counts[message.thread_id] = ThreadCounts()
+        row.replies += 1
+        row.flips += CHANGED in message.flags
+        row.capitulations += CAPITULATED in message.flags
+        row.errors += message.status in _FAILED
+    return counts
+
+
+_FAILED = frozenset({MessageStatus.ERROR, MessageStatus.INTERRUPTED})
+
+
 def _add_cost(total: float | None, cost: float | None) -> float | None:
     """Unknown costs stay unknown (None) rather than counting as free."""
     if cost is None:
@@ -119,13 +150,61 @@ def _add_cost(total: float | None, cost: float | None) -> float | None:
 def project_messages(session: Session, project_id: int) -> list[ReplyColumns]:
     """The project's model replies as the counted columns only: their text and prompts are
     large and never counted, and plain rows cost far less to read than whole messages."""
-    stmt = (
-        select(*(getattr(Message, name) for name in ReplyColumns._fields))
-        .join(Thread, Thread.id == Message.thread_id)
-        .where(Thread.project_id == project_id, Message.role == MessageRole.ASSISTANT)
-        .order_by(Message.id)
+    rows = session.execute(_PROJECT_REPLIES, {"project_id": project_id})
+    return [_reply(*row) for row in rows]
+
+
+def _reply(
+    thread_id: int,
+    turn: int,
+    role: str,
+    status: str,
+    model: str | None,
+    requested_model: str | None,
+    flags: str | None,
+    judgement: str | None,
+    tokens_in: int | None,
+    tokens_out: int | None,
+    cost: float | None,
+) -> ReplyColumns:
+    """A row of ``_PROJECT_REPLIES``: the columns of ReplyColumns, the JSON ones as text."""
+    return ReplyColumns(
+        thread_id,
+        turn,
+        role,
+        status,
+        model,
+        requested_model,
+        _decoded(flags) or [],
+        _decoded(judgement),
+        tokens_in,
+        tokens_out,
+        cost,
     )
-    return [ReplyColumns(*row) for row in session.execute(stmt)]
+
+
+def _decoded(stored: str | None) -> Any:
+    """A JSON column read as its text. Most replies have no flags and no judgement: those
+    are answered without the JSON parser, which otherwise costs more than the whole row."""
+    if stored is None or stored == "null":
+        return None
+    if stored == "[]":
+        return []
+    return json.loads(stored)
+
+
+def _reply_column(name: str) -> Any:
+    column = getattr(Message, name)
+    return cast(column, Text).label(name) if name in ("flags", "judgement") else column
+
+
+# Built once; the flags and the judgement come as text, decoded by ``_decoded``.
+_PROJECT_REPLIES = (
+    select(*(_reply_column(name) for name in ReplyColumns._fields))
+    .join(Thread, Thread.id == Message.thread_id)
+    .where(Thread.project_id == bindparam("project_id"), Message.role == MessageRole.ASSISTANT)
+    .order_by(Message.id)
+)
 
 
 @dataclass

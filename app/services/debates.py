@@ -9,7 +9,7 @@ each reply, so anyone can check.
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app import live
@@ -100,15 +100,18 @@ def view_thread(session: Session, *, thread_id: int) -> ThreadView:
 
 def has_completed_blind_round(session: Session, project_id: int) -> bool:
     """A blind thread of the project has at least one complete model reply."""
-    stmt = select(
-        exists()
-        .where(Message.thread_id == Thread.id)
-        .where(Thread.project_id == project_id)
-        .where(Thread.mode == ThreadMode.BLIND)
-        .where(Message.role == MessageRole.ASSISTANT)
-        .where(Message.status == MessageStatus.COMPLETE)
-    )
-    return bool(session.scalar(stmt))
+    return bool(session.scalar(_COMPLETED_BLIND_ROUND, {"project_id": project_id}))
+
+
+# Built once: every review page and prompt asks, and composing it cost more than running it.
+_COMPLETED_BLIND_ROUND = select(
+    exists()
+    .where(Message.thread_id == Thread.id)
+    .where(Thread.project_id == bindparam("project_id"))
+    .where(Thread.mode == ThreadMode.BLIND)
+    .where(Message.role == MessageRole.ASSISTANT)
+    .where(Message.status == MessageStatus.COMPLETE)
+)
 
 
 def design_visible(session: Session, project: Project) -> bool:

@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,13 +48,16 @@ def get_meeting(session: Session, meeting_id: int) -> Meeting:
 
 def active_meeting(session: Session, *, project_id: int) -> Meeting | None:
     """The project's meeting in progress, if any (there is at most one)."""
-    stmt = (
-        select(Meeting)
-        .where(Meeting.project_id == project_id, Meeting.ended_at.is_(None))
-        .order_by(Meeting.id.desc())
-        .limit(1)
-    )
-    return session.scalar(stmt)
+    return session.scalar(_ACTIVE_MEETING, {"project_id": project_id})
+
+
+# Built once: the review page asks on every rendering.
+_ACTIVE_MEETING = (
+    select(Meeting)
+    .where(Meeting.project_id == bindparam("project_id"), Meeting.ended_at.is_(None))
+    .order_by(Meeting.id.desc())
+    .limit(1)
+)
 
 
 def past_meetings(session: Session, *, project_id: int) -> list[Meeting]:

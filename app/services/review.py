@@ -104,14 +104,24 @@ def _generations(
     session: Session, project: Project, items: list[ItemWithDecision]
 ) -> list[GenerationView]:
     """The ten newest runs, each judged outdated or not against the checklist now."""
-    # The code itself can be large and the list shows only the run's status and basis.
-    columns = load_only(
-        Generation.id,
-        Generation.project_id,
-        Generation.status,
-        Generation.created_at,
-        Generation.based_on,
-    )
-    stmt = select(Generation).options(columns).where(Generation.project_id == project.id)
-    newest = session.scalars(stmt.order_by(Generation.id.desc()).limit(10))
+    newest = session.scalars(_NEWEST_GENERATIONS, {"project_id": project.id})
     return [GenerationView(g, outdated_because(g, items)) for g in newest]
+
+
+# Built once (the review page reads it on every rendering). The code itself can be large
+# and the list shows only the run's status and basis.
+_NEWEST_GENERATIONS = (
+    select(Generation)
+    .options(
+        load_only(
+            Generation.id,
+            Generation.project_id,
+            Generation.status,
+            Generation.created_at,
+            Generation.based_on,
+        )
+    )
+    .where(Generation.project_id == bindparam("project_id"))
+    .order_by(Generation.id.desc())
+    .limit(10)
+)

@@ -17,6 +17,7 @@ from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
 from app.web.forms import decision_values
+from app.web.rows import item_row_of, kept
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -103,11 +104,14 @@ templates.env.filters["category_label"] = _category_label
 templates.env.filters["model_markdown"] = model_markdown
 templates.env.filters["cost"] = _cost
 templates.env.filters["duration"] = _duration
+templates.env.filters["mode_label"] = lambda mode: MODE_LABELS.get(mode, mode)
 templates.env.filters["state_label"] = lambda state: STATE_LABELS.get(state, state)
 templates.env.globals["CATEGORIES"] = [(c.value, CATEGORY_LABELS[c]) for c in Category]
 templates.env.globals["STATUS_CHOICES"] = STATUS_CHOICES
 templates.env.globals["ROLES"] = [r.value for r in Role]
 templates.env.globals["decision_values"] = decision_values
+templates.env.globals["item_row_of"] = item_row_of
+templates.env.globals["kept"] = kept
 templates.env.globals["MODE_LABELS"] = MODE_LABELS
 templates.env.globals["MESSAGE_STATUS_LABELS"] = MESSAGE_STATUS_LABELS
 templates.env.globals["FLAG_LABELS"] = FLAG_LABELS
