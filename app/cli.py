@@ -1,5 +1,6 @@
 """The designgate command: serve, users, tokens, backups and the gate for scripts and CI."""
 
+import gc
 import getpass
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ def serve(
     except DesignGateError as exc:
         _fail(exc.detail)
     _ensure_current_schema(settings.database_url)
+    _settle_for_serving()
     # The app object, not an import string: it is built once, in this process. No websocket
     # routes exist, so uvicorn need not load a websocket implementation. Live pages hold
     # server-sent event streams open; without a limit a stop would wait forever.
@@ -58,6 +60,19 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=5,
     )
+
+
+def _settle_for_serving() -> None:
+    """Interpreter settings for a server process (not for tests, which build many apps)."""
+    # What start-up built (modules, the app, its routes and templates) lives as long as the
+    # process: frozen, full collections never walk it again; each such walk stalled the event
+    # loop, and every page and live event with it.
+    gc.collect()
+    gc.freeze()
+    # A thread back from SQLite waits for the GIL up to the switch interval for every
+    # statement while the event loop computes; at 5 ms, a write transaction of a dozen
+    # statements held SQLite's one write lock for tens of milliseconds, and writers queued.
+    sys.setswitchinterval(0.001)
 
 
 def _ensure_current_schema(database_url: str) -> None:

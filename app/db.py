@@ -174,6 +174,7 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
         sqlite = settings.sqlalchemy_url.startswith("sqlite")
+        self.is_sqlite = sqlite
         size, overflow = SQLITE_POOL if sqlite else POSTGRES_POOL
         self.pool_capacity = size + overflow
         self.write_slots = SQLITE_WRITE_SLOTS if sqlite else POSTGRES_WRITE_SLOTS
@@ -183,6 +184,23 @@ class Database:
         self.writer = sessionmaker(
             self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
         )
+
+    @contextmanager
+    def reading_first(self, session: Session) -> Iterator[None]:
+        """Run the block's reads in a transaction of their own, ended after it, before the
+        writing one; for a write session (``writer``) whose first statements only read.
+
+        On SQLite a write session takes the one write lock with its first statement. A
+        request checks its caller before it writes, a thread-pool hop or two before its
+        endpoint runs: the lock was held across those hops, which wait for the event loop,
+        and writers queued behind idle locks. PostgreSQL takes nothing at BEGIN: no change.
+        """
+        if not self.is_sqlite:
+            yield
+            return
+        session.connection(execution_options={IMMEDIATE: False})
+        yield
+        session.commit()  # objects stay loaded (expire_on_commit=False)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:

@@ -1,7 +1,9 @@
 """Typed dependencies shared by the API and the HTML routers."""
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Annotated, TypeVar
 
 import anyio
@@ -114,20 +116,27 @@ def get_current_user(
     credentials: BearerDep,
     after_response: BackgroundTasks,
 ) -> User:
-    found = users.user_for_token(session, _bearer_token(credentials))
-    if found is None:
-        raise _unknown_or_revoked()
+    with _checking_before_writing(request, db, session):
+        found = users.user_for_token(session, _bearer_token(credentials))
+        if found is None:
+            raise _unknown_or_revoked()
     user, token = found
     if users.token_needs_touch(token):
-        if request.method in SAFE_METHODS:
-            # After the response, when this request's connection is back in the pool: a
-            # request holding one connection while it waits for a second deadlocks the pool
-            # once enough of them arrive together (a burst of event streams did).
-            after_response.add_task(_touch_token_when_admitted, db, token.id)
-        else:
-            # A write request already holds SQLite's write lock: a second writer would wait on it.
-            users.touch_token(session, token_id=token.id)
+        # After the response, when this request's connection is back in the pool: a request
+        # holding one connection while it waits for a second deadlocks the pool once enough
+        # of them arrive together (a burst of event streams did), and a write request would
+        # wait on its own write lock.
+        after_response.add_task(_touch_token_when_admitted, db, token.id)
     return user
+
+
+def _checking_before_writing(
+    request: Request, db: Database, session: Session
+) -> AbstractContextManager[None]:
+    """A write request reads its caller before it takes the write lock (``reading_first``)."""
+    if request.method in SAFE_METHODS:
+        return contextlib.nullcontext()
+    return db.reading_first(session)
 
 
 def _unknown_or_revoked() -> Unauthorized:

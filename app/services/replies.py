@@ -11,9 +11,11 @@ them from the next saved event, without re-reading the row.
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import live
@@ -104,7 +106,8 @@ class ReplyWriter:
         self.first_token_ms: int | None = None
         self.lock = asyncio.Lock()
         self.closed = False
-        self.flusher = asyncio.create_task(self._flush_periodically())
+        self.saver = _ProgressSaver.of(db)
+        self.saver.add(self)
         self.hub = live.hub_for(db.writer)
         self.unsaved: list[str] = []  # text not yet sent to live subscribers
         self.sent_length = 0
@@ -142,36 +145,27 @@ class ReplyWriter:
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(PERSIST_INTERVAL_S)
-            async with self.lock:
-                if self.closed:
-                    return
-                content = self.content
-                if len(content) > self.saved_length:
-                    await asyncio.to_thread(self._save_progress, content)
-                    self.saved_length = len(content)
+    def has_unsaved_text(self) -> bool:
+        return not self.closed and len(self.parts) > 0 and len(self.content) > self.saved_length
 
-    def _save_progress(self, content: str) -> None:
-        with self.db.transaction() as session:
-            reply = session.get(Message, self.job.reply_id)
-            if reply is None or reply.status != MessageStatus.STREAMING:
-                return
-            reply.content = content
-            reply.first_token_ms = self.first_token_ms
-            reply.updated_at = utcnow()
-            self._announce(session, reply, content)
+    def save_progress(self, session: Session, reply: Message, content: str) -> None:
+        """Store the text so far (in the saver's transaction) and announce it."""
+        reply.content = content
+        reply.first_token_ms = self.first_token_ms
+        reply.updated_at = utcnow()
+        self._announce(session, reply, content)
 
     async def finish(
         self, status: MessageStatus, trace: CallTrace, failure: LLMFailure | None
     ) -> None:
         """Store the final text, status, reason, usage and timings; stop the timer."""
-        async with self.lock:
-            self.closed = True
-            latency_ms = self._elapsed_ms()
-            await asyncio.to_thread(self._save_final, status, trace, failure, latency_ms)
-        self.flusher.cancel()
+        try:
+            async with self.lock:
+                self.closed = True
+                latency_ms = self._elapsed_ms()
+                await asyncio.to_thread(self._save_final, status, trace, failure, latency_ms)
+        finally:
+            self.saver.remove(self)
 
     def _save_final(
         self, status: MessageStatus, trace: CallTrace, failure: LLMFailure | None, latency_ms: int
@@ -199,6 +193,74 @@ class ReplyWriter:
         if reply.error:
             event.update(error=reply.error, error_kind=reply.error_kind)
         live.announce(session, f"thread:{self.job.thread_id}", event)
+
+
+class _ProgressSaver:
+    """Saves the text of every reply streaming from one database, all in one write
+    transaction every PERSIST_INTERVAL_S.
+
+    One transaction per reply was a hundred a second with a hundred replies: each queued
+    for SQLite's one write lock on a worker thread, and together they took every thread of
+    the default pool, so whatever else ran on it (a reply being started) waited behind them.
+    """
+
+    _of: "weakref.WeakKeyDictionary[Database, _ProgressSaver]" = weakref.WeakKeyDictionary()
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.loop = asyncio.get_running_loop()
+        self.writers: set[ReplyWriter] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, db: Database) -> "_ProgressSaver":
+        saver = cls._of.get(db)
+        if saver is None or saver.loop is not asyncio.get_running_loop():
+            saver = cls._of[db] = cls(db)
+        return saver
+
+    def add(self, writer: "ReplyWriter") -> None:
+        self.writers.add(writer)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._save_periodically())
+
+    def remove(self, writer: "ReplyWriter") -> None:
+        self.writers.discard(writer)
+
+    async def _save_periodically(self) -> None:
+        while self.writers:  # stops with the last reply; the next one starts it again
+            await asyncio.sleep(PERSIST_INTERVAL_S)
+            try:
+                await self._save_once()
+            except Exception:  # the final save still stores each reply; keep saving others
+                log.exception("saving the text of streaming replies failed")
+
+    async def _save_once(self) -> None:
+        # Each writer's lock is held as its own flusher held it: a reply finishing meanwhile
+        # waits, so its final save always comes after this one.
+        due = [w for w in self.writers if w.has_unsaved_text() and not w.lock.locked()]
+        for writer in due:
+            await writer.lock.acquire()
+        try:
+            saving = [(w, w.content) for w in due if w.has_unsaved_text()]
+            if saving:
+                await asyncio.to_thread(_save_progress, self.db, saving)
+                for writer, content in saving:
+                    writer.saved_length = len(content)
+        finally:
+            for writer in due:
+                writer.lock.release()
+
+
+def _save_progress(db: Database, saving: list[tuple["ReplyWriter", str]]) -> None:
+    by_id = {writer.job.reply_id: (writer, content) for writer, content in saving}
+    with db.transaction() as session:
+        streaming = session.scalars(
+            select(Message).where(Message.id.in_(by_id), Message.status == MessageStatus.STREAMING)
+        )
+        for reply in streaming:
+            writer, content = by_id[reply.id]
+            writer.save_progress(session, reply, content)
 
 
 def _apply_outcome(
