@@ -7,6 +7,7 @@ change rows as the services do and also as raw SQL does.
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 
@@ -208,3 +209,25 @@ def test_a_change_to_one_project_leaves_the_others_alone(
         session.execute(update(Project).where(Project.id == other).values(name="Other"))
     assert revision_of(db, watched) == before
     assert revision_of(db, other) > 0
+
+
+def test_on_postgresql_a_write_locks_its_project_only_while_it_commits(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    """The revision is bumped by deferred triggers, at commit: an open transaction that has
+    written to a project does not hold the project's row, so other writes to the project
+    are not queued behind it (a hundred replies posted at once were)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite serialises writers anyway; its triggers are not deferrable")
+    project_id = factories.create_project(client, member)["id"]
+    before = revision_of(db, project_id)
+    with db.transaction() as writing:
+        writing.add(Thread(project_id=project_id, mode="open", models=["m"], title="Open"))
+        writing.flush()
+        with db.transaction() as other:  # as an UPDATE of it would lock it; NOWAIT: fail at once
+            other.execute(
+                text("SELECT id FROM projects WHERE id = :id FOR NO KEY UPDATE NOWAIT"),
+                {"id": project_id},
+            )
+        assert revision_of(db, project_id) == before
+    assert revision_of(db, project_id) == before + 1
