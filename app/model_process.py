@@ -95,10 +95,10 @@ class ModelProcess:
                 if "piece" in message:
                     yield str(message["piece"])
                     continue
+                call.finished = True  # the child is done with it: nothing to cancel
                 _raise_failure(message)
                 if usage is not None:
                     _fill_usage(usage, message.get("usage"))
-                call.finished = True
                 return
         finally:
             self._forget(call_id, call)
@@ -110,8 +110,8 @@ class ModelProcess:
         call_id, call = self._send("json", endpoint, messages)
         try:
             message = await _next(call, endpoint)
-            _raise_failure(message)
             call.finished = True
+            _raise_failure(message)
             usage = Usage()
             _fill_usage(usage, message.get("usage"))
             return JsonReply(dict(message["data"]), str(message["text"]), usage)
