@@ -158,7 +158,7 @@ class ReplyWriter:
     async def finish(
         self, status: MessageStatus, trace: CallTrace, failure: LLMFailure | None
     ) -> None:
-        """Store the final text, status, reason, usage and timings; stop the timer."""
+        """Store the final text, status, reason, usage and timings; leave the saver."""
         try:
             async with self.lock:
                 self.closed = True
