@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -86,7 +86,7 @@ class ModelProcess:
 
     async def stream(
         self, endpoint: ModelEndpoint, messages: list[dict[str, Any]], *, usage: Usage | None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield the reply's text as it arrives; raise LLMFailure on any failure."""
         call_id, call = self._send("stream", endpoint, messages)
         try:

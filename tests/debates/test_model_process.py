@@ -4,7 +4,7 @@ in the child), and what goes wrong with the child itself still ends every call w
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,9 +27,9 @@ def endpoint(llm: ScriptedLLM, timeout_s: float = 30.0) -> ModelEndpoint:
     return ModelEndpoint("openai/scripted-model", llm.api_base, "test-key", timeout_s)
 
 
-async def wait_until(condition: object, timeout_s: float = 10.0) -> None:
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not callable(condition) or not condition():
+        while not condition():
             await asyncio.sleep(0.02)
 
 
@@ -103,7 +103,7 @@ def test_a_stream_given_up_is_cancelled_in_the_child(
         stream = process.stream(endpoint(llm), [], usage=None)
         async for _piece in stream:
             break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         await wait_until(lambda: llm.abandoned == 1)
 
     asyncio.run(give_up())
