@@ -44,6 +44,7 @@ class _Call:
     """One call in flight: where its messages go."""
 
     loop: asyncio.AbstractEventLoop
+    child: "subprocess.Popen[bytes]"
     inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     finished: bool = False
 
@@ -128,10 +129,10 @@ class ModelProcess:
             # The child logs at the server's level (a debugging server sees litellm's records).
             "log_level": logging.getLogger().getEffectiveLevel(),
         }
-        call = _Call(asyncio.get_running_loop())
         with self._lock:
             call_id = next(self._ids)
             child = self._running_child()
+            call = _Call(asyncio.get_running_loop(), child)
             self._calls[call_id] = call
         try:
             self._write(child, {"id": call_id, **request})
@@ -197,14 +198,17 @@ class ModelProcess:
             _hand_over(loop, batch)
 
     def _fail_calls_of(self, child: subprocess.Popen[bytes], code: int) -> None:
+        """The child has exited: every call it still had fails now, with the reason."""
         with self._lock:
-            if self._child is not child:
-                return  # stopped on purpose; its calls were already closed
-            self._child = None
-            lost = list(self._calls.items())
+            if self._child is child:
+                self._child = None
+                how = "unexpectedly"
+            else:
+                how = "when it was told to"  # by stop()
+            lost = [(i, call) for i, call in self._calls.items() if call.child is child]
         if lost:
             log.error("the model process ended (exit code %s) with %d call(s)", code, len(lost))
-        reason = f"The model process stopped unexpectedly (exit code {code})."
+        reason = f"The model process stopped {how} (exit code {code})."
         failure = {"failure": {"kind": "unavailable", "reason": reason}}
         for call_id, call in lost:
             _hand_over(call.loop, [(call, {"id": call_id, **failure})])

@@ -107,3 +107,19 @@ def test_a_stream_given_up_is_cancelled_in_the_child(
         await wait_until(lambda: llm.abandoned == 1)
 
     asyncio.run(give_up())
+
+
+def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    """Not after the call's timeout: a stopped child's calls end with a reason right away."""
+    llm.script(Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05))
+
+    async def stopped_mid_stream() -> None:
+        async for _piece in process.stream(endpoint(llm, timeout_s=600), [], usage=None):
+            await asyncio.to_thread(process.stop)
+
+    with pytest.raises(LLMFailure) as raised:
+        asyncio.run(stopped_mid_stream())
+    assert raised.value.kind == "unavailable"
+    assert "model process stopped when it was told to" in raised.value.reason
