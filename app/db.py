@@ -148,7 +148,7 @@ POSTGRES_WRITE_SLOTS = 10
 
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
-    if url.startswith("sqlite"):
+    if settings.is_sqlite:
         size, overflow = SQLITE_POOL
         # An in-memory database is one connection per thread (SingletonThreadPool), no queue.
         in_memory = make_url(url).database in (None, "", ":memory:")
@@ -173,11 +173,10 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
-        sqlite = settings.sqlalchemy_url.startswith("sqlite")
-        self.is_sqlite = sqlite
-        size, overflow = SQLITE_POOL if sqlite else POSTGRES_POOL
+        self.is_sqlite = settings.is_sqlite
+        size, overflow = SQLITE_POOL if self.is_sqlite else POSTGRES_POOL
         self.pool_capacity = size + overflow
-        self.write_slots = SQLITE_WRITE_SLOTS if sqlite else POSTGRES_WRITE_SLOTS
+        self.write_slots = SQLITE_WRITE_SLOTS if self.is_sqlite else POSTGRES_WRITE_SLOTS
         self.read_slots = self.pool_capacity - self.write_slots
         self._slots: _Slots | None = None
         self.reader = sessionmaker(self.engine, expire_on_commit=False)
