@@ -26,7 +26,8 @@ class LiveResult:
     expected_tokens: int
     replies_complete: int
     page_idle: load.Result
-    page_busy: load.Result
+    page_starting: load.Result  # from the first post until every post was answered
+    page_streaming: load.Result | None  # from then until the first reply ended, if it had not
     stream_s: float
     posted_s: float  # until every reply's POST was answered
     client_lag: Spread  # how late this benchmark's own event loop woke up meanwhile
@@ -98,8 +99,45 @@ async def create_threads(
     return ids
 
 
+class PageWindows:
+    """One browser reloading the review page back to back (wrk, one connection) in two
+    windows: while the replies start (each post is a write the page shows, so it is
+    rendered afresh) and while every reply streams (their text is not on the page)."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self._url = url
+        self._headers = headers
+        self._running: load.Running | None = None
+        self.starting: load.Result | None = None
+        self.streaming: load.Result | None = None
+
+    async def posts_started(self) -> None:
+        self._running = await asyncio.to_thread(self._start, "review page, replies starting")
+
+    async def posts_answered(self) -> None:
+        self.starting = await asyncio.to_thread(self._switch, "review page, streaming")
+
+    async def first_reply_ended(self) -> None:
+        if self._running is not None:
+            self.streaming = await asyncio.to_thread(self._running.stop)
+            self._running = None
+
+    def _start(self, name: str) -> load.Running:
+        return load.Running(name, self._url, headers=self._headers)
+
+    def _switch(self, name: str) -> load.Result:
+        assert self._running is not None
+        result = self._running.stop()
+        self._running = self._start(name)
+        return result
+
+
 async def stream_once(
-    client: httpx.AsyncClient, auth: dict[str, str], thread_ids: list[int], limit_s: float
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    thread_ids: list[int],
+    limit_s: float,
+    page: PageWindows | None = None,
 ) -> tuple[list[Subscriber], float, float]:
     """Subscribe to every thread, start every reply, wait until all finish (or ``limit_s``)."""
     subscribers = [Subscriber(thread_id) for thread_id in thread_ids]
@@ -107,17 +145,35 @@ async def stream_once(
     tasks = [asyncio.create_task(s.run(client, auth)) for s in subscribers]
     await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in subscribers)), 30)
     await asyncio.sleep(0.5)  # the streams subscribe to the hub just after their headers
+    if page is not None:
+        await page.posts_started()
     started = time.monotonic()
     await _start_replies(client, auth, thread_ids)
     posted_s = time.monotonic() - started
+    watch = None
+    if page is not None:
+        await page.posts_answered()
+        watch = asyncio.create_task(_end_on_first_reply(subscribers, page))
     done = asyncio.gather(*(s.done.wait() for s in subscribers))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, limit_s)
     elapsed = time.monotonic() - started
+    if watch is not None:
+        await watch
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return subscribers, elapsed, posted_s
+
+
+async def _end_on_first_reply(subscribers: list[Subscriber], page: PageWindows) -> None:
+    waits = [asyncio.create_task(s.done.wait()) for s in subscribers]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    await page.first_reply_ended()
 
 
 async def run(
@@ -142,20 +198,20 @@ async def run(
         warm = await create_threads(client, auth, project_id, 1)
         await stream_once(client, auth, warm, 60)  # litellm's import and first call
         thread_ids = await create_threads(client, auth, project_id, replies)
+        # The page's first loads after the threads were made render it and its new rows.
+        await asyncio.to_thread(_page_load, "review page, warming", page, 2, headers)
         idle = await asyncio.to_thread(_page_load, "review page, idle", page, page_seconds, headers)
         stream_s = tokens * interval_ms / 1000
-        busy_task = asyncio.create_task(
-            asyncio.to_thread(_page_load, "review page, streaming", page, stream_s, headers)
-        )
+        windows = PageWindows(page, headers)
         lags: list[float] = []
         watch = asyncio.create_task(_loop_lag(lags))
         cpu_before = server_cpu_s()
         subscribers, elapsed, posted_s = await stream_once(
-            client, auth, thread_ids, stream_s * 4 + 30
+            client, auth, thread_ids, stream_s * 4 + 30, windows
         )
         cpu_after = server_cpu_s()
         watch.cancel()
-        busy = await busy_task
+    assert windows.starting is not None
     latencies = [received - sent for s in subscribers for sent, received in s.tokens]
     # From every reply's first token to the first reply's end, all of them are streaming:
     # no posts, no model calls being opened or wound up, which cost more than tokens do.
@@ -174,7 +230,8 @@ async def run(
         replies * tokens,
         complete,
         idle,
-        busy,
+        windows.starting,
+        windows.streaming,
         elapsed,
         posted_s,
         spread(lags),

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ class Result:
     requests_per_s: float
     p99_ms: float
     non_2xx: int
+    requests: int
 
 
 def wrk_available() -> bool:
@@ -29,13 +31,44 @@ def run_wrk(
     headers: dict[str, str] | None = None,
     threads: int = 2,
 ) -> Result:
+    command = _wrk_command(url, seconds, connections, threads, headers)
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
+    return _result(name, output)
+
+
+class Running:
+    """wrk started now and stopped by ``stop()``: its figures cover exactly that window,
+    which the benchmark ends on an event (the last post answered, the first reply ended)
+    rather than after a fixed time. wrk prints its figures when interrupted."""
+
+    def __init__(
+        self, name: str, url: str, *, connections: int = 1, headers: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
+        command = _wrk_command(url, 3600, connections, 1, headers)
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> Result:
+        self._process.send_signal(signal.SIGINT)
+        output, _ = self._process.communicate(timeout=30)
+        return _result(self.name, output)
+
+
+def _wrk_command(
+    url: str, seconds: int, connections: int, threads: int, headers: dict[str, str] | None
+) -> list[str]:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
-    output = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 30
-    ).stdout
-    return Result(name, _requests_per_s(output), _p99_ms(output), _non_2xx(output))
+    return [*command, url]
+
+
+def _result(name: str, output: str) -> Result:
+    requests = re.search(r"(\d+) requests in", output)
+    count = int(requests.group(1)) if requests else 0
+    return Result(name, _requests_per_s(output), _p99_ms(output), _non_2xx(output), count)
 
 
 def _requests_per_s(output: str) -> float:
