@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import utcnow
@@ -223,9 +223,23 @@ def end_sessions(session: Session, *, user: User) -> None:
 
 def create_first_admin(session: Session, *, email: str, name: str, password: str) -> User:
     """First-run setup: only while the instance has no user at all."""
+    _one_setup_at_a_time(session)
     if count_users(session) > 0:
         raise Conflict("This instance is already set up; sign in instead")
     return create_user(session, email=email, name=name, role=Role.ADMIN, password=password)
+
+
+# Any fixed number: it names the lock that first-run setups take turns on.
+_SETUP_LOCK = 0x5E7_0F_D6
+
+
+def _one_setup_at_a_time(session: Session) -> None:
+    """Two setups submitted at once would each count no users on PostgreSQL, where the
+    other's admin is not yet committed, and make two admins. The second now waits for the
+    first's transaction to end, then counts again. SQLite's write transactions already
+    run one at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
 
 
 def get_user(session: Session, user_id: int) -> User:
