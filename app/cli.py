@@ -1,6 +1,5 @@
 """The designgate command: serve, users, tokens, backups and the gate for scripts and CI."""
 
-import gc
 import getpass
 import sys
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from app import heap
 from app.config import get_settings
 from app.db import Database
 from app.errors import DesignGateError
@@ -67,8 +67,7 @@ def _settle_for_serving() -> None:
     # What start-up built (modules, the app, its routes and templates) lives as long as the
     # process: frozen, full collections never walk it again; each such walk stalled the event
     # loop, and every page and live event with it.
-    gc.collect()
-    gc.freeze()
+    heap.keep_for_life()
     # A thread back from SQLite waits for the GIL up to the switch interval for every
     # statement while the event loop computes; at 5 ms, a write transaction of a dozen
     # statements held SQLite's one write lock for tens of milliseconds, and writers queued.

@@ -6,7 +6,6 @@ with the local cost map, so importing it never reaches for the network.
 
 import asyncio
 import functools
-import gc
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from app import heap
 from app.config import Settings
 
 
@@ -74,8 +74,7 @@ def _litellm() -> ModuleType:
     # litellm leaves a large heap of long-lived objects; every full collection walked it and
     # stalled the event loop for hundreds of milliseconds (most of each p99 in bench/).
     # Frozen objects are never scanned again; they were going to live as long as the process.
-    gc.collect()
-    gc.freeze()
+    heap.keep_for_life()
     return litellm
 
 
