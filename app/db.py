@@ -13,6 +13,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app import runners
 from app.config import Settings
 
 NAMING_CONVENTION = {
@@ -179,9 +180,12 @@ class Database:
         self.write_slots = SQLITE_WRITE_SLOTS if self.is_sqlite else POSTGRES_WRITE_SLOTS
         self.read_slots = self.pool_capacity - self.write_slots
         self._slots: _Slots | None = None
-        self.reader = sessionmaker(self.engine, expire_on_commit=False)
+        # Work this process creates names it as its runner (app/runners.py).
+        self.runner = runners.new_runner()
+        info = {runners.RUNNER: self.runner}
+        self.reader = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.writer = sessionmaker(
-            self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False
+            self.engine.execution_options(**{IMMEDIATE: True}), expire_on_commit=False, info=info
         )
 
     @contextmanager

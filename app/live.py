@@ -27,6 +27,8 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import runners
+
 Event = dict[str, Any]
 _PENDING = "designgate_live_pending"
 # An event of this type tells subscribers they may have missed events: re-read everything.
@@ -181,9 +183,10 @@ class PostgresHub(LocalHub):
 
     transactional = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, runner: int | None = None) -> None:
         super().__init__()
         self._engine = engine
+        self._runner = runner
         url = make_url(engine.url.render_as_string(hide_password=False))
         # A name in pg_stat_activity, so an operator (or a test) can find this connection.
         url = url.set(drivername="postgresql").update_query_dict(
@@ -276,6 +279,10 @@ class PostgresHub(LocalHub):
                 async with await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True
                 ) as connection:
+                    if self._runner is not None:
+                        await connection.execute(
+                            "SELECT pg_advisory_lock(%s, %s)", (runners.LOCK_CLASS, self._runner)
+                        )
                     await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self._listening.set()
                     if connected_before:
@@ -308,10 +315,14 @@ class PostgresHub(LocalHub):
 Hub = LocalHub
 
 
-def make_hub(engine: Engine) -> LocalHub:
-    """In-process on SQLite (one process); LISTEN/NOTIFY on PostgreSQL (any number)."""
+def make_hub(engine: Engine, *, runner: int | None = None) -> LocalHub:
+    """In-process on SQLite (one process); LISTEN/NOTIFY on PostgreSQL (any number).
+
+    On PostgreSQL the hub's listener connection also holds ``runner``'s lock while it is
+    connected: the sign to other processes that this one is alive (app/runners.py).
+    """
     if engine.dialect.name == "postgresql":
-        return PostgresHub(engine)
+        return PostgresHub(engine, runner=runner)
     return LocalHub()
 
 

@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings)
     # Read once: a malformed template file stops the start with its file and field named.
     app.state.templates = templates.load_catalog(settings.templates_dir)
-    app.state.hub = live.make_hub(app.state.db.engine)
+    app.state.hub = live.make_hub(app.state.db.engine, runner=app.state.db.runner)
     app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)

@@ -38,6 +38,8 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16))
+    # The server process running it while unfinished (app/runners.py); None when unknown.
+    runner: Mapped[int | None]
     model: Mapped[str | None] = mapped_column(String(200))
     # The thread's model this reply answers for; ``model`` is who wrote it (a fallback may).
     requested_model: Mapped[str | None] = mapped_column(String(200))

@@ -20,6 +20,8 @@ class Draft(Base):
     template: Mapped[str] = mapped_column(String(64))
     # pending while the model reads the request, then ready (with or without proposals).
     status: Mapped[str] = mapped_column(String(16))
+    # The server process running it while unfinished (app/runners.py); None when unknown.
+    runner: Mapped[int | None]
     model: Mapped[str | None] = mapped_column(String(200))
     # Why the draft has no proposals (no model, or the model failed), in words.
     note: Mapped[str] = mapped_column(Text, default="")

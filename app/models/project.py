@@ -95,6 +95,8 @@ class Generation(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[str] = mapped_column(String(16))
+    # The server process running it while unfinished (app/runners.py); None when unknown.
+    runner: Mapped[int | None]
     model: Mapped[str] = mapped_column(String(200))
     instructions: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text, default="")

@@ -17,6 +17,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, ModelNotConfigured, NotFound
 from app.models import ChecklistItem, Message, Project, Thread, User
 from app.models.enums import MessageRole, MessageStatus, ThreadMode
+from app.runners import left_behind, runner_of
 from app.schemas.debate import MessageCreate, ModelStats, ThreadCreate
 from app.services import audit, debate_stats, prompts
 from app.services.catalog import CATEGORY_LABELS
@@ -367,6 +368,7 @@ def _add_reply(
         role=MessageRole.ASSISTANT,
         content="",
         status=MessageStatus.STREAMING,
+        runner=runner_of(session),
         model=model,
         requested_model=model,
         reply_to_id=asked.id,
@@ -383,10 +385,11 @@ def _announce_created(session: Session, message: Message) -> None:
 
 
 def mark_interrupted(session: Session) -> int:
-    """At start-up: replies left streaming by a stopped server will never finish."""
+    """At start-up: replies left streaming by a server that is gone will never finish."""
+    streaming = Message.status == MessageStatus.STREAMING
     result = session.execute(
         update(Message)
-        .where(Message.status == MessageStatus.STREAMING)
+        .where(left_behind(session, Message.runner, streaming))
         .values(
             status=MessageStatus.INTERRUPTED,
             error=INTERRUPTED,

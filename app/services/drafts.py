@@ -17,6 +17,7 @@ from app.errors import Conflict, NotFound
 from app.llm import LLMFailure, ModelEndpoint
 from app.models import Draft, DraftProposal, Project, User
 from app.models.enums import Category, DraftStatus, ProposalStatus
+from app.runners import left_behind, runner_of
 from app.schemas.checklist import ChecklistItemCreate
 from app.schemas.common import RequiredText, Title
 from app.schemas.draft import (
@@ -102,6 +103,7 @@ def create_draft(
         problem=data.request,
         template=key,
         status=DraftStatus.READY if endpoint is None else DraftStatus.PENDING,
+        runner=runner_of(session),
         model=endpoint.model if endpoint else None,
         note=NO_MODEL.format(template=key) if endpoint is None else "",
         prompt=_prompt(session, data.request, catalog) if endpoint else [],
@@ -215,10 +217,11 @@ def _proposed(raw: object) -> _Proposed | None:
 
 
 def mark_interrupted(session: Session) -> int:
-    """At start-up: drafts left waiting by a stopped server will never get their answer."""
+    """At start-up: drafts left waiting by a server that is gone will never get their answer."""
+    pending = Draft.status == DraftStatus.PENDING
     result = session.execute(
         update(Draft)
-        .where(Draft.status == DraftStatus.PENDING)
+        .where(left_behind(session, Draft.runner, pending))
         .values(status=DraftStatus.READY, note=INTERRUPTED, updated_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -18,6 +18,7 @@ from app.live import Hub
 from app.llm import LLMFailure, ModelEndpoint
 from app.models import ChecklistItem, Decision, Generation, User
 from app.models.enums import GenerationStatus
+from app.runners import left_behind, runner_of
 from app.services import audit, design_pack, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
@@ -75,6 +76,7 @@ def start_generation(
     generation = Generation(
         project_id=project.id,
         status=GenerationStatus.PENDING,
+        runner=runner_of(session),
         model=endpoint.model,
         instructions=instructions or "",
         prompt=prompts.chat(
@@ -225,11 +227,11 @@ def _announce_generation(
 
 
 def mark_interrupted(session: Session) -> int:
-    """At start-up: generations left running by a stopped server will never finish."""
-    unfinished = (GenerationStatus.PENDING, GenerationStatus.STREAMING)
+    """At start-up: generations left running by a server that is gone will never finish."""
+    unfinished = Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.STREAMING))
     result = session.execute(
         update(Generation)
-        .where(Generation.status.in_(unfinished))
+        .where(left_behind(session, Generation.runner, unfinished))
         .values(status=GenerationStatus.ERROR, error=INTERRUPTED, completed_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Actor
+from tests.conftest import Actor, is_postgres
 from tests.hardening.server import Server, designgate_env
 from tests.llm_server import Reply, ScriptedLLM
 
@@ -133,6 +133,38 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
     assert CODE.startswith(stopped["content"])
     assert after == before
     assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
+
+
+@pytest.mark.skipif(not is_postgres(), reason="one server process per SQLite database")
+def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
+    server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """Start-up marks work left behind by a server that is gone, not another live one's."""
+    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05))
+    with server.client(headers=member.headers) as http:
+        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+        thread = http.post(
+            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
+        ).json()
+        thread_url = f"/api/v1/threads/{thread['id']}"
+        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        wait_for(
+            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
+            "reply text",
+        )
+        second = Server(server_env, tmp_path / "second.log")
+        with second, second.client(headers=member.headers) as other:
+            seen_by_second = other.get(thread_url).json()["messages"][-1]
+        assert seen_by_second["status"] == "streaming"
+        wait_for(lambda: _last_message(http, thread_url)["status"] != "streaming", "the end")
+        reply = _last_message(http, thread_url)
+    assert (reply["status"], reply["content"]) == ("complete", REPLY)
+    assert "interrupted" not in second.output()
+
+
+def _last_message(http: httpx.Client, thread_url: str) -> dict[str, Any]:
+    message: dict[str, Any] = http.get(thread_url).json()["messages"][-1]
+    return message
 
 
 def _children(pid: int) -> list[int]:

@@ -1,0 +1,47 @@
+"""Which server process runs a piece of unfinished work, and whether it is still there.
+
+A streaming reply, a generation and a draft waiting for the model are run by the process
+that created them, which records itself as their runner. When a server starts, work whose
+runner has gone will never finish and is marked interrupted; work another live process is
+running is left alone. On PostgreSQL each server process holds an advisory lock named by
+its runner number for as long as it lives (on its live-events listener connection), so a
+runner is gone exactly when its lock can be taken: a process killed with SIGKILL loses its
+connection, and its lock with it. SQLite serves one process: all unfinished work is left
+behind when it starts.
+"""
+
+import secrets
+
+from sqlalchemy import ColumnElement, case, false, func, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+# The session.info key the app's session factories carry their process's runner under.
+RUNNER = "runner"
+# The first of the two advisory lock keys (the second is the runner); the two-key form
+# never collides with the one-key locks of sign-ins and first-run setup.
+LOCK_CLASS = 0x6467
+
+
+def new_runner() -> int:
+    """A number for this process: random, so no two live processes share one."""
+    return secrets.randbelow(2**31 - 2) + 1
+
+
+def runner_of(session: Session) -> int | None:
+    runner = session.info.get(RUNNER)
+    return runner if isinstance(runner, int) else None
+
+
+def left_behind(
+    session: Session, runner: InstrumentedAttribute[int | None], unfinished: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Rows that are ``unfinished`` and whose runner is gone (or unknown).
+
+    On PostgreSQL the lock test runs in the statement itself, only for unfinished rows (the
+    CASE keeps it from running for the finished ones, which name many long-gone runners);
+    a lock it takes is held until the transaction ends, which is all the test needs.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return unfinished
+    gone = or_(runner.is_(None), func.pg_try_advisory_xact_lock(LOCK_CLASS, runner))
+    return case((unfinished, gone), else_=false())
