@@ -158,8 +158,14 @@ async def stream_once(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, limit_s)
     elapsed = time.monotonic() - started
-    if watch is not None:
-        await watch
+    if page is not None and watch is not None:
+        if any(s.done.is_set() for s in subscribers):
+            await watch
+        else:  # no reply ended within the limit: the window ends here
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            await page.first_reply_ended()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -47,7 +47,8 @@ class Running:
         self, name: str, url: str, *, connections: int = 1, headers: dict[str, str] | None = None
     ) -> None:
         self.name = name
-        command = _wrk_command(url, 3600, connections, 1, headers)
+        # A time limit all the same, so a benchmark that fails leaves no wrk running for long.
+        command = _wrk_command(url, 600, connections, 1, headers)
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> Result:

@@ -103,7 +103,7 @@ def create_draft(
         problem=data.request,
         template=key,
         status=DraftStatus.READY if endpoint is None else DraftStatus.PENDING,
-        runner=runner_of(session),
+        runner=runner_of(session) if endpoint else None,
         model=endpoint.model if endpoint else None,
         note=NO_MODEL.format(template=key) if endpoint is None else "",
         prompt=_prompt(session, data.request, catalog) if endpoint else [],

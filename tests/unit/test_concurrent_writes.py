@@ -5,7 +5,6 @@ column; on SQLite it waits for the write lock and is stopped by the version chec
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -19,33 +18,18 @@ from app.schemas.checklist import DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.services import decisions, projects
 from tests.conftest import Actor
+from tests.races import race
 
 Write = Callable[[Session, User], object]
 
 
 def _race(db: Database, actor: Actor, first: Write, second: Write) -> BaseException | None:
-    """Run ``first`` in an open transaction, start ``second`` in another thread, then commit
-    the first. Returns what the second raised (None if it succeeded)."""
-    outcome: list[BaseException | None] = []
-
-    def run_second() -> None:
-        try:
-            with db.transaction() as session:
-                second(session, _user(session, actor))
-            outcome.append(None)
-        except Exception as exc:  # the outcome is what the test asserts on
-            outcome.append(exc)
-
-    with db.writer() as session:
-        first(session, _user(session, actor))
-        thread = threading.Thread(target=run_second)
-        thread.start()
-        # Give the second writer time to read and block behind this transaction.
-        thread.join(timeout=0.3)
-        session.commit()
-    thread.join(timeout=30)
-    assert not thread.is_alive()
-    return outcome[0]
+    """``first`` and ``second`` at once, each as the actor (see ``tests.races.race``)."""
+    return race(
+        db,
+        lambda session: first(session, _user(session, actor)),
+        lambda session: second(session, _user(session, actor)),
+    )
 
 
 def _user(session: Session, actor: Actor) -> User:

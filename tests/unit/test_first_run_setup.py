@@ -6,40 +6,28 @@ must wait for the first and be refused. On SQLite its write transaction already 
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.errors import Conflict
 from app.models import User
 from app.services import users
+from tests.races import race
 
 
 def test_two_setups_at_once_make_one_admin(db: Database) -> None:
-    outcome: list[BaseException | None] = []
+    def setup(email: str) -> Callable[[Session], object]:
+        def write(session: Session) -> object:
+            return users.create_first_admin(session, email=email, name="A", password="pw-12345678")
 
-    def second_setup() -> None:
-        try:
-            with db.transaction() as session:
-                users.create_first_admin(
-                    session, email="b@example.com", name="B", password="pw-b-12345678"
-                )
-            outcome.append(None)
-        except Exception as exc:  # what it raised is what the test asserts on
-            outcome.append(exc)
+        return write
 
-    with db.writer() as session:
-        users.create_first_admin(session, email="a@example.com", name="A", password="pw-a-12345678")
-        thread = threading.Thread(target=second_setup)
-        thread.start()
-        # Time for the second setup to count the users and block behind this transaction.
-        thread.join(timeout=0.3)
-        session.commit()
-    thread.join(timeout=30)
-    assert not thread.is_alive()
+    refused = race(db, setup("a@example.com"), setup("b@example.com"))
 
-    assert isinstance(outcome[0], Conflict)
+    assert isinstance(refused, Conflict)
     with db.transaction(write=False) as session:
         emails = session.scalars(select(User.email)).all()
         assert emails == ["a@example.com"]
