@@ -153,29 +153,26 @@ async def stream_once(
     watch = None
     if page is not None:
         await page.posts_answered()
-        watch = asyncio.create_task(_end_on_first_reply(subscribers, page))
+        watch = asyncio.create_task(_end_on_first_reply(subscribers, page, limit_s))
     done = asyncio.gather(*(s.done.wait() for s in subscribers))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done, limit_s)
     elapsed = time.monotonic() - started
-    if page is not None and watch is not None:
-        if any(s.done.is_set() for s in subscribers):
-            await watch
-        else:  # no reply ended within the limit: the window ends here
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
-            await page.first_reply_ended()
+    if watch is not None:
+        await watch
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return subscribers, elapsed, posted_s
 
 
-async def _end_on_first_reply(subscribers: list[Subscriber], page: PageWindows) -> None:
+async def _end_on_first_reply(
+    subscribers: list[Subscriber], page: PageWindows, limit_s: float
+) -> None:
+    """End the page's streaming window when the first reply ends, or at the limit if none does."""
     waits = [asyncio.create_task(s.done.wait()) for s in subscribers]
     try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
