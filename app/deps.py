@@ -187,46 +187,6 @@ def _authenticated_read(
             _touch_token(db, token.id)
 
 
-class WriterTransaction:
-    """Run a write route's work in one write transaction on one worker thread, as a caller
-    already checked. For the write route hit in bursts (a message posted to many threads at
-    once): with the usual chain the commit is one more hop, once the event loop gets round
-    to it, and SQLite's one write lock was held across that wait, 43 ms a post against
-    3 ms for a post that committed where it ran (docs/BENCHMARKS.md).
-
-    The transaction is owned here as it is by ``get_session``: committed, or rolled back
-    on error.
-    """
-
-    def __init__(self, db: Database, caller: users.Caller) -> None:
-        self._db = db
-        self._caller = caller
-
-    async def run(self, work: Callable[[Session, User], T]) -> T:
-        return await run_admitted(self._db, self._run, work, write=True)
-
-    def _run(self, work: Callable[[Session, User], T]) -> T:
-        with self._db.transaction() as session:
-            with self._db.reading_first(session):
-                user = session.get_one(User, self._caller.user_id)
-            return work(session, user)
-
-
-async def writer_transaction(request: Request, credentials: RequiredBearerDep) -> WriterTransaction:
-    """The caller is checked here, in a read of its own, so an unknown token still gets 401
-    and a viewer 403 before the body is validated, as with ``Writer``."""
-    caller = await authenticated_read(request, credentials, _writing_caller)
-    return WriterTransaction(request.app.state.db, caller)
-
-
-def _writing_caller(_session: Session, caller: users.Caller) -> users.Caller:
-    _refuse_viewers(caller.role)
-    return caller
-
-
-WriterTransactionDep = Annotated[WriterTransaction, Depends(writer_transaction)]
-
-
 async def run_admitted(
     db: Database, function: Callable[..., T], *args: object, write: bool = False
 ) -> T:
@@ -253,13 +213,9 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def require_writer(user: CurrentUser) -> User:
-    _refuse_viewers(user.role)
-    return user
-
-
-def _refuse_viewers(role: str) -> None:
-    if role == Role.VIEWER:
+    if user.role == Role.VIEWER:
         raise Forbidden("Viewers can read but not change anything")
+    return user
 
 
 async def require_admin(user: CurrentUser) -> User:

@@ -4,20 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
-from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from app.api.params import PathId
-from app.deps import (
-    CurrentUser,
-    DbDep,
-    ModelCallsDep,
-    SessionDep,
-    SettingsDep,
-    Writer,
-    WriterTransactionDep,
-)
-from app.models import Thread, User
+from app.deps import CurrentUser, DbDep, ModelCallsDep, SessionDep, SettingsDep, Writer
+from app.models import Thread
 from app.schemas.debate import (
     MessageCreate,
     MessageRead,
@@ -89,35 +80,29 @@ def get_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) -> Thr
 
 
 @router.post("/threads/{thread_id}/messages", status_code=status.HTTP_202_ACCEPTED)
-async def post_message(
+def post_message(
     thread_id: PathId,
     body: MessageCreate,
-    writing: WriterTransactionDep,
+    session: SessionDep,
+    user: Writer,
     settings: SettingsDep,
     db: DbDep,
     calls: ModelCallsDep,
     background: BackgroundTasks,
 ) -> PostedMessage:
     """Say something in a debate; every model of the thread answers in the background."""
-
-    # A meeting posts to many threads at once: the whole post is one transaction on one
-    # thread, so it holds SQLite's write lock (or the thread's row) only while it runs.
-    def post(session: Session, user: User) -> PostedMessage:
-        posted = debates.post_message(
-            session,
-            thread_id=thread_id,
-            data=body,
-            actor=user,
-            default_models=settings.debate_models,
-        )
-        return PostedMessage(
-            user_message=MessageRead.model_validate(posted.user_message),
-            replies=[MessageRead.model_validate(reply) for reply in posted.replies],
-        )
-
-    posted = await writing.run(post)
+    posted = debates.post_message(
+        session,
+        thread_id=thread_id,
+        data=body,
+        actor=user,
+        default_models=settings.debate_models,
+    )
     background.add_task(replies.run_replies, db, calls, [reply.id for reply in posted.replies])
-    return posted
+    return PostedMessage(
+        user_message=MessageRead.model_validate(posted.user_message),
+        replies=[MessageRead.model_validate(reply) for reply in posted.replies],
+    )
 
 
 def _readable_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) -> Thread:
