@@ -136,8 +136,11 @@ class _WriterQueue:
 # Pooled connections per process (kept + overflow); requests are admitted to match. An
 # overflow connection is closed when it comes back, so a steady load above the kept number
 # opened and closed connections all the time (a tenth of a gate check's time on SQLite):
-# keep as many as a busy server uses.
-SQLITE_POOL = (15, 0)
+# keep as many as a busy server uses. On SQLite more is slower: its reads are short, and
+# beyond a few at once their threads mostly wait to take the interpreter lock back. Four
+# read slots instead of ten took the gate check from 55-63% to 79-92% of the one-row
+# select (docs/BENCHMARKS.md); fifteen made it 40-48%.
+SQLITE_POOL = (9, 0)
 POSTGRES_POOL = (20, 10)
 # Of those, how many requests that write may hold at once; requests that read get the rest.
 # Writes queue for SQLite's one write lock (and for row locks on PostgreSQL) while holding
