@@ -7,9 +7,12 @@ and dropped on rollback. Events carry ids and small deltas, never whole rows.
 Channels: ``project:{id}``, ``thread:{id}``, ``meeting:{id}``, ``generation:{id}``.
 
 Two hubs: ``LocalHub`` delivers in-process (one server process, the SQLite
-deployment); ``PostgresHub`` sends every event through PostgreSQL NOTIFY and
+deployment); ``PostgresHub`` also sends every event through PostgreSQL NOTIFY and
 LISTENs on one dedicated connection per process, so every process's
-subscribers see every process's events.
+subscribers see every process's events. A process delivers its own events to its
+own subscribers directly and ignores them when they come back through LISTEN: a
+round trip through the database, and a place in the queue of its commits, is what
+its subscribers waited on for each streamed piece of a reply.
 """
 
 import asyncio
@@ -18,6 +21,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -164,12 +168,14 @@ LISTEN_POLL_S = 10.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
-def _payload(channel: str, item: Event) -> str:
+def _payload(channel: str, item: Event, origin: str) -> str:
     """The NOTIFY payload; an oversized event is replaced by a reset of its channel."""
-    payload = json.dumps({"channel": channel, "event": item}, separators=(",", ":"))
+    message = {"channel": channel, "event": item, "origin": origin}
+    payload = json.dumps(message, separators=(",", ":"))
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
         log.warning("live event on %s too large for NOTIFY; sending a reset", channel)
-        payload = json.dumps({"channel": channel, "event": {"type": RESET}})
+        reset = {"channel": channel, "event": {"type": RESET}, "origin": origin}
+        payload = json.dumps(reset, separators=(",", ":"))
     return payload
 
 
@@ -177,8 +183,9 @@ class PostgresHub(LocalHub):
     """LISTEN/NOTIFY hub for several server processes on one PostgreSQL database.
 
     Events are NOTIFYed inside the announcing transaction (PostgreSQL delivers them
-    only if it commits); one listener connection per process hands them to local
-    subscribers. After the listener reconnects, every subscriber gets a reset.
+    only if it commits) and published to this process's subscribers once it has
+    committed; one listener connection per process hands the other processes' events
+    to local subscribers. After the listener reconnects, every subscriber gets a reset.
     """
 
     transactional = True
@@ -187,6 +194,8 @@ class PostgresHub(LocalHub):
         super().__init__()
         self._engine = engine
         self._runner = runner
+        # Marks this process's NOTIFY payloads, which its listener then skips.
+        self.origin = uuid.uuid4().hex
         url = make_url(engine.url.render_as_string(hide_password=False))
         # A name in pg_stat_activity, so an operator (or a test) can find this connection.
         url = url.set(drivername="postgresql").update_query_dict(
@@ -227,11 +236,18 @@ class PostgresHub(LocalHub):
         """NOTIFY outside any transaction (blocking; call it from a thread, not the loop)."""
         with self._engine.begin() as connection:
             self.notify(connection, channel, item)
+        self.publish_here(channel, item)
+
+    def publish_here(self, channel: str, item: Event) -> None:
+        """Deliver to this process's subscribers (other processes get it by NOTIFY)."""
+        LocalHub.publish(self, channel, item)
 
     def publish_soon(self, channel: str, item: Event) -> None:
-        """Queue an event; one task NOTIFYs whatever has queued up, in order, in one
-        statement per batch on its own connection, so a burst of small events costs few
-        round trips and never waits behind the thread pool's database work."""
+        """Deliver here at once and queue the event for the other processes: one task
+        NOTIFYs whatever has queued up, in order, in one statement per batch on its own
+        connection, so a burst of small events costs few round trips and never waits
+        behind the thread pool's database work."""
+        self.publish_here(channel, item)
         self._outbox.append((channel, item))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
@@ -240,7 +256,9 @@ class PostgresHub(LocalHub):
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await self._notify_batch([_payload(channel, item) for channel, item in batch])
+                await self._notify_batch(
+                    [_payload(channel, item, self.origin) for channel, item in batch]
+                )
             except (psycopg.Error, OSError) as exc:
                 # Subscribers still get the text from the reply's next save.
                 log.warning("could not send %d live events: %s", len(batch), exc)
@@ -268,7 +286,7 @@ class PostgresHub(LocalHub):
         """Queue a NOTIFY on this connection's transaction."""
         connection.execute(
             text("SELECT pg_notify(:name, :payload)"),
-            {"name": NOTIFY_CHANNEL, "payload": _payload(channel, item)},
+            {"name": NOTIFY_CHANNEL, "payload": _payload(channel, item, self.origin)},
         )
 
     async def _listen_forever(self) -> None:
@@ -309,6 +327,8 @@ class PostgresHub(LocalHub):
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed live payload")
             return
+        if message.get("origin") == self.origin:
+            return  # delivered here when it was published
         LocalHub.publish(self, channel, item)
 
 
@@ -359,17 +379,25 @@ def connect(factory: sessionmaker[Session], hub: Hub) -> None:
 
 
 def _connect_transactional(factory: sessionmaker[Session], hub: PostgresHub) -> None:
-    """NOTIFY inside the committing transaction: PostgreSQL drops it if the commit fails."""
+    """NOTIFY inside the committing transaction: PostgreSQL drops it if the commit fails.
+    This process's subscribers get the events once the commit has succeeded."""
 
     @event.listens_for(factory, "before_commit")
     def _notify(session: Session) -> None:
         if session.in_nested_transaction():
             return
-        pending = session.info.pop(_PENDING, [])
+        pending = session.info.get(_PENDING, [])
         if pending:
             connection = session.connection()
             for channel, item in pending:
                 hub.notify(connection, channel, item)
+
+    @event.listens_for(factory, "after_commit")
+    def _publish_here(session: Session) -> None:
+        if session.in_nested_transaction():
+            return
+        for channel, item in session.info.pop(_PENDING, []):
+            hub.publish_here(channel, item)
 
     @event.listens_for(factory, "after_soft_rollback")
     def _forget(session: Session, _previous: Any) -> None:

@@ -97,6 +97,51 @@ def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str
     assert asyncio.run(scenario()) == {"type": "vote", "item_id": 9}
 
 
+def test_a_process_delivers_its_own_events_once_without_its_listener(database_url: str) -> None:
+    """Its own events reach its subscribers at commit (and at once, for streamed pieces),
+    not by a round trip through LISTEN; when they come back through LISTEN they are
+    skipped, while another process still gets them."""
+    if not is_postgres():
+        pytest.skip("the LISTEN connection exists only on PostgreSQL")
+
+    async def scenario() -> tuple[list[live.Event | None], list[live.Event | None]]:
+        first, second = (create_app(make_settings(database_url)) for _ in range(2))
+        hub: live.PostgresHub = first.state.hub
+        await hub.start()
+        await second.state.hub.start()
+        try:
+            async with (
+                hub.subscribe("thread:4") as here,
+                second.state.hub.subscribe("thread:4") as there,
+            ):
+                await _stop_listening(hub)
+                await asyncio.to_thread(_commit_event, first.state.db, "thread:4", {"n": 1})
+                hub.publish_soon("thread:4", {"n": 2})
+                got_here = [await here.get(timeout=5), await here.get(timeout=5)]
+                got_there = [await there.get(timeout=5), await there.get(timeout=5)]
+                await hub.start()  # listening again: its own events must not come twice
+                await asyncio.to_thread(_commit_event, first.state.db, "thread:4", {"n": 3})
+                got_here += [await here.get(timeout=5), await here.get(timeout=0.5)]
+                got_there.append(await there.get(timeout=5))
+                return got_here, got_there
+        finally:
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    here, there = asyncio.run(scenario())
+    assert here == [{"n": 1}, {"n": 2}, {"n": 3}, None]
+    assert there == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+async def _stop_listening(hub: live.PostgresHub) -> None:
+    listener = hub._listener
+    assert listener is not None
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+
+
 def test_subscribers_get_a_reset_after_the_listener_reconnects(database_url: str) -> None:
     if not is_postgres():
         pytest.skip("the LISTEN connection exists only on PostgreSQL")
@@ -132,6 +177,6 @@ def _kill_listeners(db: Database) -> None:
 
 
 def test_an_oversized_event_becomes_a_reset_of_its_channel() -> None:
-    payload = live._payload("project:1", {"type": "decision", "blob": "x" * 9000})
+    payload = live._payload("project:1", {"type": "decision", "blob": "x" * 9000}, "origin")
     assert '"reset"' in payload
     assert len(payload.encode()) < 8000
