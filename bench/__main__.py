@@ -195,14 +195,14 @@ def bench_live(kind: str, args: argparse.Namespace) -> None:
 
 def page_window_line(window: str, result: load.Result | None, idle: load.Result) -> str:
     """The review page's p99 in one window of the live part, against its idle p99."""
-    # Fewer loads than this and the p99 is one or two requests: no verdict on it.
-    if result is None or result.requests < 100:
-        loads = result.requests if result else 0
-        return f"  review page {window}: {loads} loads, too few to judge (--tokens makes it longer)"
+    if result is None or result.requests == 0:
+        return f"  review page {window}: no load finished (--tokens makes it longer)"
     ratio = result.p99_ms / idle.p99_ms
+    # Fewer loads than this and the p99 is the slowest one or two: shown, but not judged.
+    judged = f"{verdict(ratio <= 3)} (x3)" if result.requests >= 100 else "too few loads to judge"
     return (
         f"  review page {window}: p99 {result.p99_ms:.1f} ms ({result.requests_per_s:.0f}"
-        f" req/s, {result.requests} loads) = x{ratio:.1f} idle  {verdict(ratio <= 3)} (x3)"
+        f" req/s, {result.requests} loads) = x{ratio:.1f} idle  {judged}"
     )
 
 

@@ -8,6 +8,8 @@ latency is its arrival at the subscriber minus that stamp, on the one monotonic 
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import load
+from bench.servers import ROOT
 from bench.sse import Spread, events, spread
 from bench.stamped_llm import stamps
 
@@ -72,17 +75,44 @@ class Subscriber:
             self.done.set()
 
 
-async def _start_replies(
-    client: httpx.AsyncClient, auth: dict[str, str], thread_ids: list[int]
-) -> None:
-    async def post(thread_id: int) -> None:
-        body = {"content": "How does this fail?"}
-        response = await client.post(
-            f"/api/v1/threads/{thread_id}/messages", json=body, headers=auth
-        )
-        response.raise_for_status()
+class Poster:
+    """bench/poster.py in a process of its own, connected and waiting to post to every
+    thread at once: the arrival times taken on this loop are not delayed by the posting."""
 
-    await asyncio.gather(*(post(thread_id) for thread_id in thread_ids))
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    @classmethod
+    async def start(cls, base: str, token: str, thread_ids: list[int]) -> "Poster":
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.poster",
+            base,
+            *(str(thread_id) for thread_id in thread_ids),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env={**os.environ, "BENCH_TOKEN": token},
+        )
+        poster = cls(process)
+        if await poster._line() != "ready":
+            raise RuntimeError(f"the poster exited with {await process.wait()}")
+        return poster
+
+    async def post_all(self) -> float:
+        """Posts now; returns the seconds until every post was answered."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(b"go\n")
+        await self._process.stdin.drain()
+        seconds = await self._line()
+        if await self._process.wait() != 0 or not seconds:
+            raise RuntimeError(f"the poster failed (exit code {self._process.returncode})")
+        return float(seconds)
+
+    async def _line(self) -> str:
+        assert self._process.stdout is not None
+        return (await self._process.stdout.readline()).decode().strip()
 
 
 async def create_threads(
@@ -134,12 +164,14 @@ class PageWindows:
 
 async def stream_once(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    token: str,
     thread_ids: list[int],
     limit_s: float,
     page: PageWindows | None = None,
 ) -> tuple[list[Subscriber], float, float]:
     """Subscribe to every thread, start every reply, wait until all finish (or ``limit_s``)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    poster = await Poster.start(str(client.base_url).rstrip("/"), token, thread_ids)
     subscribers = [Subscriber(thread_id) for thread_id in thread_ids]
     # All at once, as a room full of people opening the page would.
     tasks = [asyncio.create_task(s.run(client, auth)) for s in subscribers]
@@ -148,8 +180,7 @@ async def stream_once(
     if page is not None:
         await page.posts_started()
     started = time.monotonic()
-    await _start_replies(client, auth, thread_ids)
-    posted_s = time.monotonic() - started
+    posted_s = await poster.post_all()
     watch = None
     if page is not None:
         await page.posts_answered()
@@ -199,7 +230,7 @@ async def run(
     headers = {"Cookie": cookie}
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as client:
         warm = await create_threads(client, auth, project_id, 1)
-        await stream_once(client, auth, warm, 60)  # litellm's import and first call
+        await stream_once(client, token, warm, 60)  # litellm's import and first call
         thread_ids = await create_threads(client, auth, project_id, replies)
         # The page's first loads after the threads were made render it and its new rows.
         await asyncio.to_thread(_page_load, "review page, warming", page, 2, headers)
@@ -210,7 +241,7 @@ async def run(
         watch = asyncio.create_task(_loop_lag(lags))
         cpu_before = server_cpu_s()
         subscribers, elapsed, posted_s = await stream_once(
-            client, auth, thread_ids, stream_s * 4 + 30, windows
+            client, token, thread_ids, stream_s * 4 + 30, windows
         )
         cpu_after = server_cpu_s()
         watch.cancel()
