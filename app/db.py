@@ -139,15 +139,18 @@ class _WriterQueue:
 # keep as many as a busy server uses. On SQLite more is slower: its reads are short, and
 # beyond a few at once their threads mostly wait to take the interpreter lock back. Four
 # read slots instead of ten took the gate check from 55-63% to 79-92% of the one-row
-# select (docs/BENCHMARKS.md); fifteen made it 40-48%.
+# select (docs/BENCHMARKS.md); fifteen made it 40-48%. Fewer helped on PostgreSQL too:
+# while 100 replies were posted at once, token p99 was 68-77 ms with 30 connections and
+# 41-53 ms with 10 (four runs each), the gate and the page no slower; likely as on SQLite,
+# the event loop relaying the tokens waited its turn for the interpreter lock among fewer.
 SQLITE_POOL = (9, 0)
-POSTGRES_POOL = (20, 10)
+POSTGRES_POOL = (10, 0)
 # Of those, how many requests that write may hold at once; requests that read get the rest.
 # Writes queue for SQLite's one write lock (and for row locks on PostgreSQL) while holding
 # their slot: 100 replies posted at once took every slot, and every page waited seconds
 # behind them.
 SQLITE_WRITE_SLOTS = 5
-POSTGRES_WRITE_SLOTS = 10
+POSTGRES_WRITE_SLOTS = 5
 
 
 def make_engine(settings: Settings) -> Engine:
