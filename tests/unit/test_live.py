@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app import live
+from app import live, live_postgres
 from app.db import Database
 from app.main import create_app
 from tests.conftest import is_postgres, make_settings
@@ -81,7 +81,7 @@ def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str
 
     async def scenario() -> live.Event | None:
         first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        assert isinstance(second.state.hub, live.PostgresHub)
+        assert isinstance(second.state.hub, live_postgres.PostgresHub)
         await first.state.hub.start()
         await second.state.hub.start()
         try:
@@ -106,7 +106,7 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
 
     async def scenario() -> tuple[list[live.Event | None], list[live.Event | None]]:
         first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        hub: live.PostgresHub = first.state.hub
+        hub: live_postgres.PostgresHub = first.state.hub
         await hub.start()
         await second.state.hub.start()
         try:
@@ -134,7 +134,7 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
     assert there == [{"n": 1}, {"n": 2}, {"n": 3}]
 
 
-async def _stop_listening(hub: live.PostgresHub) -> None:
+async def _stop_listening(hub: live_postgres.PostgresHub) -> None:
     listener = hub._listener
     assert listener is not None
     listener.cancel()
@@ -148,7 +148,7 @@ def test_subscribers_get_a_reset_after_the_listener_reconnects(database_url: str
 
     async def scenario() -> list[live.Event | None]:
         app = create_app(make_settings(database_url))
-        hub: live.PostgresHub = app.state.hub
+        hub: live_postgres.PostgresHub = app.state.hub
         db: Database = app.state.db
         await hub.start()
         try:
@@ -171,12 +171,13 @@ def _kill_listeners(db: Database) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = :name AND datname = current_database()"
             ),
-            {"name": live.LISTENER_APPLICATION_NAME},
+            {"name": live_postgres.LISTENER_APPLICATION_NAME},
         ).all()
     assert killed, "no listener connection to end"
 
 
 def test_an_oversized_event_becomes_a_reset_of_its_channel() -> None:
-    payload = live._payload("project:1", {"type": "decision", "blob": "x" * 9000}, "origin")
+    event = {"type": "decision", "blob": "x" * 9000}
+    payload = live_postgres._payload("project:1", event, "origin")
     assert '"reset"' in payload
     assert len(payload.encode()) < 8000

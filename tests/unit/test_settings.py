@@ -78,8 +78,18 @@ def test_importing_the_app_and_the_cli_does_not_import_litellm() -> None:
 
 
 # Loaded on first use, never to answer the first request: model calls, the migration
-# machinery (start-up reads the revision without it), and Markdown rendering.
-NOT_AT_START_UP = ("litellm", "openai", "httpx", "alembic", "mako", "pygments", "markdown_it")
+# machinery (start-up reads the revision without it), Markdown rendering, and (the app
+# below being on SQLite) the PostgreSQL driver.
+NOT_AT_START_UP = (
+    "litellm",
+    "openai",
+    "httpx",
+    "alembic",
+    "mako",
+    "pygments",
+    "markdown_it",
+    "psycopg",
+)
 
 
 def test_building_the_app_as_serve_does_imports_nothing_that_waits_for_first_use(
