@@ -96,9 +96,6 @@ class Subscription:
 class LocalHub:
     """In-process hub: enough for one server process (the SQLite deployment)."""
 
-    # Whether events are sent inside the announcing transaction (app/live_postgres.py).
-    transactional = False
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: dict[str, set[Subscription]] = {}
@@ -111,6 +108,10 @@ class LocalHub:
 
     def publish(self, channel: str, item: Event) -> None:
         """Thread-safe and non-blocking: callable from request threads and the loop alike."""
+        self.publish_here(channel, item)
+
+    def publish_here(self, channel: str, item: Event) -> None:
+        """Deliver to this process's subscribers."""
         with self._lock:
             targets = list(self._subscribers.get(channel, ()))
         running = _running_loop()
@@ -140,6 +141,21 @@ class LocalHub:
     def publish_soon(self, channel: str, item: Event) -> None:
         """Publish outside any transaction without blocking; call it from the event loop."""
         self.publish(channel, item)
+
+    def attach(self, factory: sessionmaker[Session]) -> None:
+        """Publish each session's queued events here after its commit; forget them on
+        rollback."""
+
+        @event.listens_for(factory, "after_commit")
+        def _publish(session: Session) -> None:
+            if session.in_nested_transaction():
+                return  # a savepoint was released; the real commit is still to come
+            for channel, item in session.info.pop(_PENDING, []):
+                self.publish_here(channel, item)
+
+        @event.listens_for(factory, "after_soft_rollback")
+        def _forget(session: Session, _previous: Any) -> None:
+            session.info.pop(_PENDING, None)
 
     def reset_all(self) -> None:
         """Tell every subscriber it may have missed events (after a listener reconnect)."""
@@ -185,22 +201,6 @@ def hub_for(factory: sessionmaker[Session]) -> LocalHub | None:
 
 
 def connect(factory: sessionmaker[Session], hub: Hub) -> None:
-    """Publish each session's queued events after its commit; forget them on rollback."""
+    """Publish each session's queued events once it commits; forget them on rollback."""
     _HUBS[factory] = hub
-    if hub.transactional:
-        from app.live_postgres import PostgresHub, connect_transactional
-
-        assert isinstance(hub, PostgresHub)
-        connect_transactional(factory, hub)
-        return
-
-    @event.listens_for(factory, "after_commit")
-    def _publish(session: Session) -> None:
-        if session.in_nested_transaction():
-            return  # a savepoint was released; the real commit is still to come
-        for channel, item in session.info.pop(_PENDING, []):
-            hub.publish(channel, item)
-
-    @event.listens_for(factory, "after_soft_rollback")
-    def _forget(session: Session, _previous: Any) -> None:
-        session.info.pop(_PENDING, None)
+    hub.attach(factory)

@@ -50,8 +50,6 @@ class PostgresHub(LocalHub):
     to local subscribers. After the listener reconnects, every subscriber gets a reset.
     """
 
-    transactional = True
-
     def __init__(self, engine: Engine, *, runner: int | None = None) -> None:
         super().__init__()
         self._engine = engine
@@ -100,10 +98,6 @@ class PostgresHub(LocalHub):
             self.notify(connection, channel, item)
         self.publish_here(channel, item)
 
-    def publish_here(self, channel: str, item: Event) -> None:
-        """Deliver to this process's subscribers (other processes get it by NOTIFY)."""
-        LocalHub.publish(self, channel, item)
-
     def publish_soon(self, channel: str, item: Event) -> None:
         """Deliver here at once and queue the event for the other processes: one task
         NOTIFYs whatever has queued up, in order, in one statement per batch on its own
@@ -151,6 +145,21 @@ class PostgresHub(LocalHub):
             {"name": NOTIFY_CHANNEL, "payload": _payload(channel, item, self.origin)},
         )
 
+    def attach(self, factory: sessionmaker[Session]) -> None:
+        """Also NOTIFY a session's queued events inside its committing transaction:
+        PostgreSQL delivers them to the other processes only if the commit succeeds."""
+        super().attach(factory)
+
+        @event.listens_for(factory, "before_commit")
+        def _notify(session: Session) -> None:
+            if session.in_nested_transaction():
+                return
+            pending = session.info.get(_PENDING, [])
+            if pending:
+                connection = session.connection()
+                for channel, item in pending:
+                    self.notify(connection, channel, item)
+
     async def _listen_forever(self) -> None:
         attempt = 0
         connected_before = False
@@ -191,30 +200,4 @@ class PostgresHub(LocalHub):
             return
         if message.get("origin") == self.origin:
             return  # delivered here when it was published
-        LocalHub.publish(self, channel, item)
-
-
-def connect_transactional(factory: sessionmaker[Session], hub: PostgresHub) -> None:
-    """NOTIFY inside the committing transaction: PostgreSQL drops it if the commit fails.
-    This process's subscribers get the events once the commit has succeeded."""
-
-    @event.listens_for(factory, "before_commit")
-    def _notify(session: Session) -> None:
-        if session.in_nested_transaction():
-            return
-        pending = session.info.get(_PENDING, [])
-        if pending:
-            connection = session.connection()
-            for channel, item in pending:
-                hub.notify(connection, channel, item)
-
-    @event.listens_for(factory, "after_commit")
-    def _publish_here(session: Session) -> None:
-        if session.in_nested_transaction():
-            return
-        for channel, item in session.info.pop(_PENDING, []):
-            hub.publish_here(channel, item)
-
-    @event.listens_for(factory, "after_soft_rollback")
-    def _forget(session: Session, _previous: Any) -> None:
-        session.info.pop(_PENDING, None)
+        self.publish_here(channel, item)
