@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app import live, live_postgres
 from app.db import Database
 from app.main import create_app
-from tests.conftest import is_postgres, make_settings
+from tests.conftest import create_scratch_database, is_postgres, make_settings
 
 
 def _commit_event(db: Database, channel: str, event: dict[str, Any]) -> None:
@@ -132,6 +136,61 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
     here, there = asyncio.run(scenario())
     assert here == [{"n": 1}, {"n": 2}, {"n": 3}, None]
     assert there == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_streamed_pieces_are_notified_only_while_another_process_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed piece goes through NOTIFY only when another hub listens on the database
+    (one server alone delivered and then skipped the echo of every piece); its own
+    subscribers get every piece either way."""
+    if not is_postgres():
+        pytest.skip("NOTIFY exists only on PostgreSQL")
+    monkeypatch.setattr(live_postgres, "PEER_CHECK_S", 0.0)
+
+    async def scenario(
+        url: str,
+    ) -> tuple[list[str], list[live.Event | None], list[live.Event | None]]:
+        first = create_app(make_settings(url))
+        hub: live_postgres.PostgresHub = first.state.hub
+        observer = await psycopg.AsyncConnection.connect(_conninfo(url), autocommit=True)
+        await observer.execute(f"LISTEN {live_postgres.NOTIFY_CHANNEL}")
+        await hub.start()
+        second = create_app(make_settings(url))
+        try:
+            async with hub.subscribe("thread:7") as here:
+                await _publish_streamed(hub, {"n": 1})  # nobody else listens
+                await second.state.hub.start()
+                async with second.state.hub.subscribe("thread:7") as there:
+                    await _publish_streamed(hub, {"n": 2})
+                    seen = [n.payload async for n in observer.notifies(timeout=1)]
+                    got_there = [await there.get(timeout=5)]
+                got_here = [await here.get(timeout=5), await here.get(timeout=5)]
+                return seen, got_here, got_there
+        finally:
+            await observer.close()
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    # A database of its own: no other test's server listens on it.
+    for url in create_scratch_database(tmp_path, "peers"):
+        seen, here, there = asyncio.run(scenario(url))
+    assert [json.loads(payload)["event"] for payload in seen] == [{"n": 2}]
+    assert here == [{"n": 1}, {"n": 2}]
+    assert there == [{"n": 2}]
+
+
+async def _publish_streamed(hub: live_postgres.PostgresHub, event: live.Event) -> None:
+    """Publish as a streaming reply does, and wait until the sender is done with it."""
+    hub.publish_soon("thread:7", event)
+    sender = hub._sender
+    assert sender is not None
+    await sender
+
+
+def _conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _stop_listening(hub: live_postgres.PostgresHub) -> None:
