@@ -1,0 +1,80 @@
+"""PostgreSQL connections are pinged before use only after sitting idle in the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from app import db as db_module
+from app.db import Database
+from tests.conftest import is_postgres, make_settings
+
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="the ping is PostgreSQL's")
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    found = Database(make_settings(database_url))
+    yield found
+    found.dispose()
+
+
+def _backend_pid(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(database: Database, pid: int) -> None:
+    """End a backend as an operator (or a restart) would, from outside the pool, and wait
+    until it has gone."""
+    outside = create_engine(database.engine.url, poolclass=NullPool)
+    with outside.connect() as connection:
+        ended = connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        assert ended.scalar()
+    outside.dispose()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pings: list[object] = []
+    ping = database.engine.dialect.do_ping
+
+    def counted_ping(connection: Any) -> bool:
+        pings.append(connection)
+        return ping(connection)
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", counted_ping)
+    first = _backend_pid(database)
+    assert _backend_pid(database) == first
+    assert pings == []
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    assert _backend_pid(database) == first
+    assert len(pings) == 1
+
+
+def test_an_idle_connection_the_database_dropped_is_replaced_before_use(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    dropped = _backend_pid(database)
+    _terminate(database, dropped)
+    assert _backend_pid(database) != dropped
+
+
+def test_without_the_ping_a_dropped_connection_fails_once_and_the_pool_recovers(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the ping spares an idle connection; a connection dropped within the second
+    meets this, and the error replaces every pooled connection."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 3600.0)
+    dropped = _backend_pid(database)
+    _terminate(database, dropped)
+    with pytest.raises(OperationalError):
+        _backend_pid(database)
+    assert _backend_pid(database) != dropped
