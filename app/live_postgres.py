@@ -105,7 +105,7 @@ class PostgresHub(LocalHub):
     def publish(self, channel: str, item: Event) -> None:
         """NOTIFY outside any transaction (blocking; call it from a thread, not the loop)."""
         with self._engine.begin() as connection:
-            self.notify(connection, channel, item)
+            self.notify(connection, [(channel, item)])
         self.publish_here(channel, item)
 
     def publish_soon(self, channel: str, item: Event) -> None:
@@ -170,11 +170,17 @@ class PostgresHub(LocalHub):
             with contextlib.suppress(psycopg.Error, OSError):
                 await connection.close()
 
-    def notify(self, connection: Connection, channel: str, item: Event) -> None:
-        """Queue a NOTIFY on this connection's transaction."""
+    def notify(self, connection: Connection, events: list[tuple[str, Event]]) -> None:
+        """Queue NOTIFYs of ``events`` on this connection's transaction, in their order.
+
+        One statement for them all: a save of 100 streaming replies announces 100 events,
+        and one statement each was 100 round trips inside its write transaction."""
+        payloads = [_payload(channel, item, self.origin) for channel, item in events]
         connection.execute(
-            text("SELECT pg_notify(:name, :payload)"),
-            {"name": NOTIFY_CHANNEL, "payload": _payload(channel, item, self.origin)},
+            text(
+                "SELECT pg_notify(:name, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
+            ),
+            {"name": NOTIFY_CHANNEL, "payloads": payloads},
         )
 
     def attach(self, factory: sessionmaker[Session]) -> None:
@@ -188,9 +194,7 @@ class PostgresHub(LocalHub):
                 return
             pending = session.info.get(_PENDING, [])
             if pending:
-                connection = session.connection()
-                for channel, item in pending:
-                    self.notify(connection, channel, item)
+                self.notify(session.connection(), pending)
 
     async def _listen_forever(self) -> None:
         attempt = 0

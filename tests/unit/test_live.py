@@ -101,6 +101,42 @@ def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str
     assert asyncio.run(scenario()) == {"type": "vote", "item_id": 9}
 
 
+def test_the_events_of_one_transaction_reach_another_app_in_their_order(
+    database_url: str,
+) -> None:
+    """They go out in one NOTIFY statement; the other app gets each, in order."""
+    if not is_postgres():
+        pytest.skip("several processes share live updates only on PostgreSQL")
+
+    async def scenario() -> list[live.Event | None]:
+        first, second = (create_app(make_settings(database_url)) for _ in range(2))
+        await first.state.hub.start()
+        await second.state.hub.start()
+        try:
+            async with second.state.hub.subscribe("thread:8", "project:8") as subscription:
+                await asyncio.to_thread(_commit_events, first.state.db, ONE_TRANSACTION)
+                return [await subscription.get(timeout=5) for _ in ONE_TRANSACTION]
+        finally:
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    assert asyncio.run(scenario()) == [item for _channel, item in ONE_TRANSACTION]
+
+
+ONE_TRANSACTION: list[tuple[str, live.Event]] = [
+    ("thread:8", {"n": 1}),
+    ("project:8", {"n": 2, "text": "a 'quoted', {braced} \"payload\""}),
+    *(("thread:8", {"n": n}) for n in range(3, 40)),
+]
+
+
+def _commit_events(db: Database, events: list[tuple[str, live.Event]]) -> None:
+    with db.transaction() as session:
+        for channel, item in events:
+            live.announce(session, channel, item)
+
+
 def test_a_process_delivers_its_own_events_once_without_its_listener(database_url: str) -> None:
     """Its own events reach its subscribers at commit (and at once, for streamed pieces),
     not by a round trip through LISTEN; when they come back through LISTEN they are
