@@ -68,6 +68,9 @@ def test_partial_text_is_persisted_while_the_reply_streams(
     llm.script(_slow_reply())
     poster = _post_in_background(client, member, blind["id"])
     partial = _wait_for_partial_text(db, blind["id"], poster)
+    # Saved with the text: when the first piece came, and when it was saved.
+    assert partial.first_token_ms is not None
+    assert partial.updated_at > partial.created_at
     poster.join(timeout=30)
     final = last_reply(client, member, blind["id"])
     assert final["status"] == "complete"
