@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from app import live
 from app.db import utcnow
@@ -74,6 +74,21 @@ def list_threads(session: Session, *, project_id: int) -> list[Thread]:
 def thread_messages(session: Session, thread_id: int) -> list[Message]:
     stmt = select(Message).where(Message.thread_id == thread_id).order_by(Message.id)
     return list(session.scalars(stmt))
+
+
+def conversation_messages(session: Session, thread_id: int) -> list[Message]:
+    """A thread's messages with only what a prompt and the posting rules read: each reply
+    stores the whole prompt it was sent, so reading every column of a long thread read
+    its history over and over, and a post did so once for the rules and once per model."""
+    return list(session.scalars(_CONVERSATION, {"thread_id": thread_id}))
+
+
+_CONVERSATION = (
+    select(Message)
+    .options(load_only(Message.role, Message.status, Message.content, Message.requested_model))
+    .where(Message.thread_id == bindparam("thread_id"))
+    .order_by(Message.id)
+)
 
 
 def get_message(session: Session, message_id: int) -> Message:
@@ -140,7 +155,7 @@ def build_prompt(
     with_design = thread.mode != ThreadMode.BLIND and design_visible(session, project)
     context = {"brief": project_brief(project, with_design=with_design)}
     context.update(_mode_context(session, thread))
-    turns = _conversation(thread_messages(session, thread.id), slot_model)
+    turns = _conversation(conversation_messages(session, thread.id), slot_model)
     request = turns[0]["content"] if turns else ""
     return [
         {"role": "system", "content": prompts.render(f"{thread.mode}.system.md", **context)},
@@ -331,7 +346,7 @@ def _models_for(thread: Thread, default_models: list[str]) -> list[str]:
 
 
 def _check_can_post(session: Session, thread: Thread, data: MessageCreate) -> None:
-    messages = thread_messages(session, thread.id)
+    messages = conversation_messages(session, thread.id)
     if any(m.status == MessageStatus.STREAMING for m in messages):
         raise Conflict("A reply in this thread is still being written; wait for it to finish")
     if data.pushback and not any(_is_position(m) for m in messages):
