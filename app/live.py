@@ -9,10 +9,10 @@ Channels: ``project:{id}``, ``thread:{id}``, ``meeting:{id}``, ``generation:{id}
 Two hubs: ``LocalHub`` delivers in-process (one server process, the SQLite
 deployment); ``PostgresHub`` (app/live_postgres.py) also sends events through NOTIFY (a
 reply's streamed pieces only while another process listens) and LISTENs on one dedicated
-connection per process, so every process's subscribers see every process's events. A process delivers its own events to its
-own subscribers directly and ignores them when they come back through LISTEN: a
-round trip through the database, and a place in the queue of its commits, is what
-its subscribers waited on for each streamed piece of a reply.
+connection per process, so every process's subscribers see every process's events. A
+process delivers its own events to its own subscribers directly and ignores them when they
+come back through LISTEN: a round trip through the database, and a place in the queue of
+its commits, is what its subscribers waited on for each streamed piece of a reply.
 """
 
 import asyncio
