@@ -158,7 +158,7 @@ async def authenticated_read(
     credentials: HTTPAuthorizationCredentials,
     work: Callable[[Session, users.Caller], T],
 ) -> T:
-    """Authenticate and run ``work`` in one read transaction on one worker thread.
+    """Authenticate and run ``work`` in one read (``Database.reads``) on one worker thread.
 
     For the hottest read routes: the usual chain (session, current user, endpoint, commit)
     costs four thread-pool hops, which is most of the time of a small request. The
@@ -175,7 +175,7 @@ def _authenticated_read(
 ) -> T:
     token: users.TokenUse | None = None
     try:
-        with db.transaction(write=False) as session:
+        with db.reads() as session:
             found = users.caller_for_token(session, credentials.credentials)
             if found is None:
                 raise _unknown_or_revoked()

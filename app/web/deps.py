@@ -160,8 +160,9 @@ WebAdmin = Annotated[User, Depends(require_admin)]
 
 
 async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T]) -> T:
-    """Sign the cookie's user in and run ``work`` in one read transaction on one worker
-    thread, as ``WebUser`` and ``SessionDep`` would in three hops: for the pages read most.
+    """Sign the cookie's user in and run ``work`` in one read (``Database.reads``) on one
+    worker thread, as ``WebUser`` and ``SessionDep`` would in three hops: for the pages read
+    most.
 
     Redirects to sign-in as ``WebUser`` does. The transaction is owned here as it is by
     ``get_session``: committed, or rolled back on error.
@@ -171,7 +172,7 @@ async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T
 
 
 def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:
-    with db.transaction(write=False) as session:
+    with db.reads() as session:
         user_id = request.session.get("uid")
         account = users.account(session, user_id) if isinstance(user_id, int) else None
         signed_in = _admit(request, account)
