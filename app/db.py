@@ -271,7 +271,9 @@ class Database:
         At PostgreSQL's READ COMMITTED each statement of a transaction sees the commits
         before it, as it would alone, so a transaction that only reads gains nothing from
         BEGIN and its ROLLBACK or COMMIT: two round trips that the review page served
-        again and the gate check (two statements each) paid on every request.
+        again and the gate check (two statements each) paid on every request, and the live
+        streams on every read. For reads only: a write here would commit statement by
+        statement.
         """
         with self.transaction(write=False) as session:
             if not self.is_sqlite:

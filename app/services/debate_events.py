@@ -137,11 +137,11 @@ class _Relay:
         return [ThreadEvent("message", message=message)]
 
     def _read_all(self) -> list[Message]:
-        with self.db.transaction(write=False) as session:
+        with self.db.reads() as session:
             return thread_messages(session, self.thread_id)
 
     def _read_one(self, message_id: int) -> Message | None:
-        with self.db.transaction(write=False) as session:
+        with self.db.reads() as session:
             message = session.get(Message, message_id)
             if message is None or message.thread_id != self.thread_id:
                 return None

@@ -139,7 +139,7 @@ class SharedReviews:
         return parts
 
     def _read(self, project_id: int) -> Review:
-        with self.db.transaction(write=False) as session:
+        with self.db.reads() as session:
             return review.review(session, project_id=project_id)
 
 

@@ -93,7 +93,7 @@ class ThreadPageUpdates:
                     yield event_bytes("update", html)
 
     def _read(self) -> ThreadPage:
-        with self.db.transaction(write=False) as session:
+        with self.db.reads() as session:
             return debate_overview.thread_page(session, thread_id=self.thread_id)
 
     def _snapshot(self, messages: list[Message]) -> str:
