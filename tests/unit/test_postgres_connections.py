@@ -1,4 +1,5 @@
-"""PostgreSQL connections are pinged before use only after sitting idle in the pool."""
+"""How the app uses its PostgreSQL connections: pinged before use only after sitting idle
+in the pool, and reads (``Database.reads``) without BEGIN and ROLLBACK around them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from app import db as db_module
 from app.db import Database
 from tests.conftest import is_postgres, make_settings
 
-pytestmark = pytest.mark.skipif(not is_postgres(), reason="the ping is PostgreSQL's")
+pytestmark = pytest.mark.skipif(not is_postgres(), reason="PostgreSQL's connections only")
 
 
 @pytest.fixture
@@ -78,3 +80,25 @@ def test_without_the_ping_a_dropped_connection_fails_once_and_the_pool_recovers(
     with pytest.raises(OperationalError):
         _backend_pid(database)
     assert _backend_pid(database) != dropped
+
+
+def _transaction_ids(session: Session) -> tuple[int, int]:
+    """The ids of the transactions two statements ran in."""
+    first = session.execute(text("SELECT txid_current()")).scalar_one()
+    second = session.execute(text("SELECT txid_current()")).scalar_one()
+    return int(first), int(second)
+
+
+def test_each_statement_of_a_read_runs_on_its_own(database: Database) -> None:
+    with database.reads() as session:
+        first, second = _transaction_ids(session)
+    assert first != second
+
+
+def test_the_connection_is_transactional_again_for_the_next_session(database: Database) -> None:
+    with database.reads() as session:
+        _transaction_ids(session)
+    for write in (False, True):
+        with database.transaction(write=write) as session:
+            first, second = _transaction_ids(session)
+        assert first == second
