@@ -1,3 +1,4 @@
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -8,7 +9,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.api.params import PathId
 from app.deps import CurrentUser, DbDep, ModelCallsDep, SessionDep, SettingsDep, Writer
-from app.models import Thread
+from app.models import Message, Thread
 from app.schemas.debate import (
     MessageCreate,
     MessageRead,
@@ -140,10 +141,16 @@ async def _event_bytes(events: AsyncIterator[debate_events.ThreadEvent]) -> Asyn
         if event.kind == debate_events.IDLE:
             yield KEEPALIVE_COMMENT
         elif event.message is not None:
-            data = MessageRead.model_validate(event.message).model_dump_json()
+            # On a worker thread: its content is rendered from Markdown, a millisecond or
+            # more that every stream relaying tokens on this event loop would wait out.
+            data = await asyncio.to_thread(_message_json, event.message)
             yield format_sse_event(event=event.kind, data_str=data)
         else:
             yield format_sse_event(event=event.kind, data_str=json.dumps(event.data))
+
+
+def _message_json(message: Message) -> str:
+    return MessageRead.model_validate(message).model_dump_json()
 
 
 @router.get("/projects/{project_id}/models")
