@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,9 @@ LISTEN_POLL_S = 10.0
 # How long the answer to "does another process listen?" is trusted before it is asked again.
 PEER_CHECK_S = 1.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+# Every payload of a batch in one statement, one transaction: delivered together, in the
+# order of the array. In psycopg's parameter style, for its own connections and SQLAlchemy's.
+_NOTIFY_ALL = "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload"
 
 
 def _payload(channel: str, item: Event, origin: str) -> str:
@@ -128,27 +131,20 @@ class PostgresHub(LocalHub):
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await self._notify_batch(
-                    [_payload(channel, item, self.origin) for channel, item in batch]
-                )
+                await self._notify_batch(batch)
             except (psycopg.Error, OSError) as exc:
                 # Subscribers still get the text from the reply's next save.
                 log.warning("could not send %d live events: %s", len(batch), exc)
                 await self._close_sender()
 
-    async def _notify_batch(self, payloads: list[str]) -> None:
+    async def _notify_batch(self, batch: list[tuple[str, Event]]) -> None:
         connection = self._sender_connection
         if connection is None or connection.closed:
             connection = self._sender_connection = await psycopg.AsyncConnection.connect(
                 self._sender_conninfo, autocommit=True
             )
-        if not await self._others_listen(connection):
-            return
-        # One statement, one transaction: delivered together, in the order of the array.
-        await connection.execute(
-            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
-            (NOTIFY_CHANNEL, payloads),
-        )
+        if await self._others_listen(connection):
+            await connection.execute(_NOTIFY_ALL, (NOTIFY_CHANNEL, self._payloads(batch)))
 
     async def _others_listen(self, connection: psycopg.AsyncConnection[Any]) -> bool:
         """Whether another hub listens on this database, asked at most every PEER_CHECK_S."""
@@ -175,13 +171,10 @@ class PostgresHub(LocalHub):
 
         One statement for them all: a save of 100 streaming replies announces 100 events,
         and one statement each was 100 round trips inside its write transaction."""
-        payloads = [_payload(channel, item, self.origin) for channel, item in events]
-        connection.execute(
-            text(
-                "SELECT pg_notify(:name, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
-            ),
-            {"name": NOTIFY_CHANNEL, "payloads": payloads},
-        )
+        connection.exec_driver_sql(_NOTIFY_ALL, (NOTIFY_CHANNEL, self._payloads(events)))
+
+    def _payloads(self, events: list[tuple[str, Event]]) -> list[str]:
+        return [_payload(channel, item, self.origin) for channel, item in events]
 
     def attach(self, factory: sessionmaker[Session]) -> None:
         """Also NOTIFY a session's queued events inside its committing transaction:
