@@ -76,7 +76,7 @@ def thread_messages(session: Session, thread_id: int) -> list[Message]:
     return list(session.scalars(stmt))
 
 
-def conversation_messages(session: Session, thread_id: int) -> list[Message]:
+def _conversation_messages(session: Session, thread_id: int) -> list[Message]:
     """A thread's messages with only what a prompt and the posting rules read: each reply
     stores the whole prompt it was sent, so reading every column of a long thread read
     its history over and over, and a post did so once for the rules and once per model."""
@@ -155,7 +155,7 @@ def build_prompt(
     with_design = thread.mode != ThreadMode.BLIND and design_visible(session, project)
     context = {"brief": project_brief(project, with_design=with_design)}
     context.update(_mode_context(session, thread))
-    turns = _conversation(conversation_messages(session, thread.id), slot_model)
+    turns = _conversation(_conversation_messages(session, thread.id), slot_model)
     request = turns[0]["content"] if turns else ""
     return [
         {"role": "system", "content": prompts.render(f"{thread.mode}.system.md", **context)},
@@ -346,7 +346,7 @@ def _models_for(thread: Thread, default_models: list[str]) -> list[str]:
 
 
 def _check_can_post(session: Session, thread: Thread, data: MessageCreate) -> None:
-    messages = conversation_messages(session, thread.id)
+    messages = _conversation_messages(session, thread.id)
     if any(m.status == MessageStatus.STREAMING for m in messages):
         raise Conflict("A reply in this thread is still being written; wait for it to finish")
     if data.pushback and not any(_is_position(m) for m in messages):

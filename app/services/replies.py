@@ -13,9 +13,9 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app import live
@@ -280,22 +280,19 @@ def _save_progress(db: Database, saving: list[tuple["ReplyWriter", str]]) -> Non
             writer.announce_progress(session, content)
 
 
-_MESSAGES = cast(Table, Message.__table__)
-_STILL_STREAMING = select(_MESSAGES.c.id).where(
-    _MESSAGES.c.id.in_(bindparam("ids", expanding=True)),
-    _MESSAGES.c.status == MessageStatus.STREAMING,
+# Core statements (run on the session's connection, so no objects are loaded or tracked).
+_STILL_STREAMING = select(Message.id).where(
+    Message.id.in_(bindparam("ids", expanding=True)),
+    Message.status == MessageStatus.STREAMING,
 )
 # The status is checked again: a reply that stopped streaming since is not written back.
 _SAVE_TEXT = (
-    update(_MESSAGES)
-    .where(
-        _MESSAGES.c.id == bindparam("reply_id"),
-        _MESSAGES.c.status == MessageStatus.STREAMING,
-    )
+    update(Message)
+    .where(Message.id == bindparam("reply_id"), Message.status == MessageStatus.STREAMING)
     .values(
-        content=bindparam("text", type_=_MESSAGES.c.content.type),
-        first_token_ms=bindparam("first_token", type_=_MESSAGES.c.first_token_ms.type),
-        updated_at=bindparam("saved_at", type_=_MESSAGES.c.updated_at.type),
+        content=bindparam("text", type_=Message.content.type),
+        first_token_ms=bindparam("first_token", type_=Message.first_token_ms.type),
+        updated_at=bindparam("saved_at", type_=Message.updated_at.type),
     )
 )
 
