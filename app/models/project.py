@@ -36,9 +36,13 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Counts changes to what the review page shows; database triggers keep it (see the
-    # migration "project review revision"). Read it with ``review.revision``: an object
+    # migration "project review revision"). Read it with ``review.page_revisions``: an object
     # loaded earlier holds an old value.
     review_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # How many of those changes were to threads and their messages' counted columns (the
+    # page's debates section); bumped with review_revision by the same triggers (migration
+    # "project debate revision"). The difference counts the changes to the rest of the page.
+    debate_revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

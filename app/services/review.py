@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, load_only
@@ -76,19 +77,35 @@ def review(session: Session, *, project_id: int) -> Review:
     )
 
 
-def revision(session: Session, *, project_id: int) -> int:
-    """How many times what the review page shows has changed (database triggers count it).
+class PageRevisions(NamedTuple):
+    """The review revision, and how many of its changes were to the debates section."""
 
-    Read it before anything it stands for: on PostgreSQL each statement of a transaction
+    review: int
+    debates: int
+
+    @property
+    def outside_debates(self) -> int:
+        """Counts the changes to the rest of the page (the triggers bump both counters
+        for a debate's change, only ``review`` for any other)."""
+        return self.review - self.debates
+
+
+def page_revisions(session: Session, *, project_id: int) -> PageRevisions:
+    """How many times what the review page shows has changed (database triggers count it),
+    and how many of those changes were to its debates section, in one statement.
+
+    Read them before anything they stand for: on PostgreSQL each statement of a transaction
     sees the commits before it, so whatever is read afterwards is at least this new.
     """
-    found = session.connection().execute(_REVISION, {"project_id": project_id}).scalar()
+    found = session.connection().execute(_PAGE_REVISIONS, {"project_id": project_id}).first()
     if found is None:
         raise NotFound(f"Project {project_id} does not exist")
-    return int(found)
+    return PageRevisions(int(found[0]), int(found[1]))
 
 
-_REVISION = select(Project.review_revision).where(Project.id == bindparam("project_id"))
+_PAGE_REVISIONS = select(Project.review_revision, Project.debate_revision).where(
+    Project.id == bindparam("project_id")
+)
 
 
 def item_detail(session: Session, *, item_id: int) -> ItemDetail:

@@ -25,6 +25,8 @@ def install(app: FastAPI) -> None:
     """The browser UI: its routes, cookie sessions, security headers and HTML errors."""
     errors.install(app)
     app.state.review_pages = RenderedPages()
+    # The review pages without their debates sections (see app/web/projects.py).
+    app.state.review_page_rests = RenderedPages()
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CookieSessionMiddleware)
     # Each router straight into the app: a router nested in a router is one more level

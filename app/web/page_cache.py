@@ -2,8 +2,10 @@
 
 A review page reads the checklist, every thread's replies and the generations, and renders
 them: several milliseconds, against well under one for what it costs to check whether any
-of that changed (``review.revision``, which database triggers keep). So a page is rendered
-once per revision of its project and per viewer, and served again until the revision moves.
+of that changed (``review.page_revisions``, which database triggers keep). So a page is
+rendered once per revision of its project and per viewer, and served again until the
+revision moves; the page without its debates section is kept the same way, by the count of
+the changes outside that section (app/web/projects.py).
 
 The viewer is part of the key because the page carries their name, role and form token:
 one person's page is never served to another.

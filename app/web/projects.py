@@ -1,9 +1,11 @@
 """Project list, new project, and the review page with its design, checklist and gate."""
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -30,7 +32,14 @@ from app.web.deps import (
 from app.web.errors import redirect
 from app.web.forms import FieldErrors, decision_values, lines, parse, values
 from app.web.page_cache import PageKey, RenderedPages
-from app.web.templating import base_context, csrf_token, fragment, page, render_page
+from app.web.templating import (
+    base_context,
+    csrf_token,
+    fragment,
+    page,
+    render_page,
+    render_text,
+)
 
 router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
 PROJECT_FIELDS = ("name", "problem", "architecture", "data_model", "constraints")
@@ -77,25 +86,56 @@ async def review_page(request: Request, project_id: PathId, settings: SettingsDe
     """The design, the checklist by category (one row per item), debates and the gate."""
 
     def rendered(session: Session, viewer: SignedIn) -> str:
-        # One read of the revision decides whether the last rendering still holds.
-        revision = review.revision(session, project_id=project_id)
+        # One read of the revisions decides whether the last rendering still holds, and if
+        # not, whether the page outside its debates section does.
+        revisions = review.page_revisions(session, project_id=project_id)
         key = PageKey(
-            project_id, revision, viewer.id, viewer.name, viewer.role, csrf_token(request)
+            project_id, revisions.review, viewer.id, viewer.name, viewer.role, csrf_token(request)
         )
+        rest_key = key._replace(revision=revisions.outside_debates)
         pages: RenderedPages = request.app.state.review_pages
         return pages.get_or_render(
-            key, lambda: _render_review(request, session, project_id, settings)
+            key, lambda: _render_review(request, session, project_id, settings, rest_key)
         )
 
     return HTMLResponse(await signed_in_read(request, rendered))
 
 
-def _render_review(request: Request, session: Session, project_id: int, settings: Settings) -> str:
-    found = review.review(session, project_id=project_id)
+# Stand-ins for what the debates section shows, in the kept rest of the review page: HTML
+# comments, which no escaped text can spell (they start with "<"), with a random part.
+_DEBATES_LIST = f"<!-- debates {secrets.token_hex(8)} -->"
+_START_THREAD_OPEN = f"<!-- open {secrets.token_hex(8)} -->"
+
+
+def _render_review(
+    request: Request, session: Session, project_id: int, settings: Settings, rest_key: PageKey
+) -> str:
+    """The page: its debates section rendered now, into the rest of it, kept while nothing
+    outside that section changed (a posted question, a reply starting or ending changes only
+    the section, and the rest is most of the rendering's cost)."""
+    # The item titles the thread rows name, when the rest is rendered here (its checklist
+    # has them); read with the debates otherwise.
+    titles: dict[int, str] | None = None
+
+    def render_rest() -> str:
+        nonlocal titles
+        found = review.review(session, project_id=project_id)
+        titles = {entry.item.id: entry.item.title for entry in found.items}
+        return _render_review_rest(request, found, settings)
+
+    rests: RenderedPages = request.app.state.review_page_rests
+    rest = rests.get_or_render(rest_key, render_rest)
+    debates = debate_overview.project_debates(session, project_id=project_id, item_titles=titles)
+    listing = render_text("_debates_list.html", {"debates": debates})
+    opened = "" if debates.threads else " open"
+    return rest.replace(_START_THREAD_OPEN, opened, 1).replace(_DEBATES_LIST, listing, 1)
+
+
+def _render_review_rest(request: Request, found: review.Review, settings: Settings) -> str:
     context = _review_context(found, values=_project_values(found), errors={})
-    titles = {entry.item.id: entry.item.title for entry in found.items}
     context.update(
-        debates=debate_overview.project_debates(session, project_id=project_id, item_titles=titles),
+        debates_list=Markup(_DEBATES_LIST),  # noqa: S704 (a constant comment)
+        start_thread_open=Markup(_START_THREAD_OPEN),  # noqa: S704 (a constant comment)
         thread_values={"mode": "blind", "models": settings.debate_models},
         items=found.items,
         selectable_models=settings.selectable_models,

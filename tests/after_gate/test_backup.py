@@ -28,9 +28,9 @@ LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Secrets and sign-in throttling belong to one instance; a restored instance starts them afresh.
 NOT_BACKED_UP = {"api_tokens", "instance_settings", "login_attempts"}
 # Columns a backup maps rather than copies (or, for password hashes, the session epoch that
-# ends a user's cookie sessions, the review revision that the restoring database's own
-# triggers count afresh and the server process running unfinished work, which belongs to
-# the backed-up instance, leaves out on purpose).
+# ends a user's cookie sessions, the review and debate revisions that the restoring
+# database's own triggers count afresh and the server process running unfinished work,
+# which belongs to the backed-up instance, leaves out on purpose).
 MAPPED_APART = {
     "messages.runner",
     "generations.runner",
@@ -42,6 +42,7 @@ MAPPED_APART = {
     "users.password_hash",
     "users.session_epoch",
     "projects.review_revision",
+    "projects.debate_revision",
 }
 
 

@@ -18,10 +18,23 @@ from app.services import review
 from tests import factories
 from tests.conftest import Actor
 
+# The changes of the list below that only the review page's debates section shows.
+DEBATE_CHANGES = {
+    "a new thread",
+    "a reply finishing",
+    "a reply judged",
+    "a new message",
+    "a thread deleted",
+}
+
+
+def revisions_of(db: Database, project_id: int) -> review.PageRevisions:
+    with db.transaction(write=False) as session:
+        return review.page_revisions(session, project_id=project_id)
+
 
 def revision_of(db: Database, project_id: int) -> int:
-    with db.transaction(write=False) as session:
-        return review.revision(session, project_id=project_id)
+    return revisions_of(db, project_id).review
 
 
 def _in_transaction(db: Database, change: Callable[..., object]) -> Callable[[], None]:
@@ -172,10 +185,18 @@ def test_every_kind_of_change_the_review_page_shows_moves_the_revision(
             ),
         ),
     ]
+    assert {what for what, _change in changes} >= DEBATE_CHANGES
     for what, change in changes:
-        before = revision_of(db, project_id)
+        before = revisions_of(db, project_id)
         change()
-        assert revision_of(db, project_id) > before, what
+        after = revisions_of(db, project_id)
+        assert after.review > before.review, what
+        if what in DEBATE_CHANGES:
+            # The rest of the page is kept: only its debates section is rendered again.
+            assert after.debates > before.debates, what
+            assert after.outside_debates == before.outside_debates, what
+        else:
+            assert after.outside_debates > before.outside_debates, what
 
 
 def test_saving_a_streamed_replys_text_leaves_the_revision_alone(

@@ -1,7 +1,8 @@
 """A review page is rendered once per change and viewer, and never served after a change.
 
-The pages are kept under the project's review revision (``app/web/page_cache.py``); these
-tests load a page, change what it shows in different ways, and load it again.
+The pages are kept under the project's review revision (``app/web/page_cache.py``), the
+pages without their debates sections under the count of the other changes; these tests load
+a page, change what it shows in different ways, and load it again.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.db import Database
+from app.models import Message, Thread
+from app.web.page_cache import RenderedPages
 from tests import factories
 from tests.conftest import Actor
 from tests.hardening.web_helpers import token_in
+from tests.perf.test_statement_counts import counted_statements
 from tests.web.test_pages import sign_in
 
 
@@ -86,3 +90,51 @@ def test_a_project_that_does_not_exist_is_a_readable_404(client: TestClient, mem
     response = client.get("/projects/987654")
     assert response.status_code == 404
     assert "Project 987654 does not exist" in response.text
+
+
+def _add_thread_with_reply(db: Database, project_id: int, title: str) -> None:
+    """As a posted question and its reply would, without a model."""
+    with db.transaction() as session:
+        thread = Thread(project_id=project_id, mode="open", models=["m"], title=title)
+        session.add(thread)
+        session.flush()
+        session.add(Message(thread_id=thread.id, turn=1, role="user", status="complete"))
+        session.add(Message(thread_id=thread.id, turn=1, role="assistant", status="complete"))
+
+
+def test_a_debate_change_renders_the_debates_section_into_the_kept_rest_of_the_page(
+    app: FastAPI, client: TestClient, db: Database, member: Actor
+) -> None:
+    """A thread or a reply changes only the debates section: the checklist is not read
+    again, and the page is the one a rendering from scratch gives."""
+    project_id = factories.create_project(client, member)["id"]
+    factories.decide(client, member, factories.checklist(client, member, project_id)[0])
+    sign_in(client, member.email)
+    first = client.get(f"/projects/{project_id}").text
+    assert "No debates yet" in first
+    assert '<details id="start-thread" open>' in first
+    _add_thread_with_reply(db, project_id, "Poison messages and the queue")
+    with counted_statements(db) as statements:
+        after = client.get(f"/projects/{project_id}").text
+    assert not [s for s in statements if "decisions" in s], statements
+    assert "Poison messages and the queue" in after
+    assert "No debates yet" not in after
+    assert '<details id="start-thread">' in after
+    app.state.review_pages = RenderedPages()
+    app.state.review_page_rests = RenderedPages()
+    assert client.get(f"/projects/{project_id}").text == after
+
+
+def test_a_change_outside_the_debates_renders_the_rest_of_the_page_again(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    project_id = factories.create_project(client, member)["id"]
+    item = factories.checklist(client, member, project_id)[0]
+    _add_thread_with_reply(db, project_id, "Retries")
+    sign_in(client, member.email)
+    assert "Retries" in client.get(f"/projects/{project_id}").text
+    factories.decide(client, member, item, summary="Exponential backoff with jitter")
+    _add_thread_with_reply(db, project_id, "Load spikes")
+    after = client.get(f"/projects/{project_id}").text
+    assert "Exponential backoff with jitter" in after
+    assert "Load spikes" in after
