@@ -183,10 +183,15 @@ _THREAD_LISTING = (
 
 
 def _item_titles(session: Session, project_id: int) -> dict[int, str]:
-    stmt = select(ChecklistItem.id, ChecklistItem.title).where(
-        ChecklistItem.project_id == project_id
-    )
-    return dict(session.execute(stmt).all())
+    rows = session.connection().execute(_ITEM_TITLES, {"project_id": project_id})
+    return dict(rows.tuples().all())
+
+
+# Built once and run on the connection, as _THREAD_LISTING: the review page reads it each
+# time a debate changes.
+_ITEM_TITLES = select(ChecklistItem.id, ChecklistItem.title).where(
+    ChecklistItem.project_id == bindparam("project_id")
+)
 
 
 def thread_page(session: Session, *, thread_id: int) -> ThreadPage:
