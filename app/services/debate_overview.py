@@ -184,7 +184,7 @@ _THREAD_LISTING = (
 
 def _item_titles(session: Session, project_id: int) -> dict[int, str]:
     rows = session.connection().execute(_ITEM_TITLES, {"project_id": project_id})
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 # Built once and run on the connection, as _THREAD_LISTING: the review page reads it each
