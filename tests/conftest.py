@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
@@ -29,6 +31,16 @@ from app.services import users  # noqa: E402
 from tests.llm_server import ScriptedLLM  # noqa: E402
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+T = TypeVar("T")
+
+
+def run_coroutine(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on a thread of its own. Once a browser test has started
+    Playwright, its sync API keeps an event loop running on the main thread for the rest of
+    the session, and ``asyncio.run`` refuses to start there: a test run that put the
+    browser tests first failed every test after them that ran a scenario of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 def _server_url() -> str:

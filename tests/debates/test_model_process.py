@@ -10,6 +10,7 @@ import pytest
 
 from app.llm import LLMFailure, ModelEndpoint, Usage
 from app.model_process import ModelProcess
+from tests.conftest import run_coroutine
 from tests.llm_server import Reply, ScriptedLLM
 
 TEXT = "A queue consumer that acknowledges after the write commits. " * 4
@@ -42,7 +43,7 @@ def test_a_stream_arrives_in_pieces_with_its_usage(process: ModelProcess, llm: S
         pieces = [p async for p in process.stream(endpoint(llm), messages, usage=usage)]
         return pieces, usage
 
-    pieces, usage = asyncio.run(collect())
+    pieces, usage = run_coroutine(collect())
     assert "".join(pieces) == TEXT
     assert len(pieces) > 1
     assert (usage.tokens_in, usage.tokens_out) == (21, 34)
@@ -58,7 +59,7 @@ def test_a_failure_comes_back_classified(process: ModelProcess, llm: ScriptedLLM
         await process.complete_json(endpoint(llm), [{"role": "user", "content": "JSON please"}])
 
     with pytest.raises(LLMFailure) as raised:
-        asyncio.run(call())
+        run_coroutine(call())
     assert raised.value.kind == "rate_limited"
     assert "slow down" in raised.value.reason
     assert raised.value.retry_after_s == 7.0
@@ -79,7 +80,7 @@ def test_a_child_that_dies_fails_its_calls_and_the_next_call_starts_another(
                 os.kill(process.pid, signal.SIGKILL)
 
     with pytest.raises(LLMFailure) as raised:
-        asyncio.run(killed_mid_stream())
+        run_coroutine(killed_mid_stream())
     failure, partial = raised.value, "".join(received)
     assert TEXT.startswith(partial)
     assert len(partial) < len(TEXT)  # (a piece already on its way may still arrive)
@@ -89,7 +90,7 @@ def test_a_child_that_dies_fails_its_calls_and_the_next_call_starts_another(
     async def again() -> str:
         return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
 
-    assert asyncio.run(again()) == "Still here."
+    assert run_coroutine(again()) == "Still here."
 
 
 def test_a_stream_given_up_is_cancelled_in_the_child(
@@ -106,7 +107,7 @@ def test_a_stream_given_up_is_cancelled_in_the_child(
         await stream.aclose()
         await wait_until(lambda: llm.abandoned == 1)
 
-    asyncio.run(give_up())
+    run_coroutine(give_up())
 
 
 def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
@@ -120,6 +121,6 @@ def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
             await asyncio.to_thread(process.stop)
 
     with pytest.raises(LLMFailure) as raised:
-        asyncio.run(stopped_mid_stream())
+        run_coroutine(stopped_mid_stream())
     assert raised.value.kind == "unavailable"
     assert "model process stopped when it was told to" in raised.value.reason

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from app import live, live_postgres
 from app.db import Database
 from app.main import create_app
-from tests.conftest import create_scratch_database, is_postgres, make_settings
+from tests.conftest import create_scratch_database, is_postgres, make_settings, run_coroutine
 
 
 def _commit_event(db: Database, channel: str, event: dict[str, Any]) -> None:
@@ -36,7 +36,7 @@ def test_a_subscriber_of_two_channels_gets_both_in_order() -> None:
             hub.reset_all()
             return [await subscription.get(timeout=1) for _ in range(3)]
 
-    assert asyncio.run(scenario()) == [{"n": 1}, {"n": 3}, {"type": "reset"}]
+    assert run_coroutine(scenario()) == [{"n": 1}, {"n": 3}, {"type": "reset"}]
 
 
 def test_events_published_on_the_loop_and_from_a_thread_arrive_in_order() -> None:
@@ -52,7 +52,7 @@ def test_events_published_on_the_loop_and_from_a_thread_arrive_in_order() -> Non
             got.append(await subscription.get(timeout=1))
             return got
 
-    assert asyncio.run(scenario()) == [{"n": 1}, {"n": 2}, {"n": 3}, None, {"n": 4}]
+    assert run_coroutine(scenario()) == [{"n": 1}, {"n": 2}, {"n": 3}, None, {"n": 4}]
 
 
 def test_events_are_published_after_commit_and_dropped_on_rollback(database_url: str) -> None:
@@ -70,7 +70,7 @@ def test_events_are_published_after_commit_and_dropped_on_rollback(database_url:
             await hub.stop()
             db.dispose()
 
-    assert asyncio.run(scenario()) == [{"type": "kept"}, None]
+    assert run_coroutine(scenario()) == [{"type": "kept"}, None]
 
 
 def _rolled_back(db: Database) -> None:
@@ -98,7 +98,7 @@ def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str
                 await app.state.hub.stop()
                 app.state.db.dispose()
 
-    assert asyncio.run(scenario()) == {"type": "vote", "item_id": 9}
+    assert run_coroutine(scenario()) == {"type": "vote", "item_id": 9}
 
 
 def test_the_events_of_one_transaction_reach_another_app_in_their_order(
@@ -121,7 +121,7 @@ def test_the_events_of_one_transaction_reach_another_app_in_their_order(
                 await app.state.hub.stop()
                 app.state.db.dispose()
 
-    assert asyncio.run(scenario()) == [item for _channel, item in ONE_TRANSACTION]
+    assert run_coroutine(scenario()) == [item for _channel, item in ONE_TRANSACTION]
 
 
 ONE_TRANSACTION: list[tuple[str, live.Event]] = [
@@ -169,7 +169,7 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
                 await app.state.hub.stop()
                 app.state.db.dispose()
 
-    here, there = asyncio.run(scenario())
+    here, there = run_coroutine(scenario())
     assert here == [{"n": 1}, {"n": 2}, {"n": 3}, None]
     assert there == [{"n": 1}, {"n": 2}, {"n": 3}]
 
@@ -211,7 +211,7 @@ def test_streamed_pieces_are_notified_only_while_another_process_listens(
 
     # A database of its own: no other test's server listens on it.
     for url in create_scratch_database(tmp_path, "peers"):
-        seen, here, there = asyncio.run(scenario(url))
+        seen, here, there = run_coroutine(scenario(url))
     assert [json.loads(payload)["event"] for payload in seen] == [{"n": 2}]
     assert here == [{"n": 1}, {"n": 2}]
     assert there == [{"n": 2}]
@@ -256,7 +256,7 @@ def test_subscribers_get_a_reset_after_the_listener_reconnects(database_url: str
             await hub.stop()
             db.dispose()
 
-    assert asyncio.run(scenario()) == [{"type": "reset"}, {"type": "after"}]
+    assert run_coroutine(scenario()) == [{"type": "reset"}, {"type": "after"}]
 
 
 def _kill_listeners(db: Database) -> None:

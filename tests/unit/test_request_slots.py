@@ -5,6 +5,7 @@ import asyncio
 
 from app.config import Settings
 from app.db import Database
+from tests.conftest import run_coroutine
 
 
 def test_reads_and_writes_together_never_hold_more_than_the_pool(settings: Settings) -> None:
@@ -33,6 +34,6 @@ def test_a_read_is_admitted_while_every_write_slot_is_taken(settings: Settings) 
         await asyncio.wait_for(one_write_too_many, 5)
 
     try:
-        asyncio.run(scenario())
+        run_coroutine(scenario())
     finally:
         db.dispose()

@@ -10,7 +10,7 @@ from app.db import Database
 from app.services.review import Review
 from app.web.streams import SharedReviews
 from tests import factories
-from tests.conftest import Actor
+from tests.conftest import Actor, run_coroutine
 
 VIEWER = {"user": None, "csrf_token": "token", "can_write": True, "is_admin": False}
 
@@ -36,7 +36,7 @@ def test_pages_answering_the_same_change_share_one_read_and_one_rendering(
         pages = [shared.regions(project_id, VIEWER, False, changed_at) for _ in range(20)]
         return list(await asyncio.gather(*pages))
 
-    parts = asyncio.run(scenario())
+    parts = run_coroutine(scenario())
     assert shared.reads == 1
     assert all(found is parts[0] for found in parts)
 
@@ -53,5 +53,5 @@ def test_a_change_after_the_last_read_starts_a_new_one(
         await shared.regions(project_id, {**VIEWER, "csrf_token": "other"}, False, 0.0)
         await shared.regions(project_id, VIEWER, False, time.monotonic())  # a newer change
 
-    asyncio.run(scenario())
+    run_coroutine(scenario())
     assert shared.reads == 2
