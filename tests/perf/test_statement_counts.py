@@ -8,8 +8,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from app.db import Database
-from app.models import Message, Thread
+from app.models import Message, Thread, User
 from app.models.enums import MessageStatus
+from app.schemas.debate import MessageCreate, MessageRead
+from app.services import debates
 from tests import factories
 from tests.conftest import Actor
 from tests.web.test_pages import sign_in
@@ -134,3 +136,33 @@ def test_an_opened_item_costs_the_same_however_many_revisions_it_has(
     once = _statements_for(client, db, member, f"/items/{first['id']}")
     five_times = _statements_for(client, db, member, f"/items/{second['id']}")
     assert once == five_times
+
+
+def test_a_post_answers_with_its_messages_without_reading_them_back(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    """The posted question and its replies are answered as they were written: a hundred
+    people posting at once must not cost a read of every row just inserted."""
+    project_id = int(factories.create_project(client, member)["id"])
+    with db.transaction() as session:
+        thread = Thread(project_id=project_id, mode="open", models=["a", "b"], title="T")
+        session.add(thread)
+        session.flush()
+        actor = session.get(User, member.user_id)
+        assert actor is not None
+        posted = debates.post_message(
+            session,
+            thread_id=thread.id,
+            data=MessageCreate(content="How does this fail?"),
+            actor=actor,
+            default_models=[],
+        )
+        session.flush()  # the audit event's INSERT, which the commit would write anyway
+        with counted_statements(db) as statements:
+            answered = [
+                MessageRead.model_validate(m) for m in (posted.user_message, *posted.replies)
+            ]
+    assert statements == [], "\n".join(statements)
+    assert [m.role for m in answered] == ["user", "assistant", "assistant"]
+    assert answered[1].model == "a"
+    assert answered[1].error is None
