@@ -152,6 +152,13 @@ class PageWindows:
             self.streaming = await asyncio.to_thread(self._running.stop)
             self._running = None
 
+    def close(self) -> None:
+        """Stop a window left open by a failure: its wrk would otherwise load the machine,
+        and every figure measured after it, until its ten-minute limit."""
+        if self._running is not None:
+            self._running.kill()
+            self._running = None
+
     def _start(self, name: str) -> load.Running:
         return load.Running(name, self._url, headers=self._headers)
 
@@ -240,11 +247,14 @@ async def run(
         lags: list[float] = []
         watch = asyncio.create_task(_loop_lag(lags))
         cpu_before = server_cpu_s()
-        subscribers, elapsed, posted_s = await stream_once(
-            client, token, thread_ids, stream_s * 4 + 30, windows
-        )
+        try:
+            subscribers, elapsed, posted_s = await stream_once(
+                client, token, thread_ids, stream_s * 4 + 30, windows
+            )
+        finally:
+            windows.close()
+            watch.cancel()
         cpu_after = server_cpu_s()
-        watch.cancel()
     assert windows.starting is not None
     latencies = [received - sent for s in subscribers for sent, received in s.tokens]
     # From every reply's first token to the first reply's end, all of them are streaming:

@@ -56,6 +56,11 @@ class Running:
         output, _ = self._process.communicate(timeout=30)
         return _result(self.name, output)
 
+    def kill(self) -> None:
+        """For a benchmark that failed: its figures are not wanted."""
+        self._process.kill()
+        self._process.communicate(timeout=30)
+
 
 def _wrk_command(
     url: str, seconds: int, connections: int, threads: int, headers: dict[str, str] | None
