@@ -187,12 +187,20 @@ class _WriterQueue:
 # the event loop relaying the tokens waited its turn for the interpreter lock among fewer.
 SQLITE_POOL = (9, 0)
 POSTGRES_POOL = (10, 0)
-# Of those, how many requests that write may hold at once; requests that read get the rest.
-# Writes queue for SQLite's one write lock (and for row locks on PostgreSQL) while holding
-# their slot: 100 replies posted at once took every slot, and every page waited seconds
-# behind them.
-SQLITE_WRITE_SLOTS = 5
-POSTGRES_WRITE_SLOTS = 5
+# Of those, how many requests may hold one at once to read, and how many to write; the
+# rest are for background work (replies, event streams). Writes queued for SQLite's one
+# write lock (and for row locks on PostgreSQL) while holding their slot: 100 replies posted
+# at once took every slot, and every page waited seconds behind them. One write at a time:
+# writes take turns anyway (SQLite's write lock; on PostgreSQL each commits its project's
+# revision), and a write waiting on the event loop costs nothing, while one waiting in a
+# worker thread takes turns with the page's threads for the interpreter lock. While 100
+# replies were posted at once, one write slot instead of five took the review page's p99
+# from 34-49 to 28-32 ms on SQLite and from 67-74 to 24-31 ms on PostgreSQL, token p99
+# from 16-21 to 12-16 ms and from 32-46 to 12-24 ms; 20 writers wrote 215 against 188
+# a second on SQLite and 141 against 151 on PostgreSQL (docs/BENCHMARKS.md).
+SQLITE_READ_SLOTS = 4
+POSTGRES_READ_SLOTS = 5
+WRITE_SLOTS = 1
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -263,8 +271,8 @@ class Database:
         self.is_sqlite = settings.is_sqlite
         size, overflow = SQLITE_POOL if self.is_sqlite else POSTGRES_POOL
         self.pool_capacity = size + overflow
-        self.write_slots = SQLITE_WRITE_SLOTS if self.is_sqlite else POSTGRES_WRITE_SLOTS
-        self.read_slots = self.pool_capacity - self.write_slots
+        self.write_slots = WRITE_SLOTS
+        self.read_slots = SQLITE_READ_SLOTS if self.is_sqlite else POSTGRES_READ_SLOTS
         self._slots: _Slots | None = None
         # Work this process creates names it as its runner (app/runners.py).
         self.runner = runners.new_runner()
@@ -327,7 +335,7 @@ class Database:
         connections, requests holding every connection waited for worker threads while every
         worker thread waited for a connection, until the pool's 30 s timeout: a burst of 100
         event streams opened at once did that. Reads and writes are admitted separately (see
-        ``SQLITE_WRITE_SLOTS``), together never more than the pool holds. One pair of
+        ``WRITE_SLOTS``), together never more than the pool holds. One pair of
         semaphores per event loop (tests run several loops in one process).
         """
         loop = asyncio.get_running_loop()
