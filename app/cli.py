@@ -51,7 +51,9 @@ def serve(
     _settle_for_serving()
     # The app object, not an import string: it is built once, in this process. No websocket
     # routes exist, so uvicorn need not load a websocket implementation. Live pages hold
-    # server-sent event streams open; without a limit a stop would wait forever.
+    # server-sent event streams open; without a limit a stop would wait forever. Proxy headers
+    # are the app's to believe (DESIGNGATE_FORWARDED_ALLOW_IPS), not uvicorn's, which by
+    # default would believe them from any process on this machine.
     uvicorn.run(
         app,
         host=host,

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     llm_warmup: bool = True
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (a comma list
+    # of addresses or networks, or "*"); unset, no such header is.
+    forwarded_allow_ips: str | None = None
     # Debates: which models answer, which stand in, who judges, and how hard to retry.
     models: ModelList = Field(default_factory=list)
     fallback_models: ModelList = Field(default_factory=list)
@@ -50,7 +53,14 @@ class Settings(BaseSettings):
     # A folder of the team's own checklist templates (*.yaml, *.yml, *.json).
     templates_dir: Path | None = None
 
-    @field_validator("model", "llm_api_base", "judge_model", "templates_dir", mode="before")
+    @field_validator(
+        "model",
+        "llm_api_base",
+        "judge_model",
+        "templates_dir",
+        "forwarded_allow_ips",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable means "not configured", not a model called ""."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import live, model_process, problems, web
 from app.api import router as api
@@ -73,4 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.install(app)
     web.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.forwarded_allow_ips:
+        # Behind a reverse proxy every connection comes from the proxy: sign-in throttling
+        # would take every client for one address, and cookies sent over its HTTPS would lack
+        # Secure. Added last, so it runs first: everything after sees the client's address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
