@@ -7,6 +7,12 @@ before its password is checked: a guess gains nothing and costs no Argon2 time. 
 only lasts until old failures leave the window (a throttle, never a permanent lock, so nobody
 can lock an account for good by failing on purpose), refused tries are not counted (waiting
 out the window always works), and an unknown email gets exactly the answer a known one gets.
+
+A sign-in goes in three steps: ``look_up`` reads the count and the account, ``check`` runs
+Argon2id outside any transaction (a tenth of a second here; inside the write transaction it
+held SQLite's write lock and the server's one write slot that long), and ``settle`` counts
+again under the lock and decides. Guesses sent at once may all be checked, but only as many
+as the limit allows are answered as wrong passwords; the rest are refused, right or not.
 """
 
 import hashlib
@@ -59,38 +65,77 @@ class SignIn:
     retry_after_s: int | None = None
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """What ``look_up`` found: a refusal, or the account's stored hash (None: no active user)."""
+
+    keys: Keys
+    retry_after_s: int | None = None
+    user_id: int | None = None
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A candidate whose password was checked (``matched`` is False for a refused one)."""
+
+    candidate: Candidate
+    matched: bool
+
+
 def _digest(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
-def sign_in(
-    session: Session,
-    *,
-    email: str,
-    password: str,
-    address: str,
-    limits: Limits,
-    now: datetime | None = None,
-) -> SignIn:
-    """Check the password unless the account or the address is throttled; count a failure."""
-    now = now or utcnow()
+def look_up(session: Session, *, email: str, address: str, limits: Limits) -> Candidate:
+    """A read: refused if throttled now (without reading the account), else whose hash to try."""
     keys = Keys.of(email=email, address=address)
-    wait = retry_after(session, keys=keys, limits=limits, now=now)
+    wait = _retry_after_counted(session, keys=keys, limits=limits, now=utcnow())
     if wait is not None:
+        return Candidate(keys, retry_after_s=wait)
+    user = users.find_by_email(session, email)
+    if user is None or not user.is_active:
+        return Candidate(keys)
+    return Candidate(keys, user_id=user.id, password_hash=user.password_hash)
+
+
+def check(candidate: Candidate, password: str) -> Checked:
+    """Argon2id, outside any transaction; a refused candidate is not checked."""
+    if candidate.retry_after_s is not None:
+        return Checked(candidate, matched=False)
+    return Checked(candidate, users.password_checks_out(candidate.password_hash, password))
+
+
+def settle(session: Session, checked: Checked, *, limits: Limits) -> SignIn:
+    """In the write transaction: count again, turn by turn, then count a failure or sign in."""
+    candidate = checked.candidate
+    if candidate.retry_after_s is not None:
+        return SignIn(None, retry_after_s=candidate.retry_after_s)
+    now = utcnow()
+    wait = retry_after(session, keys=candidate.keys, limits=limits, now=now)
+    if wait is not None:  # guesses checked side by side beyond the limit: refused, uncounted
         return SignIn(None, retry_after_s=wait)
-    user = users.authenticate(session, email=email, password=password)
-    if user is None:
-        record_failure(session, keys=keys, limits=limits, now=now)
-    else:
-        # Only the account's count: clearing the address's would let someone who has an
-        # account reset their guessing budget by signing in to it between guesses.
-        session.execute(delete(LoginAttempt).where(LoginAttempt.key == keys.account))
+    user = session.get(User, candidate.user_id) if checked.matched else None
+    # The hash checked must still be the account's: a password changed meanwhile wins.
+    if user is None or not user.is_active or user.password_hash != candidate.password_hash:
+        record_failure(session, keys=candidate.keys, limits=limits, now=now)
+        return SignIn(None)
+    # Only the account's count: clearing the address's would let someone who has an
+    # account reset their guessing budget by signing in to it between guesses.
+    session.execute(delete(LoginAttempt).where(LoginAttempt.key == candidate.keys.account))
     return SignIn(user)
 
 
 def retry_after(session: Session, *, keys: Keys, limits: Limits, now: datetime) -> int | None:
-    """Seconds until this account and address may try again, or None if they may now."""
+    """Seconds until this account and address may try again, or None if they may now; the
+    sign-ins to either then take turns until this transaction ends."""
     _serialise(session, keys)
+    return _retry_after_counted(session, keys=keys, limits=limits, now=now)
+
+
+def _retry_after_counted(
+    session: Session, *, keys: Keys, limits: Limits, now: datetime
+) -> int | None:
     stmt = (
         select(LoginAttempt.key, LoginAttempt.attempted_at)
         .where(

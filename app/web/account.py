@@ -4,10 +4,12 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from app.deps import SessionDep, SettingsDep
+from app.db import Database
+from app.deps import DbDep, SessionDep, SettingsDep, run_admitted
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.services import login_throttle, users
@@ -85,23 +87,41 @@ def login_form(
     return page(request, "login.html", {"next": _safe_next(next), "error": None, "model": model})
 
 
-@router.post("/login", response_class=HTMLResponse)
-def login(
+async def checked_password(
     request: Request,
-    session: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+) -> login_throttle.Checked:
+    """The sign-in's look-up (a read, admitted as reads are) and its Argon2id check, both
+    before the request takes its write session (see app/services/login_throttle.py)."""
+    limits = login_throttle.Limits.from_settings(settings)
+    address = _client_address(request)
+    candidate = await run_admitted(db, _look_up, db, email, address, limits)
+    return await run_in_threadpool(login_throttle.check, candidate, password)
+
+
+def _look_up(
+    db: Database, email: str, address: str, limits: login_throttle.Limits
+) -> login_throttle.Candidate:
+    with db.reads() as session:
+        return login_throttle.look_up(session, email=email, address=address, limits=limits)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    # Before the session: the password is checked before the write transaction begins.
+    checked: Annotated[login_throttle.Checked, Depends(checked_password)],
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the password (Argon2id) unless sign-in is throttled, and start a new session."""
-    outcome = login_throttle.sign_in(
-        session,
-        email=email,
-        password=password,
-        address=_client_address(request),
-        limits=login_throttle.Limits.from_settings(settings),
-    )
+    limits = login_throttle.Limits.from_settings(settings)
+    outcome = login_throttle.settle(session, checked, limits=limits)
     context = {"next": _safe_next(next), "email": email}
     if outcome.retry_after_s is not None:
         context["error"] = _throttled_message(outcome.retry_after_s)

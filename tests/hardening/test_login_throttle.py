@@ -15,14 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.models import LoginAttempt
+from app.models import LoginAttempt, User
+from app.services import login_throttle, users
 from tests.conftest import Actor, make_settings
 from tests.perf.test_statement_counts import counted_statements
 from tests.web.conftest import LiveServer
@@ -256,3 +258,54 @@ def test_the_refusal_does_not_outlive_its_window_even_when_hammered(
         assert attempt(client, member.email, "wrong guess").status_code == 429
         age_attempts(db, WINDOW_S)
     assert attempt(client, member.email, PASSWORD).status_code == 303
+
+
+class ConnectionsOutDuringChecks:
+    """Argon2 as the app runs it, noting how many of the app's connections are out meanwhile."""
+
+    def __init__(self, hasher: PasswordHasher, engine: Engine) -> None:
+        self.hasher = hasher
+        self.engine = engine
+        self.seen: list[int] = []
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.seen.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return self.hasher.verify(password_hash, password)
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+
+def test_the_password_is_checked_while_the_sign_in_holds_no_connection(
+    client: TestClient, db: Database, member: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2id takes a tenth of a second: inside the write transaction it held SQLite's write
+    lock, and the server's one write slot, that long."""
+    token = token_in(client.get("/login").text)
+    idle = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    spy = ConnectionsOutDuringChecks(users._hasher, db.engine)
+    monkeypatch.setattr(users, "_hasher", spy)
+    statuses = []
+    for password in ("wrong guess", PASSWORD):
+        form = {"email": member.email, "password": password, "csrf_token": token}
+        statuses.append(client.post("/login", data=form, follow_redirects=False).status_code)
+    assert statuses == [401, 303]
+    assert spy.seen == [idle, idle]
+
+
+def test_a_password_changed_after_its_check_does_not_sign_in(db: Database, member: Actor) -> None:
+    limits = login_throttle.Limits(per_account=LIMIT, per_address=20, window=timedelta(hours=1))
+    with db.reads() as session:
+        found = login_throttle.look_up(
+            session, email=member.email, address="192.0.2.1", limits=limits
+        )
+    checked = login_throttle.check(found, PASSWORD)
+    assert checked.matched
+    with db.transaction() as session:
+        user = session.get(User, found.user_id)
+        assert user is not None
+        user.password_hash = users.hash_password("a new password, set meanwhile")
+    with db.transaction() as session:
+        outcome = login_throttle.settle(session, checked, limits=limits)
+    assert outcome == login_throttle.SignIn(None)
+    assert stored_attempts(db) == 2  # counted as a failure, against the account and the address
