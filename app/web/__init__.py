@@ -1,5 +1,6 @@
 """HTML routers: parse the form, call the same services as the API, render a page or fragment."""
 
+import anyio
 from fastapi import FastAPI
 
 from app.web import (
@@ -27,6 +28,7 @@ def install(app: FastAPI) -> None:
     app.state.review_pages = RenderedPages()
     # The review pages without their debates sections (see app/web/projects.py).
     app.state.review_page_rests = RenderedPages()
+    app.state.password_checks = anyio.CapacityLimiter(account.PASSWORD_CHECKS_AT_ONCE)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CookieSessionMiddleware)
     # Each router straight into the app: a router nested in a router is one more level

@@ -7,6 +7,7 @@ Time is moved by rewriting the stored attempt times, never by sleeping.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -260,17 +261,28 @@ def test_the_refusal_does_not_outlive_its_window_even_when_hammered(
     assert attempt(client, member.email, PASSWORD).status_code == 303
 
 
-class ConnectionsOutDuringChecks:
-    """Argon2 as the app runs it, noting how many of the app's connections are out meanwhile."""
+class WatchedPasswordChecks:
+    """Argon2 as the app runs it, noting how many of the app's connections are out meanwhile,
+    and how many checks run at once."""
 
     def __init__(self, hasher: PasswordHasher, engine: Engine) -> None:
         self.hasher = hasher
         self.engine = engine
         self.seen: list[int] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
 
     def verify(self, password_hash: str, password: str) -> bool:
-        self.seen.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
-        return self.hasher.verify(password_hash, password)
+        with self.lock:
+            self.seen.append(self.engine.pool.checkedout())  # type: ignore[attr-defined]
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return self.hasher.verify(password_hash, password)
+        finally:
+            with self.lock:
+                self.running -= 1
 
     def hash(self, password: str) -> str:
         return self.hasher.hash(password)
@@ -283,7 +295,7 @@ def test_the_password_is_checked_while_the_sign_in_holds_no_connection(
     lock, and the server's one write slot, that long."""
     token = token_in(client.get("/login").text)
     idle = db.engine.pool.checkedout()  # type: ignore[attr-defined]
-    spy = ConnectionsOutDuringChecks(users._hasher, db.engine)
+    spy = WatchedPasswordChecks(users._hasher, db.engine)
     monkeypatch.setattr(users, "_hasher", spy)
     statuses = []
     for password in ("wrong guess", PASSWORD):
@@ -309,3 +321,34 @@ def test_a_password_changed_after_its_check_does_not_sign_in(db: Database, membe
         outcome = login_throttle.settle(session, checked, limits=limits)
     assert outcome == login_throttle.SignIn(None)
     assert stored_attempts(db) == 2  # counted as a failure, against the account and the address
+
+
+def test_a_burst_of_sign_ins_checks_two_passwords_at_a_time(
+    settings: Settings, member: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2id takes 64 MiB per check: out of the write transaction, twelve sign-ins at once
+    would otherwise be checked side by side on twelve worker threads."""
+    server = LiveServer(create_app(settings)).start()
+    spy = WatchedPasswordChecks(users._hasher, server.db.engine)
+    monkeypatch.setattr(users, "_hasher", spy)
+    guessers = [httpx.Client(base_url=server.url, timeout=30) for _ in range(12)]
+    try:
+        tokens = [token_in(guesser.get("/login").text) for guesser in guessers]
+
+        def sign_in(index: int) -> int:
+            form = {
+                "email": f"user{index}@example.test",
+                "password": "x",
+                "csrf_token": tokens[index],
+            }
+            return guessers[index].post("/login", data=form).status_code
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            statuses = list(pool.map(sign_in, range(12)))
+    finally:
+        for guesser in guessers:
+            guesser.close()
+        server.stop()
+    assert statuses == [401] * 12
+    assert len(spy.seen) == 12
+    assert spy.most_at_once == 2
