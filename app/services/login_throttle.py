@@ -90,7 +90,7 @@ def _digest(kind: str, value: str) -> str:
 def look_up(session: Session, *, email: str, address: str, limits: Limits) -> Candidate:
     """A read: refused if throttled now (without reading the account), else whose hash to try."""
     keys = Keys.of(email=email, address=address)
-    wait = _retry_after_counted(session, keys=keys, limits=limits, now=utcnow())
+    wait = retry_after(session, keys=keys, limits=limits, now=utcnow())
     if wait is not None:
         return Candidate(keys, retry_after_s=wait)
     user = users.find_by_email(session, email)
@@ -111,6 +111,7 @@ def settle(session: Session, checked: Checked, *, limits: Limits) -> SignIn:
     candidate = checked.candidate
     if candidate.retry_after_s is not None:
         return SignIn(None, retry_after_s=candidate.retry_after_s)
+    _serialise(session, candidate.keys)  # the sign-ins to this account or address take turns
     now = utcnow()
     wait = retry_after(session, keys=candidate.keys, limits=limits, now=now)
     if wait is not None:  # guesses checked side by side beyond the limit: refused, uncounted
@@ -127,15 +128,7 @@ def settle(session: Session, checked: Checked, *, limits: Limits) -> SignIn:
 
 
 def retry_after(session: Session, *, keys: Keys, limits: Limits, now: datetime) -> int | None:
-    """Seconds until this account and address may try again, or None if they may now; the
-    sign-ins to either then take turns until this transaction ends."""
-    _serialise(session, keys)
-    return _retry_after_counted(session, keys=keys, limits=limits, now=now)
-
-
-def _retry_after_counted(
-    session: Session, *, keys: Keys, limits: Limits, now: datetime
-) -> int | None:
+    """Seconds until this account and address may try again, or None if they may now."""
     stmt = (
         select(LoginAttempt.key, LoginAttempt.attempted_at)
         .where(
