@@ -102,6 +102,9 @@ async def checked_password(
     limits = login_throttle.Limits.from_settings(settings)
     address = _client_address(request)
     candidate = await run_admitted(db, _look_up, db, email, address, limits)
+    if candidate.retry_after_s is not None:
+        # Refused unchecked: no Argon2, so no thread, and no wait behind other sign-ins' checks.
+        return login_throttle.check(candidate, password)
     limiter: anyio.CapacityLimiter = request.app.state.password_checks
     return await anyio.to_thread.run_sync(
         login_throttle.check, candidate, password, limiter=limiter
