@@ -15,7 +15,7 @@ from app.api import router as api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import debates, drafts, generation, instance, templates
+from app.services import instance, recovery, templates
 from app.services.model_calls import ModelCalls
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,15 +26,8 @@ def _start_up(app: FastAPI) -> None:
     db: Database = app.state.db
     with db.transaction() as session:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
-        interrupted = generation.mark_interrupted(session)
-        interrupted_replies = debates.mark_interrupted(session)
-        drafts_interrupted = drafts.mark_interrupted(session)
-    if interrupted:
-        log.warning("marked %d unfinished generation(s) as interrupted", interrupted)
-    if interrupted_replies:
-        log.warning("marked %d unfinished model replies as interrupted", interrupted_replies)
-    if drafts_interrupted:
-        log.warning("marked %d draft(s) left waiting for the model as ready", drafts_interrupted)
+        marked = recovery.mark_left_behind(session)
+    recovery.log_marked(marked)
 
 
 @asynccontextmanager
@@ -42,6 +35,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await asyncio.to_thread(_start_up, app)
     await app.state.hub.start()
+    sweeping = None
+    if not app.state.db.is_sqlite:
+        # Other processes may serve this database: mark the work of one that dies.
+        sweeping = asyncio.create_task(recovery.Sweeper(app.state.db).run())
     warm_up = None
     if settings.model and settings.llm_warmup:
         # After start-up: the model process imports litellm while the first pages are served.
@@ -49,6 +46,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if warm_up is not None:
         warm_up.cancel()
+    if sweeping is not None:
+        sweeping.cancel()
     await app.state.hub.stop()
     app.state.db.dispose()
 

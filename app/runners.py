@@ -3,16 +3,19 @@
 A streaming reply, a generation and a draft waiting for the model are run by the process
 that created them, which records itself as their runner. When a server starts, work whose
 runner has gone will never finish and is marked interrupted; work another live process is
-running is left alone. On PostgreSQL each server process holds an advisory lock named by
-its runner number for as long as it lives (on its live-events listener connection), so a
-runner is gone exactly when its lock can be taken: a process killed with SIGKILL loses its
-connection, and its lock with it. SQLite serves one process: all unfinished work is left
+running is left alone. On PostgreSQL, where several processes may serve one database, each
+also sweeps while it serves (app/services/recovery.py): a process that dies leaves work that
+the others mark, without waiting for a restart. Each server process holds an advisory lock
+named by its runner number for as long as it lives (on its live-events listener connection),
+so a runner is gone exactly when its lock can be taken: a process killed with SIGKILL loses
+its connection, and its lock with it. SQLite serves one process: all unfinished work is left
 behind when it starts.
 """
 
 import secrets
+from collections.abc import Collection
 
-from sqlalchemy import ColumnElement, case, false, func, or_
+from sqlalchemy import ColumnElement, and_, case, false, func, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 # The session.info key the app's session factories carry their process's runner under.
@@ -33,15 +36,34 @@ def runner_of(session: Session) -> int | None:
 
 
 def left_behind(
-    session: Session, runner: InstrumentedAttribute[int | None], unfinished: ColumnElement[bool]
+    session: Session,
+    runner: InstrumentedAttribute[int | None],
+    unfinished: ColumnElement[bool],
+    *,
+    only: Collection[int] | None = None,
 ) -> ColumnElement[bool]:
-    """Rows that are ``unfinished`` and whose runner is gone (or unknown).
+    """Rows that are ``unfinished`` and whose runner is gone (or unknown); with ``only``,
+    just the rows of those runners, and only if each is gone still.
 
     On PostgreSQL the lock test runs in the statement itself, only for unfinished rows (the
     CASE keeps it from running for the finished ones, which name many long-gone runners);
     a lock it takes is held until the transaction ends, which is all the test needs.
     """
+    if only is not None:
+        unfinished = and_(unfinished, runner.in_(only))
     if session.get_bind().dialect.name != "postgresql":
         return unfinished
     gone = or_(runner.is_(None), func.pg_try_advisory_xact_lock(LOCK_CLASS, runner))
     return case((unfinished, gone), else_=false())
+
+
+def gone(session: Session, candidates: Collection[int]) -> set[int]:
+    """Those of ``candidates`` whose lock is free: no live process holds it (PostgreSQL).
+
+    The locks taken to tell are held until the transaction ends, so a process coming back
+    meanwhile waits to take its own until this transaction's marks are committed."""
+    return {
+        runner
+        for runner in candidates
+        if session.scalar(func.pg_try_advisory_xact_lock(LOCK_CLASS, runner).select())
+    }

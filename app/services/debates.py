@@ -6,6 +6,7 @@ carries the architecture or the data model. The exact messages sent are stored o
 each reply, so anyone can check.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -399,17 +400,26 @@ def _announce_created(session: Session, message: Message) -> None:
     live.announce(session, f"thread:{message.thread_id}", event)
 
 
-def mark_interrupted(session: Session) -> int:
-    """At start-up: replies left streaming by a server that is gone will never finish."""
-    streaming = Message.status == MessageStatus.STREAMING
-    result = session.execute(
+# Replies a model is still writing, or that wait for their first words.
+STREAMING_REPLY = Message.status == MessageStatus.STREAMING
+
+
+def mark_interrupted(session: Session, *, runners: Collection[int] | None = None) -> int:
+    """Replies left streaming by a server that is gone will never finish: at start-up all
+    of them, while serving those of ``runners``. Each is announced on its thread, so a page
+    that shows it, in this process or another, stops waiting for it."""
+    marked = session.execute(
         update(Message)
-        .where(left_behind(session, Message.runner, streaming))
+        .where(left_behind(session, Message.runner, STREAMING_REPLY, only=runners))
         .values(
             status=MessageStatus.INTERRUPTED,
             error=INTERRUPTED,
             error_kind="interrupted",
             updated_at=utcnow(),
         )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+        .returning(Message.id, Message.thread_id)
+    ).all()
+    for reply_id, thread_id in marked:
+        event = {"type": "message", "id": reply_id, "status": MessageStatus.INTERRUPTED}
+        live.announce(session, f"thread:{thread_id}", event)
+    return len(marked)

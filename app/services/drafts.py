@@ -4,6 +4,7 @@ closest template and focus items; the team accepts, edits or drops each proposal
 the accepted ones become checklist items of the project made from the draft."""
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,12 +217,16 @@ def _proposed(raw: object) -> _Proposed | None:
         return None
 
 
-def mark_interrupted(session: Session) -> int:
-    """At start-up: drafts left waiting by a server that is gone will never get their answer."""
-    pending = Draft.status == DraftStatus.PENDING
+# Drafts waiting for the model's proposals.
+WAITING = Draft.status == DraftStatus.PENDING
+
+
+def mark_interrupted(session: Session, *, runners: Collection[int] | None = None) -> int:
+    """Drafts left waiting by a server that is gone will never get their answer: at start-up
+    all of them, while serving those of ``runners``."""
     result = session.execute(
         update(Draft)
-        .where(left_behind(session, Draft.runner, pending))
+        .where(left_behind(session, Draft.runner, WAITING, only=runners))
         .values(status=DraftStatus.READY, note=INTERRUPTED, updated_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)

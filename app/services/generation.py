@@ -4,7 +4,7 @@ marked outdated (derived, never stored) once a decision it was based on moves on
 import asyncio
 import difflib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,15 +226,25 @@ def _announce_generation(
     live.announce(session, f"generation:{generation_id}", event)
 
 
-def mark_interrupted(session: Session) -> int:
-    """At start-up: generations left running by a server that is gone will never finish."""
-    unfinished = Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.STREAMING))
-    result = session.execute(
+# Generations waiting for the model or being written.
+UNFINISHED = Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.STREAMING))
+
+
+def mark_interrupted(session: Session, *, runners: Collection[int] | None = None) -> int:
+    """Generations left running by a server that is gone will never finish: at start-up all
+    of them, while serving those of ``runners``; each announced, with the text it kept."""
+    marked = session.execute(
         update(Generation)
-        .where(left_behind(session, Generation.runner, unfinished))
+        .where(left_behind(session, Generation.runner, UNFINISHED, only=runners))
         .values(status=GenerationStatus.ERROR, error=INTERRUPTED, completed_at=utcnow())
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+        .returning(Generation.id, Generation.content)
+    ).all()
+    for generation_id, content in marked:
+        saved = len(content)
+        _announce_generation(
+            session, generation_id, GenerationStatus.ERROR, content, saved, INTERRUPTED
+        )
+    return len(marked)
 
 
 FINISHED = frozenset({GenerationStatus.COMPLETE, GenerationStatus.ERROR})
