@@ -162,6 +162,49 @@ def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
     assert "interrupted" not in second.output()
 
 
+@pytest.mark.soak
+@pytest.mark.skipif(not is_postgres(), reason="one server process per SQLite database")
+def test_a_server_that_goes_on_marks_the_work_of_one_killed_beside_it(
+    server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """Two servers on one database; one is killed mid-reply and not restarted. The other
+    marks the reply within a minute or two (app/services/recovery.py), and the thread takes
+    questions again. A soak test: the sweep waits for the killed server to be gone 60 s."""
+    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.1), "Next answer.")
+    survivor = Server(server_env, tmp_path / "survivor.log")
+    with survivor, survivor.client(headers=member.headers) as http:
+        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+        thread = http.post(
+            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
+        ).json()
+        thread_url = f"/api/v1/threads/{thread['id']}"
+        with server.client(headers=member.headers) as doomed:
+            doomed.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        wait_for(
+            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
+            "reply text",
+        )
+        server.kill()
+        killed_at = time.monotonic()
+        assert _last_message(http, thread_url)["status"] == "streaming"
+        assert http.post(f"{thread_url}/messages", json={"content": "Next?"}).status_code == 409
+        wait_for(
+            lambda: _last_message(http, thread_url)["status"] != "streaming",
+            "the survivor to mark the reply",
+            timeout_s=150,
+        )
+        waited_s = time.monotonic() - killed_at
+        reply = _last_message(http, thread_url)
+        assert http.get("/healthz").status_code == 200
+        asked = http.post(f"{thread_url}/messages", json={"content": "Next?"})
+    assert (reply["status"], reply["error"]) == ("interrupted", INTERRUPTED)
+    assert 0 < len(reply["content"]) < len(REPLY)
+    assert REPLY.startswith(reply["content"])
+    assert waited_s >= 60  # not before the grace period: a blip is not a death
+    assert asked.status_code == 202
+    assert "marked 1 unfinished model replies as interrupted (left by" in survivor.output()
+
+
 def _last_message(http: httpx.Client, thread_url: str) -> dict[str, Any]:
     message: dict[str, Any] = http.get(thread_url).json()["messages"][-1]
     return message
