@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.db import Database, utcnow
+from app.models import Message
 from tests.conftest import Actor
 
 
@@ -62,3 +64,23 @@ def item_in(client: TestClient, actor: Actor, project_id: int, category: str) ->
     response = client.get(f"/api/v1/projects/{project_id}/checklist", headers=actor.headers)
     assert response.status_code == 200, response.text
     return next(i for i in response.json() if i["category"] == category)
+
+
+def add_streaming_reply(
+    db: Database, thread_id: int, runner: int, content: str, *, model: str, turn: int = 1
+) -> int:
+    """A reply stored as the server process ``runner`` left it, mid-stream."""
+    with db.transaction() as session:
+        reply = Message(
+            thread_id=thread_id,
+            turn=turn,
+            role="assistant",
+            status="streaming",
+            model=model,
+            content=content,
+            updated_at=utcnow(),
+            runner=runner,
+        )
+        session.add(reply)
+        session.flush()
+        return reply.id

@@ -20,15 +20,15 @@ from sqlalchemy import func, select
 
 from app import live, runners
 from app.config import Settings
-from app.db import Database, utcnow
+from app.db import Database
 from app.main import create_app
-from app.models import Draft, Generation, Message
+from app.models import Draft, Generation
 from app.services import recovery
 from app.services.recovery import GONE_FOR_S, Marked, Sweeper
 from tests import factories
 from tests.conftest import Actor, is_postgres
 from tests.debates.conftest import MODEL
-from tests.debates.helpers import replies, start_thread, thread
+from tests.debates.helpers import add_streaming_reply, replies, start_thread, thread
 from tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.skipif(
@@ -57,23 +57,6 @@ def alive(db: Database, runner: int) -> Iterator[None]:
         connection.invalidate()  # closed, not pooled: the lock goes with the connection
 
 
-def add_streaming_reply(db: Database, thread_id: int, runner: int, content: str) -> int:
-    with db.transaction() as session:
-        reply = Message(
-            thread_id=thread_id,
-            turn=1,
-            role="assistant",
-            status="streaming",
-            model=MODEL,
-            content=content,
-            updated_at=utcnow(),
-            runner=runner,
-        )
-        session.add(reply)
-        session.flush()
-        return reply.id
-
-
 def post(client: TestClient, member: Actor, thread_id: int) -> int:
     response = client.post(
         f"/api/v1/threads/{thread_id}/messages", json={"content": "Next?"}, headers=member.headers
@@ -93,9 +76,9 @@ def test_a_sweep_marks_the_work_of_a_process_gone_for_a_while_and_only_that(
     dead_thread, live_thread, own_thread = (
         start_thread(client, member, project["id"], "blind")["id"] for _ in range(3)
     )
-    dead_reply = add_streaming_reply(db, dead_thread, dead_runner, "half a rep")
-    live_reply = add_streaming_reply(db, live_thread, live_runner, "still writ")
-    own_reply = add_streaming_reply(db, own_thread, db.runner, "mine, writ")
+    dead_reply = add_streaming_reply(db, dead_thread, dead_runner, "half a rep", model=MODEL)
+    live_reply = add_streaming_reply(db, live_thread, live_runner, "still writ", model=MODEL)
+    own_reply = add_streaming_reply(db, own_thread, db.runner, "mine, writ", model=MODEL)
     with db.transaction() as session:
         generation = Generation(
             project_id=project["id"],
@@ -149,7 +132,7 @@ def test_a_process_back_within_the_grace_period_keeps_its_work(
     project = factories.create_project(client, member)
     runner = runners.new_runner()
     blind = start_thread(client, member, project["id"], "blind")["id"]
-    reply_id = add_streaming_reply(db, blind, runner, "still writ")
+    reply_id = add_streaming_reply(db, blind, runner, "still writ", model=MODEL)
     clock = Clock()
     sweeper = Sweeper(db, clock=clock)
     assert sweeper.sweep() == Marked()  # gone since now...
@@ -172,7 +155,7 @@ def test_a_marked_reply_is_announced_to_its_thread(
     """So a page showing the reply, in this process or another, stops waiting for it."""
     project = factories.create_project(client, member)
     blind = start_thread(client, member, project["id"], "blind")["id"]
-    reply_id = add_streaming_reply(db, blind, runners.new_runner(), "half a rep")
+    reply_id = add_streaming_reply(db, blind, runners.new_runner(), "half a rep", model=MODEL)
     clock = Clock()
     sweeper = Sweeper(db, clock=clock)
     sweeper.sweep()
@@ -198,7 +181,7 @@ def test_a_serving_process_sweeps_on_its_own(
         project = factories.create_project(serving, member)
         blind = start_thread(serving, member, project["id"], "blind")["id"]
         # Added after start-up, which would otherwise have marked it.
-        reply_id = add_streaming_reply(db, blind, runners.new_runner(), "half a rep")
+        reply_id = add_streaming_reply(db, blind, runners.new_runner(), "half a rep", model=MODEL)
         deadline = time.monotonic() + 10
         while reply_in(serving, member, blind, reply_id)["status"] == "streaming":
             assert time.monotonic() < deadline, "the serving process never swept"

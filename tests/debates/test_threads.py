@@ -5,13 +5,21 @@ from fastapi.testclient import TestClient
 
 from app import runners
 from app.config import Settings
-from app.db import Database, utcnow
+from app.db import Database
 from app.main import create_app
 from app.models import Message
 from tests import factories
 from tests.conftest import Actor, is_postgres
 from tests.debates.conftest import MODEL
-from tests.debates.helpers import item_in, last_reply, replies, say, start_thread, thread
+from tests.debates.helpers import (
+    add_streaming_reply,
+    item_in,
+    last_reply,
+    replies,
+    say,
+    start_thread,
+    thread,
+)
 from tests.llm_server import Reply, ScriptedLLM
 from tests.perf.test_statement_counts import counted_statements
 
@@ -189,24 +197,9 @@ def test_replies_left_streaming_are_marked_interrupted_at_start_up(
     the database, one that a live server (this test's app) is still writing is not."""
     project = factories.create_project(client, member)
     blind = start_thread(client, member, project["id"], "blind")
-    with db.transaction() as session:
-        for turn, runner, content in (
-            # Run by a server process that is gone: no live process holds this runner.
-            (1, runners.new_runner(), "half a rep"),
-            (2, db.runner, "still writ"),
-        ):
-            session.add(
-                Message(
-                    thread_id=blind["id"],
-                    turn=turn,
-                    role="assistant",
-                    status="streaming",
-                    model=MODEL,
-                    content=content,
-                    updated_at=utcnow(),
-                    runner=runner,
-                )
-            )
+    # Run by a server process that is gone: no live process holds this runner.
+    add_streaming_reply(db, blind["id"], runners.new_runner(), "half a rep", model=MODEL)
+    add_streaming_reply(db, blind["id"], db.runner, "still writ", model=MODEL, turn=2)
     with TestClient(create_app(settings)) as restarted:
         left_behind, still_running = replies(thread(restarted, member, blind["id"]))
     assert left_behind["status"] == "interrupted"
