@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, union
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import runners
@@ -105,5 +106,7 @@ class Sweeper:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
                 await asyncio.to_thread(self.sweep)
-            except Exception:  # the database may be down for a while: the next one retries
-                log.warning("sweeping work left behind failed", exc_info=True)
+            except DBAPIError as exc:  # the database may be down a while: the next one retries
+                log.warning("sweeping for work left behind failed: %s", exc.orig)
+            except Exception:
+                log.exception("sweeping for work left behind failed")

@@ -187,3 +187,26 @@ def test_a_serving_process_sweeps_on_its_own(
             assert time.monotonic() < deadline, "the serving process never swept"
             time.sleep(0.05)
         assert reply_in(serving, member, blind, reply_id)["status"] == "interrupted"
+
+
+def test_the_sweeps_go_on_while_the_database_is_unreachable(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep that cannot reach the database says so in one line, and the next one retries."""
+    monkeypatch.setattr(recovery, "SWEEP_INTERVAL_S", 0.01)
+    nowhere = Database(Settings(database_url="postgresql://postgres@127.0.0.1:1/designgate"))
+
+    async def sweep_for_a_while() -> bool:
+        sweeping = asyncio.create_task(Sweeper(nowhere).run())
+        await asyncio.sleep(0.5)
+        still_sweeping = not sweeping.done()
+        sweeping.cancel()
+        return still_sweeping
+
+    with caplog.at_level("WARNING", logger=recovery.log.name):
+        assert asyncio.run(sweep_for_a_while())
+    failures = [r for r in caplog.records if "sweeping for work left behind failed" in r.message]
+    assert len(failures) >= 2
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in failures)
+    assert "Connection refused" in failures[0].getMessage()
+    nowhere.dispose()
