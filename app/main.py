@@ -1,6 +1,7 @@
 """The application factory."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up.cancel()
     if sweeping is not None:
         sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
     await app.state.hub.stop()
     app.state.db.dispose()
 
