@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, String, Text, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -31,6 +31,16 @@ class Message(Base):
     their partial text when they fail, and the reason they failed."""
 
     __tablename__ = "messages"
+    # The replies still streaming, for finding the work of a server that is gone
+    # (app/services/recovery.py) without reading every message: only those rows are in it.
+    __table_args__ = (
+        Index(
+            "ix_messages_streaming_runner",
+            "runner",
+            postgresql_where=text("status = 'streaming'"),
+            sqlite_where=text("status = 'streaming'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)

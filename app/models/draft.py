@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -12,6 +12,15 @@ class Draft(Base):
     that become a project only once the team has accepted, edited or dropped them."""
 
     __tablename__ = "drafts"
+    # Drafts waiting for the model only (app/services/recovery.py), as for messages.
+    __table_args__ = (
+        Index(
+            "ix_drafts_pending_runner",
+            "runner",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request: Mapped[str] = mapped_column(Text)

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -93,6 +93,15 @@ class Generation(Base):
     """Code generated from the design once the gate was open."""
 
     __tablename__ = "generations"
+    # Unfinished generations only (app/services/recovery.py), as for messages.
+    __table_args__ = (
+        Index(
+            "ix_generations_unfinished_runner",
+            "runner",
+            postgresql_where=text("status IN ('pending', 'streaming')"),
+            sqlite_where=text("status IN ('pending', 'streaming')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(
