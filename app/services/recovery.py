@@ -42,9 +42,6 @@ class Marked:
     generations: int = 0
     drafts: int = 0
 
-    def __bool__(self) -> bool:
-        return bool(self.replies or self.generations or self.drafts)
-
 
 def mark_left_behind(session: Session, *, only: set[int] | None = None) -> Marked:
     """Mark the unfinished work of runners that are gone: all of them, or those in ``only``."""
