@@ -4,6 +4,7 @@ closest template and focus items; the team accepts, edits or drops each proposal
 the accepted ones become checklist items of the project made from the draft."""
 
 import asyncio
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ NO_MODEL = (
 MODEL_FAILED = "The model could not turn the request into proposals ({reason}); this draft "
 MODEL_FAILED += "uses the {template} template alone."
 INTERRUPTED = "The server stopped before the model answered; this draft uses the template alone."
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class _Proposed(BaseModel):
     question: RequiredText
 
 
-def get_draft(session: Session, draft_id: int) -> Draft:
-    draft = session.get(Draft, draft_id)
+def get_draft(session: Session, draft_id: int, *, for_update: bool = False) -> Draft:
+    """The draft; ``for_update`` locks its row until the transaction ends (PostgreSQL)."""
+    draft = session.get(Draft, draft_id, with_for_update=True if for_update else None)
     if draft is None:
         raise NotFound(f"Draft {draft_id} does not exist")
     return draft
@@ -168,7 +171,17 @@ def _fill(
     failure: str | None,
 ) -> None:
     with db.transaction() as session:
-        draft = get_draft(session, draft_id)
+        draft = get_draft(session, draft_id, for_update=True)
+        if draft.status != DraftStatus.PENDING:
+            # Another server process gave the draft up, taking this one for gone, and its
+            # people may have edited it since: the model's proposals come too late to apply.
+            log.warning(
+                "draft %d was marked %s by another server process while this one waited for"
+                " the model; the model's reply was not applied",
+                draft_id,
+                draft.status,
+            )
+            return
         try:
             parsed = DraftReply.model_validate(reply) if reply is not None else None
         except ValidationError:

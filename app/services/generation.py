@@ -3,6 +3,7 @@ marked outdated (derived, never stored) once a decision it was based on moves on
 
 import asyncio
 import difflib
+import logging
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ HOW_TO_CONFIGURE = (
     "needs them."
 )
 INTERRUPTED = "Interrupted: the server stopped while the model was still writing."
+# Generations waiting for the model or being written.
+UNFINISHED = Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.STREAMING))
+log = logging.getLogger(__name__)
 ERROR, COMPLETE = GenerationStatus.ERROR, GenerationStatus.COMPLETE
 
 
@@ -182,12 +186,12 @@ def _mark_streaming(db: Database, generation_id: int) -> tuple[str, list[dict[st
 
 
 def _save_progress(db: Database, generation_id: int, content: str, saved: int) -> None:
-    """Store the text so far; announce what was added since the last save (``saved`` chars)."""
+    """Store the text so far; announce what was added since the last save (``saved`` chars).
+    A generation given up meanwhile (``_keep_given_up``) is not written back."""
     with db.transaction() as session:
-        session.execute(
-            update(Generation).where(Generation.id == generation_id).values(content=content)
-        )
-        _announce_generation(session, generation_id, GenerationStatus.STREAMING, content, saved)
+        saving = update(Generation).where(Generation.id == generation_id, UNFINISHED)
+        if session.execute(saving.values(content=content).returning(Generation.id)).first():
+            _announce_generation(session, generation_id, GenerationStatus.STREAMING, content, saved)
 
 
 def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
@@ -200,10 +204,41 @@ def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
     if outcome.model:
         values["model"] = outcome.model  # a fallback model may have written it
     with db.transaction() as session:
-        session.execute(update(Generation).where(Generation.id == generation_id).values(**values))
+        finishing = update(Generation).where(Generation.id == generation_id, UNFINISHED)
+        if not session.execute(finishing.values(**values).returning(Generation.id)).first():
+            _keep_given_up(session, generation_id, outcome.content)
+            return
         _announce_generation(
             session, generation_id, outcome.status, outcome.content, outcome.saved, outcome.error
         )
+
+
+def _keep_given_up(session: Session, generation_id: int, content: str) -> None:
+    """Another server process gave this generation up while this one still streamed it (it
+    took this process for gone, app/services/recovery.py) and announced it. Its status and
+    reason stand; the text this process has is kept in place of the shorter text stored, so
+    nothing the model wrote is lost either."""
+    generation = session.get(Generation, generation_id)
+    if generation is None:
+        return
+    log.warning(
+        "generation %d was marked %s by another server process while this one streamed it;"
+        " its status stands",
+        generation_id,
+        generation.status,
+    )
+    stored = generation.content
+    if len(content) <= len(stored) or not content.startswith(stored):
+        return
+    generation.content = content
+    _announce_generation(
+        session,
+        generation_id,
+        GenerationStatus(generation.status),
+        content,
+        len(stored),
+        generation.error,
+    )
 
 
 def _announce_generation(
@@ -224,10 +259,6 @@ def _announce_generation(
         "error": error,
     }
     live.announce(session, f"generation:{generation_id}", event)
-
-
-# Generations waiting for the model or being written.
-UNFINISHED = Generation.status.in_((GenerationStatus.PENDING, GenerationStatus.STREAMING))
 
 
 def mark_interrupted(session: Session, *, runners: Collection[int] | None = None) -> int:

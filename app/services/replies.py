@@ -169,8 +169,13 @@ class ReplyWriter:
     ) -> None:
         content = self.content
         with self.db.transaction() as session:
-            reply = session.get(Message, self.job.reply_id)
+            # Locked (PostgreSQL), so a sweep cannot give the reply up between this read and
+            # the write: it waits, then finds the reply no longer streaming.
+            reply = session.get(Message, self.job.reply_id, with_for_update=True)
             if reply is None:
+                return
+            if reply.status != MessageStatus.STREAMING:
+                self._keep_given_up(session, reply, content)
                 return
             _apply_outcome(reply, content, status, trace, failure)
             reply.first_token_ms = self.first_token_ms
@@ -181,14 +186,36 @@ class ReplyWriter:
             self._announce(session, event)
         self.saved_length = len(content)
 
-    def _delta(self, status: str, content: str) -> dict[str, Any]:
-        """The text stored since the previous save, as a delta event."""
+    def _keep_given_up(self, session: Session, reply: Message, content: str) -> None:
+        """Another server process gave this reply up while this one still streamed it (it
+        took this process for gone, app/services/recovery.py) and told every subscriber.
+        Its status and reason stand; the text this process has since is kept in place of
+        the shorter text stored, so nothing the model wrote is lost either."""
+        log.warning(
+            "reply %d was marked %s by another server process while this one streamed it;"
+            " its status stands",
+            reply.id,
+            reply.status,
+        )
+        stored = reply.content
+        if len(content) <= len(stored) or not content.startswith(stored):
+            return
+        reply.content = content
+        reply.updated_at = utcnow()
+        event = self._delta(reply.status, content, since=len(stored))
+        if reply.error:
+            event.update(error=reply.error, error_kind=reply.error_kind)
+        self._announce(session, event)
+
+    def _delta(self, status: str, content: str, *, since: int | None = None) -> dict[str, Any]:
+        """The text stored since the previous save (or since ``since``), as a delta event."""
+        offset = self.saved_length if since is None else since
         return {
             "type": "delta",
             "id": self.job.reply_id,
             "status": status,
-            "offset": self.saved_length,
-            "delta": content[self.saved_length :],
+            "offset": offset,
+            "delta": content[offset:],
             "length": len(content),
         }
 
