@@ -62,14 +62,18 @@ def log_marked(marked: Marked, *, runners_gone: set[int] | None = None) -> None:
         log.warning("marked %d draft(s) left waiting for the model as ready%s", marked.drafts, of)
 
 
+# Every runner named by unfinished work. Each part reads a partial index that holds only the
+# unfinished rows (the models' ``__table_args__``; tests/perf/test_sweep_indexes.py).
+UNFINISHED_WORK_RUNNERS = union(
+    select(Message.runner).where(debates.STREAMING_REPLY),
+    select(Generation.runner).where(generation.UNFINISHED),
+    select(Draft.runner).where(drafts.WAITING),
+)
+
+
 def runners_with_unfinished_work(session: Session) -> set[int]:
     """Every runner named by unfinished work (one statement; the work is rarely much)."""
-    statement = union(
-        select(Message.runner).where(debates.STREAMING_REPLY),
-        select(Generation.runner).where(generation.UNFINISHED),
-        select(Draft.runner).where(drafts.WAITING),
-    )
-    return {runner for runner in session.scalars(statement) if runner is not None}
+    return {runner for runner in session.scalars(UNFINISHED_WORK_RUNNERS) if runner is not None}
 
 
 class Sweeper:
