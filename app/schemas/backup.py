@@ -4,18 +4,51 @@ Rows refer to each other by ``ref`` numbers local to the document (so two export
 same data are identical, whatever the database ids were) and to users by email.
 """
 
+from collections.abc import Hashable, Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.models.enums import Role
+from app.models.enums import (
+    Category,
+    DecisionStatus,
+    DraftStatus,
+    GenerationStatus,
+    MessageRole,
+    MessageStatus,
+    ProposalStatus,
+    Role,
+    ThreadMode,
+    Vote,
+)
+from app.schemas.common import MAX_COUNT, NO_NUL, Number
 
 BACKUP_FORMAT = "designgate-backup"
 BACKUP_VERSION = 1
 
-Email = str
+# A backup carries what an instance stored, so its limits are the columns' own rather than
+# the API's (a model's reply may be longer than anything a person may send): strings within
+# their column's length, no NUL in any text (PostgreSQL's cannot hold it, so a backup from
+# SQLite with one would fail half way), numbers within INTEGER, and the closed vocabularies
+# the app reads back. Past them an import was a 500 on PostgreSQL, or stored a row the app
+# could not show on SQLite (tests/hardening/test_import_fuzz.py).
+StoredText = Annotated[str, StringConstraints(pattern=NO_NUL)]
+Email = Annotated[str, StringConstraints(max_length=320, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+Key = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
+ErrorKind = Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]
+Integer = Annotated[Number, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
 JsonObject = dict[str, Any]
+
+
+def _each_once(values: Iterable[Hashable], what: str) -> None:
+    """Rows the database keeps unique appear once: a second was a 500 half way through."""
+    seen: set[Hashable] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value} appears more than once")
+        seen.add(value)
 
 
 class Record(BaseModel):
@@ -26,7 +59,7 @@ class Record(BaseModel):
 
 class UserRecord(Record):
     email: Email
-    name: str
+    name: Name
     role: Role
     is_active: bool
     created_at: datetime
@@ -34,12 +67,12 @@ class UserRecord(Record):
 
 class DecisionRecord(Record):
     ref: int
-    revision: int
-    status: str
-    summary: str
-    rationale: str
-    alternatives: list[str]
-    design_version: int
+    revision: Integer
+    status: DecisionStatus
+    summary: StoredText
+    rationale: StoredText
+    alternatives: list[StoredText]
+    design_version: Integer
     decided_by: Email | None
     decided_at: datetime
     meeting: int | None
@@ -48,38 +81,43 @@ class DecisionRecord(Record):
 
 class ItemRecord(Record):
     ref: int
-    category: str
-    title: str
-    question: str
-    verification: str
-    position: int
+    category: Category
+    title: Name
+    question: StoredText
+    verification: StoredText
+    position: Integer
     custom: bool
     created_at: datetime
     decisions: list[DecisionRecord]
 
+    @model_validator(mode="after")
+    def _each_revision_once(self) -> Self:
+        _each_once((d.revision for d in self.decisions), "decision revision")
+        return self
+
 
 class MessageRecord(Record):
     ref: int
-    turn: int
-    role: str
-    content: str
-    status: str
-    model: str | None
-    requested_model: str | None = None
+    turn: Integer
+    role: MessageRole
+    content: StoredText
+    status: MessageStatus
+    model: Name | None
+    requested_model: Name | None = None
     author: Email | None
     reply_to: int | None
     pushback: bool
-    error: str | None
-    error_kind: str | None
+    error: StoredText | None
+    error_kind: ErrorKind | None
     flags: list[str]
     prompt: list[JsonObject]
     judgement: JsonObject | None
     attempts: list[JsonObject] = []
-    tokens_in: int | None
-    tokens_out: int | None
+    tokens_in: Integer | None
+    tokens_out: Integer | None
     cost: float | None
-    first_token_ms: int | None
-    latency_ms: int | None
+    first_token_ms: Integer | None
+    latency_ms: Integer | None
     created_at: datetime
     updated_at: datetime
 
@@ -87,9 +125,9 @@ class MessageRecord(Record):
 class ThreadRecord(Record):
     ref: int
     item: int | None
-    mode: str
+    mode: ThreadMode
     models: list[str]
-    title: str
+    title: Name
     created_by: Email | None
     created_at: datetime
     messages: list[MessageRecord]
@@ -98,16 +136,16 @@ class ThreadRecord(Record):
 class BasisRecord(Record):
     decision: int
     item: int
-    revision: int
+    revision: Integer
 
 
 class GenerationRecord(Record):
     ref: int
-    status: str
-    model: str
-    instructions: str
-    content: str
-    error: str | None
+    status: GenerationStatus
+    model: Name
+    instructions: StoredText
+    content: StoredText
+    error: StoredText | None
     prompt: list[JsonObject]
     based_on: list[BasisRecord]
     created_by: Email | None
@@ -125,8 +163,8 @@ class AttendeeRecord(Record):
 class VoteRecord(Record):
     item: int
     user: Email
-    vote: str
-    decision_revision: int | None = None
+    vote: Vote
+    decision_revision: Integer | None = None
     created_at: datetime
 
 
@@ -137,15 +175,23 @@ class MeetingRecord(Record):
     covered_items: list[int] = []
     started_at: datetime
     ended_at: datetime | None
-    minutes: str | None
+    minutes: StoredText | None
     attendees: list[AttendeeRecord]
     votes: list[VoteRecord]
+
+    @model_validator(mode="after")
+    def _each_person_once(self) -> Self:
+        # Emails name users whatever their case (app/services/backup.py's _People).
+        _each_once((a.user.strip().lower() for a in self.attendees), "attendee")
+        votes = ((v.item, v.user.strip().lower()) for v in self.votes)
+        _each_once(votes, "vote (item ref, user)")
+        return self
 
 
 class AuditRecord(Record):
     actor: Email | None
-    action: str
-    entity_type: str
+    action: Key
+    entity_type: Key
     entity: int | str | None = Field(
         description="The entity's ref (its email for users, its key for templates); "
         "null for entities a backup does not carry, such as API tokens."
@@ -157,16 +203,16 @@ class AuditRecord(Record):
 
 class ProjectRecord(Record):
     ref: int
-    name: str
-    problem: str
-    architecture: str
-    data_model: str
-    constraints: str
+    name: Name
+    problem: StoredText
+    architecture: StoredText
+    data_model: StoredText
+    constraints: StoredText
     blind_first: bool
-    template: str
-    token_budget: int | None
-    version: int
-    design_version: int
+    template: Key
+    token_budget: Integer | None
+    version: Integer
+    design_version: Integer
     created_by: Email | None
     created_at: datetime
     updated_at: datetime
@@ -178,31 +224,31 @@ class ProjectRecord(Record):
 
 
 class TemplateRecord(Record):
-    key: str
-    name: str
-    description: str
+    key: Key
+    name: Name
+    description: StoredText
     items: list[JsonObject]
     created_by: Email | None
     created_at: datetime
 
 
 class ProposalRecord(Record):
-    position: int
-    category: str
-    title: str
-    question: str
-    status: str
+    position: Integer
+    category: Category
+    title: Name
+    question: StoredText
+    status: ProposalStatus
 
 
 class DraftRecord(Record):
     ref: int
-    request: str
-    name: str
-    problem: str
-    template: str
-    status: str
-    model: str | None
-    note: str
+    request: StoredText
+    name: Name
+    problem: StoredText
+    template: Key
+    status: DraftStatus
+    model: Name | None
+    note: StoredText
     prompt: list[JsonObject]
     project: int | None
     created_by: Email | None

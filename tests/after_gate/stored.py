@@ -1,9 +1,11 @@
-"""Rows the debates and meetings features store, written directly for backup tests."""
+"""Rows the debates and meetings features store, written directly for backup tests, and an
+instance with a row in every table a backup carries."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from app.db import Database
@@ -17,6 +19,7 @@ from app.models import (
     Message,
     Thread,
 )
+from tests.after_gate.reviewed import reviewed_project
 from tests.conftest import Actor
 
 WHEN = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -146,3 +149,39 @@ def add_debate_meeting_and_generation(db: Database, project_id: int, *people: Ac
                 completed_at=WHEN,
             )
         )
+
+
+def populated(client: TestClient, db: Database, member: Actor, admin: Actor) -> int:
+    """A reviewed project with a debate, a meeting and a generation, a team template and
+    a draft made into a project: a row in every table a backup carries."""
+    reviewed = reviewed_project(client, member)
+    project_id = int(reviewed.project["id"])
+    add_debate_meeting_and_generation(db, project_id, member, admin)
+    template = {
+        "key": "team-consumer",
+        "name": "Our consumers",
+        "items": [
+            {"category": c, "title": f"{c} item", "question": f"What about {c}?"}
+            for c in (
+                "data_ownership",
+                "degradation",
+                "load",
+                "resilience",
+                "mitigation",
+                "recovery",
+            )
+        ],
+    }
+    created = client.post("/api/v1/templates", json=template, headers=member.headers)
+    assert created.status_code == 201, created.text
+    add_draft_made_into_a_project(client, member)
+    return project_id
+
+
+def add_draft_made_into_a_project(client: TestClient, member: Actor) -> None:
+    draft = client.post("/api/v1/drafts", json={"request": "a cron job"}, headers=member.headers)
+    assert draft.status_code == 201, draft.text
+    own = {"category": "load", "title": "Overlapping runs", "question": "Can two runs overlap?"}
+    url = f"/api/v1/drafts/{draft.json()['id']}"
+    assert client.post(f"{url}/proposals", json=own, headers=member.headers).status_code == 201
+    assert client.post(f"{url}/project", json={}, headers=member.headers).status_code == 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,7 @@ from app.schemas.backup import BackupDocument
 from app.services import backup
 from app.services.backup import COLUMNS
 from tests.after_gate.cli import designgate
-from tests.after_gate.reviewed import reviewed_project
-from tests.after_gate.stored import add_debate_meeting_and_generation
+from tests.after_gate.stored import populated
 from tests.conftest import Actor, is_postgres, make_settings
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -78,40 +77,6 @@ def _scratch_postgres() -> Iterator[str]:
         admin.dispose()
 
 
-def _populated(client: TestClient, db: Database, member: Actor, admin: Actor) -> int:
-    reviewed = reviewed_project(client, member)
-    project_id = int(reviewed.project["id"])
-    add_debate_meeting_and_generation(db, project_id, member, admin)
-    template = {
-        "key": "team-consumer",
-        "name": "Our consumers",
-        "items": [
-            {"category": c, "title": f"{c} item", "question": f"What about {c}?"}
-            for c in (
-                "data_ownership",
-                "degradation",
-                "load",
-                "resilience",
-                "mitigation",
-                "recovery",
-            )
-        ],
-    }
-    created = client.post("/api/v1/templates", json=template, headers=member.headers)
-    assert created.status_code == 201, created.text
-    _add_draft_made_into_a_project(client, member)
-    return project_id
-
-
-def _add_draft_made_into_a_project(client: TestClient, member: Actor) -> None:
-    draft = client.post("/api/v1/drafts", json={"request": "a cron job"}, headers=member.headers)
-    assert draft.status_code == 201, draft.text
-    own = {"category": "load", "title": "Overlapping runs", "question": "Can two runs overlap?"}
-    url = f"/api/v1/drafts/{draft.json()['id']}"
-    assert client.post(f"{url}/proposals", json=own, headers=member.headers).status_code == 201
-    assert client.post(f"{url}/project", json={}, headers=member.headers).status_code == 201
-
-
 def _export(database: Database, project_id: int | None = None) -> BackupDocument:
     with database.transaction(write=False) as session:
         return backup.export_backup(session, project_id=project_id)
@@ -156,7 +121,7 @@ def test_round_trip_between_sqlite_and_postgresql_compares_equal(
     other_backend_url: str,
     scratch_database_url: str,
 ) -> None:
-    _populated(client, db, member, admin)
+    populated(client, db, member, admin)
     first = _export(db)
     other = Database(make_settings(other_backend_url))
     migrate.upgrade(scratch_database_url)
@@ -183,7 +148,7 @@ def test_round_trip_between_sqlite_and_postgresql_compares_equal(
 def test_a_project_export_imports_beside_the_original_as_a_copy(
     client: TestClient, db: Database, member: Actor, admin: Actor
 ) -> None:
-    project_id = _populated(client, db, member, admin)
+    project_id = populated(client, db, member, admin)
     exported = client.get(f"/api/v1/projects/{project_id}/export", headers=member.headers)
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
@@ -215,7 +180,7 @@ def test_only_admins_export_and_import_everything(
 def test_a_truncated_backup_is_refused_and_writes_nothing(
     client: TestClient, db: Database, member: Actor, admin: Actor
 ) -> None:
-    _populated(client, db, member, admin)
+    populated(client, db, member, admin)
     whole = _export(db).model_dump_json()
     before = _row_counts(db)
 
@@ -231,7 +196,7 @@ def test_a_truncated_backup_is_refused_and_writes_nothing(
 def test_a_backup_that_fails_half_way_writes_nothing(
     client: TestClient, db: Database, member: Actor, admin: Actor
 ) -> None:
-    _populated(client, db, member, admin)
+    populated(client, db, member, admin)
     document = json.loads(_export(db).model_dump_json())
     document["projects"][0]["generations"][0]["based_on"][0]["decision"] = 999
     before = _row_counts(db)
@@ -270,6 +235,56 @@ def test_a_backup_of_the_wrong_shape_is_refused_naming_what_is_wrong(
     assert words in response.json()["detail"]
 
 
+def _first_decision(document: dict[str, Any]) -> dict[str, Any]:
+    item = next(i for i in document["projects"][0]["items"] if i["decisions"])
+    decision: dict[str, Any] = item["decisions"][0]
+    return decision
+
+
+def _first_message(document: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = document["projects"][0]["threads"][0]["messages"][0]
+    return message
+
+
+def _repeat_first_revision(document: dict[str, Any]) -> None:
+    item = next(i for i in document["projects"][0]["items"] if i["decisions"])
+    item["decisions"].append(dict(item["decisions"][0]))
+
+
+# Found by tests/hardening/test_import_fuzz.py: each of these was a 500 on PostgreSQL (a
+# value its columns cannot hold, a row its unique constraints refuse) or, on SQLite, stored
+# a row that every page showing it then failed on.
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda d: _first_message(d).update(role="moderator"), "role: Input should be"),
+        (lambda d: _first_decision(d).update(status=""), "status: Input should be"),
+        (lambda d: d["projects"][0].update(name="n" * 201), "projects[0].name: String should"),
+        (lambda d: d["projects"][0].update(problem="a\x00b"), "projects[0].problem: String"),
+        (lambda d: _first_decision(d).update(revision=2**31), "revision: Input should be less"),
+        (_repeat_first_revision, "decision revision 1 appears more than once"),
+    ],
+)
+def test_a_backup_with_values_its_tables_cannot_hold_is_refused_and_writes_nothing(
+    client: TestClient,
+    db: Database,
+    member: Actor,
+    admin: Actor,
+    change: Callable[[dict[str, Any]], None],
+    words: str,
+) -> None:
+    populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    change(document)
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 422, response.text
+    assert words in response.json()["detail"]
+    assert _row_counts(db) == before
+
+
 def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
     client: TestClient,
     db: Database,
@@ -279,7 +294,7 @@ def test_the_cli_exports_and_imports_and_refuses_a_truncated_file(
     scratch_database_url: str,
     tmp_path: Path,
 ) -> None:
-    project_id = _populated(client, db, member, admin)
+    project_id = populated(client, db, member, admin)
     exported = designgate(database_url, "export", "--all")
     assert exported.returncode == 0, exported.stderr
     file = tmp_path / "backup.json"
