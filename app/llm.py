@@ -18,6 +18,27 @@ from typing import Any
 from app import heap
 from app.config import Settings
 
+# PostgreSQL's text cannot hold NUL. A model that sent one (nothing stops it) failed its
+# reply's every save, and the reply was left streaming; a draft's proposals were lost the
+# same way. A page shows NUL as U+FFFD anyway (HTML parsing replaces it), so that is what a
+# model's text carries from here on, on both databases: its pieces, its JSON's strings and
+# the reasons its failures give.
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+def storable(text: str) -> str:
+    return text.replace(NUL, REPLACEMENT) if NUL in text else text
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(str(key)): _storable_json(item) for key, item in value.items()}
+    return value
+
 
 @dataclass(frozen=True)
 class ModelEndpoint:
@@ -33,6 +54,7 @@ class LLMFailure(Exception):
     """A model call that failed, with a reason a person can read."""
 
     def __init__(self, kind: str, reason: str, *, retry_after_s: float | None = None) -> None:
+        reason = storable(reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
@@ -108,7 +130,7 @@ async def stream_chat(
             if choice is None:
                 continue
             if choice.delta and choice.delta.content:
-                yield choice.delta.content
+                yield storable(choice.delta.content)
             finished = finished or bool(choice.finish_reason)
     except LLMFailure:
         raise
@@ -130,12 +152,12 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
         raise without_key(classify(litellm, exc), endpoint) from exc
     usage = Usage()
     _record_usage(litellm, endpoint.model, getattr(response, "usage", None), usage)
-    text = _reply_text(response)
+    text = storable(_reply_text(response))
     data = parse_json_object(text)
     if data is None:
         reason = f"The model did not answer with a JSON object: {text[:200]!r}"
         raise LLMFailure("bad_output", reason)
-    return JsonReply(data, text, usage)
+    return JsonReply(_storable_json(data), text, usage)
 
 
 def _reply_text(response: Any) -> str:

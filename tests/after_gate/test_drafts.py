@@ -167,6 +167,19 @@ def test_malformed_proposals_and_unknown_templates_are_left_out_and_noted(
     assert "unknown template 'cobol'" in draft["note"]
 
 
+def test_nul_characters_in_the_models_reply_are_stored_as_replacement_characters(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """PostgreSQL's text cannot hold NUL: the draft stayed pending, its proposals lost."""
+    with_nul = {**MODEL_REPLY, "problem": "Orders\x00 arrive.", "proposals": PROPOSALS[:1]}
+    llm.script(Reply(json.dumps(with_nul)))
+    draft = _start(model_client, member)
+
+    assert draft["status"] == "ready"
+    assert draft["problem"] == "Orders\ufffd arrive."
+    assert [p["title"] for p in draft["proposals"]] == [PROPOSALS[0]["title"]]
+
+
 def test_a_template_the_team_chose_is_kept_over_the_models_suggestion(
     model_client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:

@@ -90,6 +90,24 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_text_and_is_not_retried(
     assert len(llm.requests) == 1
 
 
+def test_nul_characters_from_the_model_are_stored_as_replacement_characters(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """PostgreSQL's text cannot hold NUL: every save of the reply failed, and it was left
+    streaming, its thread refusing questions; a page shows NUL as U+FFFD anyway."""
+    reply = _reply_after(client, member, Reply(text="One:\x00 a consumer.", chunk_size=5), llm=llm)
+    assert (reply["status"], reply["content"]) == ("complete", "One:\ufffd a consumer.")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_max_retries": 0}], ids=["no-retries"])
+def test_nul_characters_in_a_providers_error_are_stored_as_replacement_characters(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    reply = _reply_after(client, member, Reply(status=400, error_message="bad\x00input"), llm=llm)
+    assert reply["status"] == "error"
+    assert "bad\ufffdinput" in reply["error"]
+
+
 def test_an_unauthorised_key_is_not_retried(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
