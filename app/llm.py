@@ -18,16 +18,18 @@ from typing import Any
 from app import heap
 from app.config import Settings
 
-# PostgreSQL's text cannot hold NUL. A model that sent one (nothing stops it) failed its
-# reply's every save, and the reply was left streaming; a draft's proposals were lost the
-# same way. A page shows NUL as U+FFFD anyway (HTML parsing replaces it), so that is what a
-# model's text carries from here on, on both databases: its pieces, its JSON's strings and
-# the reasons its failures give.
-NUL, REPLACEMENT = "\x00", "\ufffd"
+# Text a database cannot store: NUL (PostgreSQL's text cannot hold it) and lone surrogates
+# (JSON can escape one, UTF-8 cannot encode it, so neither database takes it). A model that
+# sent either (nothing stops it) failed its reply's every save, and the reply was left
+# streaming; a draft's proposals were lost the same way. U+FFFD, the character that stands in
+# for one that cannot be shown, takes its place in a model's text from here on: in its
+# pieces, its JSON's strings and its failures' reasons.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def storable(text: str) -> str:
-    return text.replace(NUL, REPLACEMENT) if NUL in text else text
+    return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
 def _storable_json(value: Any) -> Any:

@@ -8,7 +8,14 @@ from collections.abc import Hashable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from app.models.enums import (
     Category,
@@ -39,7 +46,29 @@ Name = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 Key = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
 ErrorKind = Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]
 Integer = Annotated[Number, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
-JsonObject = dict[str, Any]
+
+
+def _utf8_only(value: Any) -> Any:
+    """JSON can escape a lone surrogate, which UTF-8 cannot encode: PostgreSQL's json column
+    kept one, and every read of its row (a page, an export) failed."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError("text holds a lone surrogate, which UTF-8 cannot encode") from exc
+    elif isinstance(value, list):
+        for item in value:
+            _utf8_only(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _utf8_only(key)
+            _utf8_only(item)
+    return value
+
+
+# Values of the JSON columns (prompts, judgements, audit snapshots...), carried verbatim.
+JsonValue = Annotated[Any, AfterValidator(_utf8_only)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_utf8_only)]
 
 
 def _each_once(values: Iterable[Hashable], what: str) -> None:
@@ -76,7 +105,7 @@ class DecisionRecord(Record):
     decided_by: Email | None
     decided_at: datetime
     meeting: int | None
-    attendees: list[Any]
+    attendees: list[JsonValue]
 
 
 class ItemRecord(Record):

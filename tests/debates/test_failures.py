@@ -90,12 +90,15 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_text_and_is_not_retried(
     assert len(llm.requests) == 1
 
 
-def test_nul_characters_from_the_model_are_stored_as_replacement_characters(
-    client: TestClient, member: Actor, llm: ScriptedLLM
+@pytest.mark.parametrize("unstorable", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_characters_no_database_can_store_are_stored_as_replacement_characters(
+    client: TestClient, member: Actor, llm: ScriptedLLM, unstorable: str
 ) -> None:
-    """PostgreSQL's text cannot hold NUL: every save of the reply failed, and it was left
-    streaming, its thread refusing questions; a page shows NUL as U+FFFD anyway."""
-    reply = _reply_after(client, member, Reply(text="One:\x00 a consumer.", chunk_size=5), llm=llm)
+    """PostgreSQL's text cannot hold NUL, and UTF-8 (so neither database) a lone surrogate,
+    which the model server's JSON can escape: every save of the reply failed, and it was
+    left streaming, its thread refusing questions."""
+    text = f"One:{unstorable} a consumer."
+    reply = _reply_after(client, member, Reply(text=text, chunk_size=5), llm=llm)
     assert (reply["status"], reply["content"]) == ("complete", "One:\ufffd a consumer.")
 
 
