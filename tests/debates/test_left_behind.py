@@ -54,7 +54,11 @@ def alive(db: Database, runner: int) -> Iterator[None]:
         connection.execute(select(func.pg_advisory_lock(runners.LOCK_CLASS, runner)))
         yield
     finally:
-        connection.invalidate()  # closed, not pooled: the lock goes with the connection
+        # Unlocked before the connection is closed: a closed connection's lock goes only once
+        # its server process has noticed, and a sweep just after could still find it held
+        # (seen once in CI: the grace period then started a sweep late).
+        connection.execute(select(func.pg_advisory_unlock(runners.LOCK_CLASS, runner)))
+        connection.invalidate()  # closed, not pooled
 
 
 def post(client: TestClient, member: Actor, thread_id: int) -> int:
