@@ -46,6 +46,11 @@ Name = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
 Key = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
 ErrorKind = Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]
 Integer = Annotated[Number, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
+# Tokens, milliseconds, budgets and money are never negative, nor infinite or NaN (which
+# JSON as Python reads it allows): a negative count imported, and the project's usage added
+# it up.
+Count = Annotated[Number, Field(ge=0, le=MAX_COUNT)]
+Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 def _utf8_only(value: Any) -> Any:
@@ -142,11 +147,11 @@ class MessageRecord(Record):
     prompt: list[JsonObject]
     judgement: JsonObject | None
     attempts: list[JsonObject] = []
-    tokens_in: Integer | None
-    tokens_out: Integer | None
-    cost: float | None
-    first_token_ms: Integer | None
-    latency_ms: Integer | None
+    tokens_in: Count | None
+    tokens_out: Count | None
+    cost: Cost | None
+    first_token_ms: Count | None
+    latency_ms: Count | None
     created_at: datetime
     updated_at: datetime
 
@@ -239,7 +244,7 @@ class ProjectRecord(Record):
     constraints: StoredText
     blind_first: bool
     template: Key
-    token_budget: Integer | None
+    token_budget: Count | None
     version: Integer
     design_version: Integer
     created_by: Email | None

@@ -264,6 +264,8 @@ def _repeat_first_revision(document: dict[str, Any]) -> None:
         (lambda d: d["projects"][0].update(problem="a\x00b"), "projects[0].problem: String"),
         (lambda d: _first_decision(d).update(revision=2**31), "revision: Input should be less"),
         (_repeat_first_revision, "decision revision 1 appears more than once"),
+        (lambda d: _first_message(d).update(tokens_in=-5), "tokens_in: Input should be greater"),
+        (lambda d: _first_message(d).update(cost=float("nan")), "cost: Input should be a finite"),
         (
             lambda d: d["projects"][0]["audit_events"][0].update(after={"title": "\ud800"}),
             "audit_events[0].after: Value error, text holds a lone surrogate",
