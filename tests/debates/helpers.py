@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from app.db import Database, utcnow
-from app.models import Message
+from app.models import Draft, Generation, Message
 from tests.conftest import Actor
 
 
@@ -84,3 +84,32 @@ def add_streaming_reply(
         session.add(reply)
         session.flush()
         return reply.id
+
+
+def add_streaming_generation(
+    db: Database, project_id: int, runner: int, content: str, *, model: str
+) -> int:
+    """A generation stored as the server process ``runner`` left it, mid-stream."""
+    with db.transaction() as session:
+        generation = Generation(
+            project_id=project_id, status="streaming", runner=runner, model=model, content=content
+        )
+        session.add(generation)
+        session.flush()
+        return generation.id
+
+
+def add_waiting_draft(db: Database, runner: int) -> int:
+    """A draft left waiting for the model by the server process ``runner``."""
+    with db.transaction() as session:
+        draft = Draft(
+            request="A consumer",
+            name="Consumer",
+            problem="p",
+            template="generic-service",
+            status="pending",
+            runner=runner,
+        )
+        session.add(draft)
+        session.flush()
+        return draft.id

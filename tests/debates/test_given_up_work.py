@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from app import live, runners
 from app.config import Settings
 from app.db import Database
-from app.models import Draft, Generation
 from app.models.enums import GenerationStatus, MessageStatus
 from app.services import drafts, generation, recovery, templates
 from app.services.debate_events import UNSAVED
@@ -30,7 +29,14 @@ from app.services.replies import ReplyJob, ReplyWriter
 from tests import factories
 from tests.conftest import Actor
 from tests.debates.conftest import MODEL
-from tests.debates.helpers import add_streaming_reply, replies, start_thread, thread
+from tests.debates.helpers import (
+    add_streaming_generation,
+    add_streaming_reply,
+    add_waiting_draft,
+    replies,
+    start_thread,
+    thread,
+)
 
 STORED, LATE = "half a rep", "ly, with the rest of it."
 
@@ -102,21 +108,17 @@ def test_a_generation_given_up_keeps_its_status_and_gets_the_text_its_process_st
 ) -> None:
     project = factories.create_project(client, member)
     runner = runners.new_runner()
-    with db.transaction() as session:
-        started = Generation(
-            project_id=project["id"], status="streaming", runner=runner, model=MODEL, content=STORED
-        )
-        session.add(started)
+    started = add_streaming_generation(db, project["id"], runner, STORED, model=MODEL)
     assert give_up(db, runner) == Marked(generations=1)
 
     # The process's progress save and its final save, as they run when its call returns.
-    generation._save_progress(db, started.id, STORED + LATE[:4], len(STORED))
-    kept = client.get(f"/api/v1/generations/{started.id}", headers=member.headers).json()
+    generation._save_progress(db, started, STORED + LATE[:4], len(STORED))
+    kept = client.get(f"/api/v1/generations/{started}", headers=member.headers).json()
     assert kept["content"] == STORED  # a progress save does not write a given-up generation
     ended = generation.Outcome(STORED + LATE, GenerationStatus.COMPLETE, None, MODEL, len(STORED))
-    generation._finish(db, started.id, ended)
+    generation._finish(db, started, ended)
 
-    stored = client.get(f"/api/v1/generations/{started.id}", headers=member.headers).json()
+    stored = client.get(f"/api/v1/generations/{started}", headers=member.headers).json()
     assert (stored["status"], stored["error"], stored["content"]) == (
         "error",
         generation.INTERRUPTED,
@@ -128,19 +130,10 @@ def test_a_draft_given_up_is_not_overwritten_by_the_models_late_reply(
     client: TestClient, member: Actor, db: Database, settings: Settings
 ) -> None:
     runner = runners.new_runner()
-    with db.transaction() as session:
-        waiting = Draft(
-            request="A consumer",
-            name="Consumer",
-            problem="p",
-            template="generic-service",
-            status="pending",
-            runner=runner,
-        )
-        session.add(waiting)
+    waiting = add_waiting_draft(db, runner)
     assert give_up(db, runner) == Marked(drafts=1)
     edited = client.patch(
-        f"/api/v1/drafts/{waiting.id}", json={"name": "Order consumer"}, headers=member.headers
+        f"/api/v1/drafts/{waiting}", json={"name": "Order consumer"}, headers=member.headers
     )
     assert edited.status_code == 200
 
@@ -151,9 +144,9 @@ def test_a_draft_given_up_is_not_overwritten_by_the_models_late_reply(
         "proposals": [{"category": "load", "title": "Pooling", "question": "How many?"}],
     }
     catalog = templates.load_catalog(settings.templates_dir)
-    drafts._fill(db, waiting.id, late, catalog, False, None)
+    drafts._fill(db, waiting, late, catalog, False, None)
 
-    stored = client.get(f"/api/v1/drafts/{waiting.id}", headers=member.headers).json()
+    stored = client.get(f"/api/v1/drafts/{waiting}", headers=member.headers).json()
     assert (stored["name"], stored["problem"], stored["template"]) == (
         "Order consumer",
         "p",

@@ -22,13 +22,19 @@ from app import live, runners
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.models import Draft, Generation
 from app.services import recovery
 from app.services.recovery import GONE_FOR_S, Marked, Sweeper
 from tests import factories
 from tests.conftest import Actor, is_postgres
 from tests.debates.conftest import MODEL
-from tests.debates.helpers import add_streaming_reply, replies, start_thread, thread
+from tests.debates.helpers import (
+    add_streaming_generation,
+    add_streaming_reply,
+    add_waiting_draft,
+    replies,
+    start_thread,
+    thread,
+)
 from tests.llm_server import ScriptedLLM
 
 pytestmark = pytest.mark.skipif(
@@ -83,23 +89,10 @@ def test_a_sweep_marks_the_work_of_a_process_gone_for_a_while_and_only_that(
     dead_reply = add_streaming_reply(db, dead_thread, dead_runner, "half a rep", model=MODEL)
     live_reply = add_streaming_reply(db, live_thread, live_runner, "still writ", model=MODEL)
     own_reply = add_streaming_reply(db, own_thread, db.runner, "mine, writ", model=MODEL)
-    with db.transaction() as session:
-        generation = Generation(
-            project_id=project["id"],
-            status="streaming",
-            runner=dead_runner,
-            model=MODEL,
-            content="def store(",
-        )
-        draft = Draft(
-            request="A consumer",
-            name="Consumer",
-            problem="p",
-            template="generic-service",
-            status="pending",
-            runner=dead_runner,
-        )
-        session.add_all([generation, draft])
+    generation_id = add_streaming_generation(
+        db, project["id"], dead_runner, "def store(", model=MODEL
+    )
+    draft_id = add_waiting_draft(db, dead_runner)
     clock = Clock()
     sweeper = Sweeper(db, clock=clock)
     with alive(db, live_runner):
@@ -120,9 +113,9 @@ def test_a_sweep_marks_the_work_of_a_process_gone_for_a_while_and_only_that(
     )
     assert reply_in(client, member, live_thread, live_reply)["status"] == "streaming"
     assert reply_in(client, member, own_thread, own_reply)["status"] == "streaming"
-    code = client.get(f"/api/v1/generations/{generation.id}", headers=member.headers).json()
+    code = client.get(f"/api/v1/generations/{generation_id}", headers=member.headers).json()
     assert (code["status"], code["error"], code["content"]) == ("error", INTERRUPTED, "def store(")
-    waited = client.get(f"/api/v1/drafts/{draft.id}", headers=member.headers).json()
+    waited = client.get(f"/api/v1/drafts/{draft_id}", headers=member.headers).json()
     assert waited["status"] == "ready"
     assert "server stopped" in waited["note"]
     assert post(client, member, dead_thread) == 202  # the thread takes questions again
