@@ -17,29 +17,7 @@ from typing import Any
 
 from app import heap
 from app.config import Settings
-
-# Text a database cannot store: NUL (PostgreSQL's text cannot hold it) and lone surrogates
-# (JSON can escape one, UTF-8 cannot encode it, so neither database takes it). A model that
-# sent either (nothing stops it) failed its reply's every save, and the reply was left
-# streaming; a draft's proposals were lost the same way. U+FFFD, the character that stands in
-# for one that cannot be shown, takes its place in a model's text from here on: in its
-# pieces, its JSON's strings and its failures' reasons.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-REPLACEMENT = "\ufffd"
-
-
-def storable(text: str) -> str:
-    return _UNSTORABLE.sub(REPLACEMENT, text)
-
-
-def _storable_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, list):
-        return [_storable_json(item) for item in value]
-    if isinstance(value, dict):
-        return {storable(str(key)): _storable_json(item) for key, item in value.items()}
-    return value
+from app.schemas.common import storable, storable_json
 
 
 @dataclass(frozen=True)
@@ -132,6 +110,7 @@ async def stream_chat(
             if choice is None:
                 continue
             if choice.delta and choice.delta.content:
+                # A reply with NUL failed its every save on PostgreSQL and was left streaming.
                 yield storable(choice.delta.content)
             finished = finished or bool(choice.finish_reason)
     except LLMFailure:
@@ -159,7 +138,7 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
     if data is None:
         reason = f"The model did not answer with a JSON object: {text[:200]!r}"
         raise LLMFailure("bad_output", reason)
-    return JsonReply(_storable_json(data), text, usage)
+    return JsonReply(storable_json(data), text, usage)
 
 
 def _reply_text(response: Any) -> str:

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,51 +29,35 @@ from app.models.enums import (
     ThreadMode,
     Vote,
 )
-from app.schemas.common import MAX_COUNT, NO_NUL, Number
+from app.schemas.common import MAX_COUNT, Number, storable, storable_json
 
 BACKUP_FORMAT = "designgate-backup"
 BACKUP_VERSION = 1
 
 # A backup carries what an instance stored, so its limits are the columns' own rather than
 # the API's (a model's reply may be longer than anything a person may send): strings within
-# their column's length, no NUL in any text (PostgreSQL's cannot hold it, so a backup from
-# SQLite with one would fail half way), numbers within INTEGER, and the closed vocabularies
-# the app reads back. Past them an import was a 500 on PostgreSQL, or stored a row the app
-# could not show on SQLite (tests/hardening/test_import_fuzz.py).
-StoredText = Annotated[str, StringConstraints(pattern=NO_NUL)]
-Email = Annotated[str, StringConstraints(max_length=320, pattern=NO_NUL)]
-Name = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
-Key = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
-ErrorKind = Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]
+# their column's length, numbers within INTEGER, and the closed vocabularies the app reads
+# back. Past them an import was a 500 on PostgreSQL, or stored a row the app could not show
+# on SQLite (tests/hardening/test_import_fuzz.py). Characters no database can store become
+# U+FFFD, as they do in a model's text (``storable``): an instance on SQLite may hold NUL in
+# replies stored before that, and its backups must restore on either database.
+Storable = BeforeValidator(lambda value: storable(value) if isinstance(value, str) else value)
+StoredText = Annotated[str, Storable]
+Email = Annotated[str, StringConstraints(max_length=320), Storable]
+Name = Annotated[str, StringConstraints(max_length=200), Storable]
+Key = Annotated[str, StringConstraints(max_length=64), Storable]
+ErrorKind = Annotated[str, StringConstraints(max_length=32), Storable]
 Integer = Annotated[Number, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
 # Tokens, milliseconds, budgets and money are never negative, nor infinite or NaN (which
 # JSON as Python reads it allows): a negative count imported, and the project's usage added
 # it up.
 Count = Annotated[Number, Field(ge=0, le=MAX_COUNT)]
 Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-def _utf8_only(value: Any) -> Any:
-    """JSON can escape a lone surrogate, which UTF-8 cannot encode: PostgreSQL's json column
-    kept one, and every read of its row (a page, an export) failed."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            raise ValueError("text holds a lone surrogate, which UTF-8 cannot encode") from exc
-    elif isinstance(value, list):
-        for item in value:
-            _utf8_only(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _utf8_only(key)
-            _utf8_only(item)
-    return value
-
-
-# Values of the JSON columns (prompts, judgements, audit snapshots...), carried verbatim.
-JsonValue = Annotated[Any, AfterValidator(_utf8_only)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_utf8_only)]
+# Values of the JSON columns (prompts, judgements, audit snapshots...), carried verbatim but
+# for what no database can store: PostgreSQL's json column kept a lone surrogate, and every
+# read of its row (a page, an export) then failed.
+JsonValue = Annotated[Any, BeforeValidator(storable_json)]
+JsonObject = Annotated[dict[str, Any], BeforeValidator(storable_json)]
 
 
 def _each_once(values: Iterable[Hashable], what: str) -> None:

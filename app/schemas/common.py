@@ -1,4 +1,5 @@
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +45,31 @@ Id = Annotated[Number, Field(ge=1, le=MAX_ID)]
 # PostgreSQL text cannot hold the NUL character (an insert with one was a 500), so no
 # text field takes it; the pattern also says so in the OpenAPI document.
 NO_NUL = r"^[^\x00]*$"
+
+# Text no database here can store: NUL (PostgreSQL's text cannot hold it) and lone surrogates
+# (JSON can escape one; UTF-8, so neither database, cannot encode it). What people send is
+# refused (NO_NUL; pydantic refuses lone surrogates); text the app did not write itself, a
+# model's and a backup's, carries U+FFFD in their place, the character that stands in for
+# one that cannot be shown, as a page would show NUL anyway.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` with ``storable`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable_json(key): storable_json(item) for key, item in value.items()}
+    return value
+
+
 # Lengths are checked on the text as sent (what the OpenAPI document says), then it is
 # stripped; stripping first let a 201-character name with a leading tab through.
 Title = Annotated[
