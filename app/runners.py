@@ -67,3 +67,9 @@ def gone(session: Session, candidates: Collection[int]) -> set[int]:
         for runner in candidates
         if session.scalar(func.pg_try_advisory_xact_lock(LOCK_CLASS, runner).select())
     }
+
+
+def carries_on(stored: str, latest: str) -> bool:
+    """Whether a returning process's ``latest`` text goes on from the ``stored`` text of work
+    another process gave up meanwhile: kept in its place, nothing the model wrote is lost."""
+    return len(latest) > len(stored) and latest.startswith(stored)

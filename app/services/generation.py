@@ -19,7 +19,7 @@ from app.live import Hub
 from app.llm import LLMFailure, ModelEndpoint
 from app.models import ChecklistItem, Decision, Generation, User
 from app.models.enums import GenerationStatus
-from app.runners import left_behind, runner_of
+from app.runners import carries_on, left_behind, runner_of
 from app.services import audit, design_pack, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
@@ -228,7 +228,7 @@ def _keep_given_up(session: Session, generation_id: int, content: str) -> None:
         generation.status,
     )
     stored = generation.content
-    if len(content) <= len(stored) or not content.startswith(stored):
+    if not carries_on(stored, content):
         return
     generation.content = content
     _announce_generation(

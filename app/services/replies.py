@@ -23,6 +23,7 @@ from app.db import Database, utcnow
 from app.llm import LLMFailure
 from app.models import Message
 from app.models.enums import MessageStatus
+from app.runners import carries_on
 from app.services import judge
 from app.services.debate_events import UNSAVED
 from app.services.debates import INTERRUPTED
@@ -198,7 +199,7 @@ class ReplyWriter:
             reply.status,
         )
         stored = reply.content
-        if len(content) <= len(stored) or not content.startswith(stored):
+        if not carries_on(stored, content):
             return
         reply.content = content
         reply.updated_at = utcnow()

@@ -235,9 +235,13 @@ def test_a_backup_of_the_wrong_shape_is_refused_naming_what_is_wrong(
     assert words in response.json()["detail"]
 
 
+def _first_decided_item(document: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = next(i for i in document["projects"][0]["items"] if i["decisions"])
+    return item
+
+
 def _first_decision(document: dict[str, Any]) -> dict[str, Any]:
-    item = next(i for i in document["projects"][0]["items"] if i["decisions"])
-    decision: dict[str, Any] = item["decisions"][0]
+    decision: dict[str, Any] = _first_decided_item(document)["decisions"][0]
     return decision
 
 
@@ -247,8 +251,7 @@ def _first_message(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _repeat_first_revision(document: dict[str, Any]) -> None:
-    item = next(i for i in document["projects"][0]["items"] if i["decisions"])
-    item["decisions"].append(dict(item["decisions"][0]))
+    _first_decided_item(document)["decisions"].append(dict(_first_decision(document)))
 
 
 # Found by tests/hardening/test_import_fuzz.py: each of these was a 500 on PostgreSQL (a
