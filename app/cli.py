@@ -208,16 +208,18 @@ def import_command(
     path: Annotated[Path, typer.Argument(help="A backup file, or - for standard input.")],
 ) -> None:
     """Restore a backup as new rows, in one transaction: a bad file writes nothing."""
-    from app.services import backup
+    from app.services import backup, templates
 
     try:
         raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {path}: {exc.strerror}")
-    _ensure_current_schema(get_settings().database_url)
+    settings = get_settings()
+    _ensure_current_schema(settings.database_url)
     try:
+        catalog = templates.load_catalog(settings.templates_dir)
         with _database().transaction() as session:
-            summary = backup.import_backup(session, raw=raw, actor=None)
+            summary = backup.import_backup(session, raw=raw, actor=None, catalog=catalog)
     except DesignGateError as exc:
         _fail(f"nothing was imported: {exc.detail}")
     for ref, new_id in summary.projects.items():

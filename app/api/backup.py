@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.api.params import PathId
-from app.deps import Admin, CurrentUser, SessionDep
+from app.deps import Admin, CurrentUser, SessionDep, TemplatesDep
 from app.schemas.backup import BackupDocument, ImportSummary
 from app.services import backup
 
@@ -48,7 +48,10 @@ def export_everything(session: SessionDep, user: Admin) -> Response:
 
 @router.post("/import", max_body_size=MAX_IMPORT_BYTES, openapi_extra=_BACKUP_BODY)
 def import_backup(
-    raw: Annotated[bytes, Depends(_raw_body)], session: SessionDep, user: Admin
+    raw: Annotated[bytes, Depends(_raw_body)],
+    session: SessionDep,
+    user: Admin,
+    catalog: TemplatesDep,
 ) -> ImportSummary:
     """Restore a backup as new rows in one transaction; a bad file writes nothing (admins only)."""
-    return backup.import_backup(session, raw=raw, actor=user)
+    return backup.import_backup(session, raw=raw, actor=user, catalog=catalog)

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
@@ -37,6 +38,14 @@ class TemplateSpec(Strict):
         if missing:
             raise ValueError(f"must cover every category; missing: {', '.join(missing)}")
         return items
+
+
+def stored_template(
+    *, key: str, name: str, description: str, items: Sequence[object]
+) -> TemplateSpec:
+    """A template as a row stores it (items as JSON objects), read as the catalog reads it."""
+    fields = {"key": key, "name": name, "description": description, "items": list(items)}
+    return TemplateSpec.model_validate(fields)
 
 
 class TemplateRead(BaseModel):

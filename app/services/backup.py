@@ -8,7 +8,7 @@ kept verbatim, so ids inside them still refer to the database they were recorded
 """
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,9 +53,11 @@ from app.schemas.backup import (
     ThreadRecord,
     UserRecord,
     VoteRecord,
+    field_path,
 )
 from app.services import audit
 from app.services.projects import get_project
+from app.services.templates import TemplateCatalog
 
 # An Argon2 verifier refuses this, so an imported user cannot sign in with a password.
 NO_PASSWORD = "!"  # noqa: S105 (a marker, not a password)
@@ -424,7 +426,8 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
         return BackupDocument.model_validate(data)
     except ValidationError as exc:
         problems = [
-            {"field": _path(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)
+            {"field": field_path(e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False)
         ]
         first = problems[0]
         raise InvalidInput(
@@ -432,13 +435,6 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
             field=first["field"],
             errors=problems[:20],
         ) from exc
-
-
-def _path(location: Sequence[int | str]) -> str:
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    return path
 
 
 def _check_format(data: object) -> None:
@@ -521,8 +517,13 @@ def _insert(session: Session, model: type[Any], values: dict[str, Any]) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def import_backup(session: Session, *, raw: bytes | str, actor: User | None) -> ImportSummary:
-    """Add everything in the backup as new rows, in the caller's one transaction."""
+def import_backup(
+    session: Session, *, raw: bytes | str, actor: User | None, catalog: TemplateCatalog
+) -> ImportSummary:
+    """Add everything in the backup as new rows, in the caller's one transaction.
+
+    ``catalog`` holds this server's built-in and file templates, whose keys an imported
+    template may take only with the same content."""
     document = parse_backup(raw)
     people = _People(session, document.users)
     ids = _Ids()
@@ -530,7 +531,7 @@ def import_backup(session: Session, *, raw: bytes | str, actor: User | None) -> 
         record.ref: _import_project(session, record, ids, people, f"projects[{index}]")
         for index, record in enumerate(document.projects)
     }
-    created, skipped = _import_templates(session, document.templates, people)
+    created, skipped = _import_templates(session, document.templates, people, catalog)
     for index, draft in enumerate(document.drafts):
         _import_draft(session, draft, ids, people, f"drafts[{index}]")
     _import_audit(session, document.audit_events, None, ids, people, "audit_events")
@@ -749,12 +750,20 @@ def _audit_entity_in(
 
 
 def _import_templates(
-    session: Session, records: list[TemplateRecord], people: _People
+    session: Session, records: list[TemplateRecord], people: _People, catalog: TemplateCatalog
 ) -> tuple[list[str], list[str]]:
     """New keys are added; a key already here with the same content is skipped, else refused."""
     created: list[str] = []
     skipped: list[str] = []
     for index, record in enumerate(records):
+        loaded = catalog.by_key.get(record.key)
+        if loaded is not None:
+            # A built-in or file template: the catalog answers for its key, so a row beside
+            # it would be listed twice and never used.
+            if loaded.spec != record.as_template():
+                raise _template_conflict(record.key)
+            skipped.append(record.key)
+            continue
         existing = session.scalar(
             select(ChecklistTemplate).where(ChecklistTemplate.key == record.key)
         )
@@ -772,11 +781,15 @@ def _import_templates(
         ):
             skipped.append(record.key)
         else:
-            raise Conflict(
-                f"Checklist template {record.key!r} already exists here with other content; "
-                "rename one of them before importing"
-            )
+            raise _template_conflict(record.key)
     return created, skipped
+
+
+def _template_conflict(key: str) -> Conflict:
+    return Conflict(
+        f"Checklist template {key!r} already exists here with other content; "
+        "rename one of them before importing"
+    )
 
 
 def _import_draft(

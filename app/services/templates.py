@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import ChecklistTemplate, User
-from app.schemas.template import TemplateItem, TemplateRead, TemplateSpec
+from app.schemas.template import TemplateRead, TemplateSpec, stored_template
 from app.services import audit
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "checklist_templates"
@@ -107,8 +107,7 @@ def builtin_catalog() -> TemplateCatalog:
 
 
 def _row_spec(row: ChecklistTemplate) -> TemplateSpec:
-    items = [TemplateItem.model_validate(item) for item in row.items]
-    return TemplateSpec(key=row.key, name=row.name, description=row.description, items=items)
+    return stored_template(key=row.key, name=row.name, description=row.description, items=row.items)
 
 
 def _read(spec: TemplateSpec, source: str) -> TemplateRead:

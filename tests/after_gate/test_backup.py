@@ -19,6 +19,7 @@ from app.db import Base, Database
 from app.schemas.backup import BackupDocument
 from app.services import backup
 from app.services.backup import COLUMNS
+from app.services.templates import builtin_catalog
 from tests.after_gate.cli import designgate
 from tests.after_gate.stored import populated
 from tests.conftest import Actor, is_postgres, make_settings
@@ -85,7 +86,7 @@ def _export(database: Database, project_id: int | None = None) -> BackupDocument
 def _import(database: Database, document: BackupDocument | str) -> None:
     raw = document if isinstance(document, str) else document.model_dump_json()
     with database.transaction() as session:
-        backup.import_backup(session, raw=raw, actor=None)
+        backup.import_backup(session, raw=raw, actor=None, catalog=builtin_catalog())
 
 
 def _comparable(document: BackupDocument) -> dict[str, Any]:
@@ -365,3 +366,84 @@ def test_the_import_accepts_bodies_larger_than_the_general_limit(
 
     assert response.status_code == 422  # read and judged, not refused as too large (413)
     assert response.json()["detail"].startswith("The backup is not valid at")
+
+
+def _first_template(document: dict[str, Any]) -> dict[str, Any]:
+    template: dict[str, Any] = document["templates"][0]
+    return template
+
+
+def _drop_recovery_items(document: dict[str, Any]) -> None:
+    template = _first_template(document)
+    template["items"] = [i for i in template["items"] if i["category"] != "recovery"]
+
+
+# Each of these imported, after which listing the templates (the API's and the new-project
+# page's) was a 500: the stored items are read as the catalog reads every template.
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda d: _first_template(d)["items"].append({}), "items[6].category: Field required"),
+        (lambda d: _first_template(d)["items"][0].update(category="x"), "items[0].category: Input"),
+        (_drop_recovery_items, "items: must cover every category; missing: recovery"),
+        (lambda d: _first_template(d).update(key="Team Consumer"), "key: String should match"),
+        (lambda d: _first_template(d).update(items=[]), "items: List should have at least 1"),
+    ],
+)
+def test_a_template_the_catalog_could_not_read_is_refused_and_writes_nothing(
+    client: TestClient,
+    db: Database,
+    member: Actor,
+    admin: Actor,
+    change: Callable[[dict[str, Any]], None],
+    words: str,
+) -> None:
+    populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    _first_template(document)["key"] = "imported-consumer"  # not the one already here
+    change(document)
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("The backup is not valid at templates[0]: ")
+    assert words in response.json()["detail"]
+    assert _row_counts(db) == before
+    assert client.get("/api/v1/templates", headers=member.headers).status_code == 200
+
+
+def test_a_template_with_the_key_of_a_built_in_one_is_refused_and_writes_nothing(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    """Imported, it was listed beside the built-in one under the same key, and a project
+    made from that key got the built-in's items, not the ones imported."""
+    populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    _first_template(document)["key"] = "generic-service"
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 409, response.text
+    assert "'generic-service' already exists here with other content" in response.json()["detail"]
+    assert _row_counts(db) == before
+    keys = [t["key"] for t in client.get("/api/v1/templates", headers=member.headers).json()]
+    assert keys.count("generic-service") == 1
+
+
+def test_a_template_the_same_as_a_built_in_one_is_skipped(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    built_in = client.get("/api/v1/templates/generic-service", headers=member.headers).json()
+    fields = ("key", "name", "description", "items")
+    _first_template(document).update({field: built_in[field] for field in fields})
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", json=document, headers=admin.headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["templates_skipped"] == ["generic-service"]
+    assert _row_counts(db)["checklist_templates"] == before["checklist_templates"]
