@@ -220,7 +220,7 @@ class AuditRecord(Record):
     actor: Email | None
     action: Key
     entity_type: Key
-    entity: int | str | None = Field(
+    entity: int | Email | None = Field(
         description="The entity's ref (its email for users, its key for templates); "
         "null for entities a backup does not carry, such as API tokens."
     )

@@ -447,3 +447,42 @@ def test_a_template_the_same_as_a_built_in_one_is_skipped(
     assert response.status_code == 200, response.text
     assert response.json()["templates_skipped"] == ["generic-service"]
     assert _row_counts(db)["checklist_templates"] == before["checklist_templates"]
+
+
+def _add_audit_event(document: dict[str, Any], entity_type: str, entity: str) -> None:
+    event = {"actor": None, "action": "x.y", "entity_type": entity_type, "entity": entity}
+    event |= {"before": None, "after": None, "created_at": "2026-01-01T00:00:00Z"}
+    document["audit_events"].append(event)
+
+
+# Each was a 500 (the third on PostgreSQL only): an audit event names a user or a template by
+# text, which alone in the format was taken as it came; a refusal quoting a lone surrogate
+# could not be encoded, and a template looked up by such a key could not reach the database.
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        (lambda d: _add_audit_event(d, "user", "\ud800"), 422, "names \ufffd, who is not"),
+        (lambda d: _add_audit_event(d, "checklist_template", "\ud800"), 200, ""),
+        (lambda d: _add_audit_event(d, "checklist_template", "a\x00"), 200, ""),
+    ],
+)
+def test_characters_no_database_can_store_where_a_backup_names_things_are_answered_cleanly(
+    client: TestClient,
+    db: Database,
+    member: Actor,
+    admin: Actor,
+    change: Callable[[dict[str, Any]], None],
+    status: int,
+    words: str,
+) -> None:
+    populated(client, db, member, admin)
+    document = json.loads(_export(db).model_dump_json())
+    change(document)
+    # As a file carries it: a lone surrogate only as an escape, which UTF-8 cannot encode.
+    body = json.dumps(document, ensure_ascii=True).encode()
+
+    response = client.post("/api/v1/import", content=body, headers=admin.headers)
+
+    assert response.status_code == status, response.text
+    if status != 200:
+        assert words in response.json()["detail"]
