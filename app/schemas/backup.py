@@ -137,7 +137,7 @@ class MessageRecord(Record):
     pushback: bool
     error: StoredText | None
     error_kind: ErrorKind | None
-    flags: list[str]
+    flags: list[Key]
     prompt: list[JsonObject]
     judgement: JsonObject | None
     attempts: list[JsonObject] = []
@@ -154,7 +154,7 @@ class ThreadRecord(Record):
     ref: int
     item: int | None
     mode: ThreadMode
-    models: list[str]
+    models: list[Name]
     title: Name
     created_by: Email | None
     created_at: datetime

@@ -325,12 +325,15 @@ def test_characters_no_database_can_store_are_imported_as_replacement_characters
     """As a model's text is stored: an instance on SQLite may hold NUL in replies stored
     before that, and its backup must restore on either database. NUL was a 500 on
     PostgreSQL; a lone surrogate in a JSON column was kept there, and every read of the
-    project then failed (tests/hardening/test_import_fuzz.py)."""
+    project then failed (tests/hardening/test_import_fuzz.py), as it did in a thread's
+    models and a reply's flags, which had been taken as they came."""
     populated(client, db, member, admin)
     document = json.loads(_export(db).model_dump_json())
     project = document["projects"][0]
     project["problem"] = "Orders\x00 arrive."
     _first_message(document)["content"] = "One:\ud800 a consumer."
+    _first_message(document)["flags"] = ["flip\ud800"]
+    project["threads"][0]["models"] = ["openai/\ud800"]
     project["audit_events"][0]["after"] = {"title\x00": ["\ud800"]}
     # As a file carries it: a lone surrogate only as an escape, which UTF-8 cannot encode.
     body = json.dumps(document, ensure_ascii=True).encode()
@@ -342,6 +345,10 @@ def test_characters_no_database_can_store_are_imported_as_replacement_characters
     stored = _export(db, copy_id)
     assert stored.projects[0].problem == "Orders\ufffd arrive."
     assert stored.projects[0].threads[0].messages[0].content == "One:\ufffd a consumer."
+    assert stored.projects[0].threads[0].messages[0].flags == ["flip\ufffd"]
+    assert stored.projects[0].threads[0].models == ["openai/\ufffd"]
+    threads = client.get(f"/api/v1/projects/{copy_id}/threads", headers=admin.headers)
+    assert threads.status_code == 200, threads.text
     imported = stored.projects[0].audit_events
     assert any(event.after == {"title\ufffd": ["\ufffd"]} for event in imported)
 
