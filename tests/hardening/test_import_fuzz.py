@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.db import Base, Database
+from app.models import Meeting
 from tests.after_gate.stored import populated
 from tests.conftest import Actor
 from tests.web.test_pages import sign_in
@@ -46,11 +47,23 @@ PROJECT_READS = (
     "/api/v1/projects/{id}/generations",
     "/api/v1/projects/{id}/threads",
     "/api/v1/projects/{id}/usage",
+    "/api/v1/projects/{id}/models",
     "/api/v1/projects/{id}/exports/design-pack.md",
     "/api/v1/projects/{id}/exports/report.html",
+    "/api/v1/projects/{id}/exports/spec-kit.zip",
+    "/api/v1/projects/{id}/exports/adr.zip",
+    "/api/v1/projects/{id}/exports/checklist.csv",
     "/api/v1/projects/{id}/export",
 )
 PROJECT_PAGES = ("/projects/{id}", "/projects/{id}/gate", "/projects/{id}/meeting")
+# What is read of each of a project's items, generations and meetings: (API, pages).
+ITEM_READS = (("/api/v1/checklist-items/{id}/decisions",), ("/items/{id}",))
+GENERATION_READS = (
+    ("/api/v1/generations/{id}",),
+    ("/generations/{id}", "/generations/{id}/code.txt"),
+)
+MEETING_READS = (("/api/v1/meetings/{id}",), ("/meetings/{id}", "/meetings/{id}/minutes.md"))
+DRAFT_READS: tuple[tuple[str, ...], tuple[str, ...]] = (("/api/v1/drafts/{id}",), ())
 # What is read of the whole instance after each import: users, templates and drafts are
 # not a project's. Its whole export is read once, after the last example: it grows with every
 # import, and read after each it made the 1000 examples quadratic.
@@ -134,7 +147,9 @@ def row_counts(db: Database) -> dict[str, int]:
         }
 
 
-def unreadable(client: TestClient, pages: TestClient, admin: Actor, project_id: int) -> list[str]:
+def unreadable(
+    client: TestClient, pages: TestClient, db: Database, admin: Actor, project_id: int
+) -> list[str]:
     """The reads of an imported project that did not answer 200."""
     failed = []
     for path in PROJECT_READS:
@@ -153,18 +168,55 @@ def unreadable(client: TestClient, pages: TestClient, admin: Actor, project_id: 
         response = pages.get(path.format(id=project_id))
         if response.status_code != 200:
             failed.append(f"{path}: {response.status_code}")
+    items = client.get(f"/api/v1/projects/{project_id}/checklist", headers=admin.headers)
+    generations = client.get(f"/api/v1/projects/{project_id}/generations", headers=admin.headers)
+    with db.reads() as session:
+        meetings = session.scalars(select(Meeting.id).where(Meeting.project_id == project_id))
+        meeting_ids = list(meetings)
+    for reads, ids in (
+        (ITEM_READS, [item["id"] for item in items.json()] if items.status_code == 200 else []),
+        (GENERATION_READS, [g["id"] for g in generations.json()] if generations.is_success else []),
+        (MEETING_READS, meeting_ids),
+    ):
+        failed += not_answered(client, pages, admin, reads, ids)
     return failed
 
 
-def instance_unreadable(client: TestClient, pages: TestClient, admin: Actor) -> list[str]:
-    """The reads of the instance as a whole that did not answer 200."""
-    answers = [(path, client.get(path, headers=admin.headers)) for path in INSTANCE_READS]
-    answers += [(path, pages.get(path)) for path in INSTANCE_PAGES]
+def not_answered(
+    client: TestClient,
+    pages: TestClient,
+    admin: Actor,
+    reads: tuple[tuple[str, ...], tuple[str, ...]],
+    ids: list[int],
+) -> list[str]:
+    """The reads (API paths, then page paths) of each of ``ids`` that did not answer 200."""
+    api_paths, page_paths = reads
+    answers = [
+        (path.format(id=i), client.get(path.format(id=i), headers=admin.headers))
+        for i in ids
+        for path in api_paths
+    ]
+    answers += [
+        (path.format(id=i), pages.get(path.format(id=i))) for i in ids for path in page_paths
+    ]
     return [
         f"{path}: {response.status_code}"
         for path, response in answers
         if response.status_code != 200
     ]
+
+
+def instance_unreadable(
+    client: TestClient, pages: TestClient, admin: Actor, new_drafts: int
+) -> list[str]:
+    """The reads of the instance as a whole, and of the ``new_drafts`` drafts made last, that
+    did not answer 200."""
+    answers = [(path, client.get(path, headers=admin.headers)) for path in INSTANCE_READS]
+    answers += [(path, pages.get(path)) for path in INSTANCE_PAGES]
+    failed = [f"{path}: {r.status_code}" for path, r in answers if r.status_code != 200]
+    drafts = answers[INSTANCE_READS.index("/api/v1/drafts")][1]
+    ids = sorted(draft["id"] for draft in drafts.json()) if drafts.status_code == 200 else []
+    return failed + not_answered(client, pages, admin, DRAFT_READS, ids[len(ids) - new_drafts :])
 
 
 def fuzz_import(
@@ -207,9 +259,9 @@ def fuzz_import(
             assert row_counts(db) == before, f"a refused import wrote rows: {said}"
             return
         for project_id in response.json()["projects"].values():
-            failed = unreadable(client, pages, admin, project_id)
+            failed = unreadable(client, pages, db, admin, project_id)
             assert not failed, f"{changes}: project {project_id} imported, but {failed}"
-        failed = instance_unreadable(client, pages, admin)
+        failed = instance_unreadable(client, pages, admin, response.json()["drafts"])
         assert not failed, f"{changes}: imported, but {failed}"
 
     check()
