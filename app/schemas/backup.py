@@ -4,7 +4,7 @@ Rows refer to each other by ``ref`` numbers local to the document (so two export
 same data are identical, whatever the database ids were) and to users by email.
 """
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
@@ -60,14 +59,6 @@ Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # read of its row (a page, an export) then failed.
 JsonValue = Annotated[Any, BeforeValidator(storable_json)]
 JsonObject = Annotated[dict[str, Any], BeforeValidator(storable_json)]
-
-
-def field_path(location: Sequence[int | str]) -> str:
-    """A validation error's location as the backup's JSON is read: projects[0].name."""
-    path = ""
-    for part in location:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
-    return path
 
 
 def _each_once(values: Iterable[Hashable], what: str) -> None:
@@ -259,21 +250,9 @@ class TemplateRecord(Record):
     created_by: Email | None
     created_at: datetime
 
-    @model_validator(mode="after")
-    def _readable_as_a_template(self) -> Self:
-        # Stored, a template the catalog cannot read made every list of templates (the API's,
-        # the new-project page's) fail; its items stay JSON objects here, as the row keeps them.
-        try:
-            spec = self.as_template()
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            message = first["msg"].removeprefix("Value error, ")
-            raise ValueError(f"{field_path(first['loc'])}: {message}") from None
-        if spec.key != self.key:
-            raise ValueError(f"key: {self.key!r} is not a template key")
-        return self
-
     def as_template(self) -> TemplateSpec:
+        """The template as the catalog reads it (ValidationError if it cannot); its items
+        stay JSON objects in the record, as the row keeps them."""
         return stored_template(
             key=self.key, name=self.name, description=self.description, items=self.items
         )

@@ -8,7 +8,7 @@ kept verbatim, so ids inside them still refer to the database they were recorded
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,8 +53,8 @@ from app.schemas.backup import (
     ThreadRecord,
     UserRecord,
     VoteRecord,
-    field_path,
 )
+from app.schemas.template import TemplateSpec
 from app.services import audit
 from app.services.projects import get_project
 from app.services.templates import TemplateCatalog
@@ -426,8 +426,7 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
         return BackupDocument.model_validate(data)
     except ValidationError as exc:
         problems = [
-            {"field": field_path(e["loc"]), "message": e["msg"]}
-            for e in exc.errors(include_url=False)
+            {"field": _path(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)
         ]
         first = problems[0]
         raise InvalidInput(
@@ -435,6 +434,13 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
             field=first["field"],
             errors=problems[:20],
         ) from exc
+
+
+def _path(location: Sequence[int | str]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
 
 
 def _check_format(data: object) -> None:
@@ -756,11 +762,12 @@ def _import_templates(
     created: list[str] = []
     skipped: list[str] = []
     for index, record in enumerate(records):
+        spec = _readable_template(record, f"templates[{index}]")
         loaded = catalog.by_key.get(record.key)
         if loaded is not None:
             # A built-in or file template: the catalog answers for its key, so a row beside
             # it would be listed twice and never used.
-            if loaded.spec != record.as_template():
+            if loaded.spec != spec:
                 raise _template_conflict(record.key)
             skipped.append(record.key)
             continue
@@ -783,6 +790,21 @@ def _import_templates(
         else:
             raise _template_conflict(record.key)
     return created, skipped
+
+
+def _readable_template(record: TemplateRecord, where: str) -> TemplateSpec:
+    """The record as the catalog will read it once stored: a template it could not read made
+    every list of templates (the API's, the new-project page's) a 500."""
+    try:
+        spec = record.as_template()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        at = f"{where}.{_path(first['loc'])}"
+        raise InvalidInput(f"The backup is not valid at {at}: {first['msg']}", field=at) from None
+    if spec.key != record.key:
+        at = f"{where}.key"
+        raise InvalidInput(f"The backup is not valid at {at}: not a template key", field=at)
+    return spec
 
 
 def _template_conflict(key: str) -> Conflict:
