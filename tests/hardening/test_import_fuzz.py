@@ -7,11 +7,11 @@ one or two of its values replaced (by another type, an integer past the columns'
 long string, one with NUL or a lone surrogate, a nested value), removed, or duplicated: the
 import must answer with a summary or a problem+json refusal, never a server error, a refused
 import must write nothing, and what an import stored must be shown: every read of its
-projects, in the API and on their pages, and the instance's lists (projects, templates,
-drafts, users, the new-project page) answer 200, as does its whole export after the last
-example (docs/RELIABILITY.md). Each
-example's template gets a key not stored yet, so its content, changed, is imported rather
-than refused as different from the template already here.
+projects, in the API and on their pages, of their items, generations and meetings, and the
+instance's lists (projects, templates, drafts, users, the new-project page) answer 200, as
+does its whole export after the last example (docs/RELIABILITY.md). Each example's template
+gets a key not stored yet, so its content, changed, is imported rather than refused as
+different from the template already here.
 """
 
 from __future__ import annotations
