@@ -30,7 +30,6 @@ from app.models.enums import (
     Vote,
 )
 from app.schemas.common import MAX_COUNT, Number, storable, storable_json
-from app.schemas.template import TemplateSpec, stored_template
 
 BACKUP_FORMAT = "designgate-backup"
 BACKUP_VERSION = 1
@@ -249,13 +248,6 @@ class TemplateRecord(Record):
     items: list[JsonObject]
     created_by: Email | None
     created_at: datetime
-
-    def as_template(self) -> TemplateSpec:
-        """The template as the catalog reads it (ValidationError if it cannot); its items
-        stay JSON objects in the record, as the row keeps them."""
-        return stored_template(
-            key=self.key, name=self.name, description=self.description, items=self.items
-        )
 
 
 class ProposalRecord(Record):

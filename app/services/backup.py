@@ -54,7 +54,7 @@ from app.schemas.backup import (
     UserRecord,
     VoteRecord,
 )
-from app.schemas.template import TemplateSpec
+from app.schemas.template import TemplateSpec, stored_template
 from app.services import audit
 from app.services.projects import get_project
 from app.services.templates import TemplateCatalog
@@ -425,15 +425,22 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
     try:
         return BackupDocument.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            {"field": _path(e["loc"]), "message": e["msg"]} for e in exc.errors(include_url=False)
-        ]
-        first = problems[0]
-        raise InvalidInput(
-            f"The backup is not valid at {first['field']}: {first['message']}",
-            field=first["field"],
-            errors=problems[:20],
-        ) from exc
+        raise _not_valid(exc) from exc
+
+
+def _not_valid(exc: ValidationError, within: tuple[int | str, ...] = ()) -> InvalidInput:
+    """A refusal naming where the backup is not valid; ``within`` is where in the backup
+    the validated part sits."""
+    problems = [
+        {"field": _path((*within, *e["loc"])), "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
+    first = problems[0]
+    return InvalidInput(
+        f"The backup is not valid at {first['field']}: {first['message']}",
+        field=first["field"],
+        errors=problems[:20],
+    )
 
 
 def _path(location: Sequence[int | str]) -> str:
@@ -762,7 +769,7 @@ def _import_templates(
     created: list[str] = []
     skipped: list[str] = []
     for index, record in enumerate(records):
-        spec = _readable_template(record, f"templates[{index}]")
+        spec = _readable_template(record, index)
         loaded = catalog.by_key.get(record.key)
         if loaded is not None:
             # A built-in or file template: the catalog answers for its key, so a row beside
@@ -792,17 +799,17 @@ def _import_templates(
     return created, skipped
 
 
-def _readable_template(record: TemplateRecord, where: str) -> TemplateSpec:
-    """The record as the catalog will read it once stored: a template it could not read made
-    every list of templates (the API's, the new-project page's) a 500."""
+def _readable_template(record: TemplateRecord, index: int) -> TemplateSpec:
+    """The record as the catalog will read it once stored (its items stay JSON objects in
+    the row): a template it could not read made every list of templates (the API's, the
+    new-project page's) a 500."""
+    fields = {"key": record.key, "name": record.name, "description": record.description}
     try:
-        spec = record.as_template()
+        spec = stored_template(**fields, items=record.items)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        at = f"{where}.{_path(first['loc'])}"
-        raise InvalidInput(f"The backup is not valid at {at}: {first['msg']}", field=at) from None
+        raise _not_valid(exc, within=("templates", index)) from None
     if spec.key != record.key:
-        at = f"{where}.key"
+        at = _path(("templates", index, "key"))
         raise InvalidInput(f"The backup is not valid at {at}: not a template key", field=at)
     return spec
 
