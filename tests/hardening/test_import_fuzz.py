@@ -56,7 +56,8 @@ PROJECT_READS = (
     "/api/v1/projects/{id}/export",
 )
 PROJECT_PAGES = ("/projects/{id}", "/projects/{id}/gate", "/projects/{id}/meeting")
-# What is read of each of a project's items, generations and meetings: (API, pages).
+# What is read of each of a project's threads, items, generations and meetings: (API, pages).
+THREAD_READS = (("/api/v1/threads/{id}",), ("/threads/{id}",))
 ITEM_READS = (("/api/v1/checklist-items/{id}/decisions",), ("/items/{id}",))
 GENERATION_READS = (
     ("/api/v1/generations/{id}",),
@@ -150,32 +151,22 @@ def row_counts(db: Database) -> dict[str, int]:
 def unreadable(
     client: TestClient, pages: TestClient, db: Database, admin: Actor, project_id: int
 ) -> list[str]:
-    """The reads of an imported project that did not answer 200."""
-    failed = []
-    for path in PROJECT_READS:
+    """The reads of an imported project, its threads, items, generations and meetings that
+    did not answer 200."""
+
+    def listed(path: str) -> list[int]:
         response = client.get(path.format(id=project_id), headers=admin.headers)
-        if response.status_code != 200:
-            failed.append(f"{path}: {response.status_code}")
-    threads = client.get(f"/api/v1/projects/{project_id}/threads", headers=admin.headers)
-    for thread in threads.json() if threads.status_code == 200 else []:
-        response = client.get(f"/api/v1/threads/{thread['id']}", headers=admin.headers)
-        if response.status_code != 200:
-            failed.append(f"thread {thread['id']}: {response.status_code}")
-        page = pages.get(f"/threads/{thread['id']}")
-        if page.status_code != 200:
-            failed.append(f"thread page {thread['id']}: {page.status_code}")
-    for path in PROJECT_PAGES:
-        response = pages.get(path.format(id=project_id))
-        if response.status_code != 200:
-            failed.append(f"{path}: {response.status_code}")
-    items = client.get(f"/api/v1/projects/{project_id}/checklist", headers=admin.headers)
-    generations = client.get(f"/api/v1/projects/{project_id}/generations", headers=admin.headers)
+        return [row["id"] for row in response.json()] if response.status_code == 200 else []
+
     with db.reads() as session:
         meetings = session.scalars(select(Meeting.id).where(Meeting.project_id == project_id))
         meeting_ids = list(meetings)
+    failed = []
     for reads, ids in (
-        (ITEM_READS, [item["id"] for item in items.json()] if items.status_code == 200 else []),
-        (GENERATION_READS, [g["id"] for g in generations.json()] if generations.is_success else []),
+        ((PROJECT_READS, PROJECT_PAGES), [project_id]),
+        (THREAD_READS, listed("/api/v1/projects/{id}/threads")),
+        (ITEM_READS, listed("/api/v1/projects/{id}/checklist")),
+        (GENERATION_READS, listed("/api/v1/projects/{id}/generations")),
         (MEETING_READS, meeting_ids),
     ):
         failed += not_answered(client, pages, admin, reads, ids)
