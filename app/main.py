@@ -28,7 +28,15 @@ def _start_up(app: FastAPI) -> None:
     with db.transaction() as session:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
         marked = recovery.mark_left_behind(session)
+        shadowed = templates.shadowed_templates(session, catalog=app.state.templates)
     recovery.log_marked(marked)
+    for key, source in shadowed:
+        log.warning(
+            "checklist template %r added through the API is hidden by the %s template with the "
+            "same key: new projects naming it get that template's items; give one a new key",
+            key,
+            source,
+        )
 
 
 @asynccontextmanager

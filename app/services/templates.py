@@ -115,10 +115,29 @@ def _read(spec: TemplateSpec, source: str) -> TemplateRead:
 
 
 def list_templates(session: Session, *, catalog: TemplateCatalog) -> list[TemplateRead]:
-    """Built-ins and files first, then the ones added through the API, oldest first."""
+    """Built-ins and files first, then the ones added through the API, oldest first; each key
+    once, as ``find_template`` resolves it (see ``shadowed_templates``)."""
     found = [_read(t.spec, t.source) for t in catalog.by_key.values()]
-    rows = session.scalars(select(ChecklistTemplate).order_by(ChecklistTemplate.id))
+    rows = session.scalars(
+        select(ChecklistTemplate)
+        .where(ChecklistTemplate.key.not_in(list(catalog.by_key)))
+        .order_by(ChecklistTemplate.id)
+    )
     return found + [_read(_row_spec(row), "api") for row in rows]
+
+
+def shadowed_templates(session: Session, *, catalog: TemplateCatalog) -> list[tuple[str, str]]:
+    """Templates added through the API whose key a built-in or file template took later, as
+    (key, the catalog's source). The API refuses such a key, but a file added to
+    DESIGNGATE_TEMPLATES_DIR, or a built-in that arrives with an upgrade, can still take it;
+    refusing to start then would stop the server over a name, so the file's items win (new
+    projects get them) and the start-up log says which team template is hidden."""
+    keys = session.scalars(
+        select(ChecklistTemplate.key)
+        .where(ChecklistTemplate.key.in_(list(catalog.by_key)))
+        .order_by(ChecklistTemplate.id)
+    )
+    return [(key, catalog.by_key[key].source) for key in keys]
 
 
 def find_template(session: Session, *, catalog: TemplateCatalog, key: str) -> TemplateRead | None:

@@ -16,6 +16,7 @@ from app.models.enums import Category
 from app.services.templates import TemplateInvalid, builtin_catalog, load_catalog
 from tests import factories
 from tests.conftest import Actor, make_settings
+from tests.web.test_pages import sign_in
 
 BUILT_INS = {
     "generic-service",
@@ -179,3 +180,30 @@ def test_an_api_template_is_stored_listed_and_used_once_per_key(
     assert len(factories.checklist(client, member, project["id"])) == 6
     fetched = client.get("/api/v1/templates/team-batch-job", headers=viewer.headers)
     assert fetched.json()["items"][0]["question"] == "What about data_ownership?"
+
+
+def test_a_file_template_that_takes_a_stored_templates_key_hides_it_and_says_so(
+    client: TestClient,
+    member: Actor,
+    templates_dir: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stored = client.post("/api/v1/templates", json=_template(), headers=member.headers)
+    assert stored.status_code == 201, stored.text
+    # Added to the folder after the team stored its template: the API could not refuse it.
+    (templates_dir / "batch.json").write_text(json.dumps(_template(name="Batch job from a file")))
+
+    app = create_app(make_settings(database_url, templates_dir=templates_dir))
+    with caplog.at_level("WARNING", logger="designgate"), TestClient(app) as restarted:
+        listed = restarted.get("/api/v1/templates", headers=member.headers).json()
+        sign_in(restarted, member.email)
+        page = restarted.get("/projects/new")
+
+    mine = [t for t in listed if t["key"] == "team-batch-job"]
+    from_file = ("Batch job from a file", "file:batch.json")
+    assert [(t["name"], t["source"]) for t in mine] == [from_file]
+    assert page.status_code == 200
+    assert page.text.count('value="team-batch-job"') == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("'team-batch-job'" in w and "file:batch.json" in w for w in warnings), warnings
