@@ -59,6 +59,10 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
+def is_storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
+
 def storable_json(value: Any) -> Any:
     """``value`` with ``storable`` applied to every string in it, keys included."""
     if isinstance(value, str):

@@ -16,18 +16,42 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import ApiToken, User
 from app.models.enums import Role
+from app.schemas.common import is_storable
 from app.services import audit
 
 _hasher = PasswordHasher()  # argon2-cffi's default type is Argon2id
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 TOKEN_PREFIX = "dg_"  # noqa: S105 (a marker that makes leaked tokens easy to grep for)
 MIN_PASSWORD_LENGTH = 8
+# The columns' lengths. Accounts and tokens are made from forms and the command line, not
+# from a validated API body, so these are checked here: past them PostgreSQL refused the
+# insert (a 500) and SQLite stored the row as it came.
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 200
+MAX_LABEL_LENGTH = 200
+# Argon2 takes any length; a bound keeps a pasted file from being taken for a password.
+MAX_PASSWORD_LENGTH = 1024
 # Writing last_used_at on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def _account_text(value: str, *, field: str, what: str, max_length: int) -> str:
+    """``value`` if a database can store it: within ``max_length``, without NUL (which
+    PostgreSQL's text cannot hold; a form can send it) or a lone surrogate (which Python
+    makes of bytes that are not UTF-8 in a command's arguments and standard input)."""
+    if len(value) > max_length:
+        raise InvalidInput(f"The {what} may be at most {max_length} characters", field=field)
+    if not is_storable(value):
+        raise InvalidInput(
+            f"The {what} contains a character that is not allowed (NUL, or bytes that are "
+            "not UTF-8)",
+            field=field,
+        )
+    return value
 
 
 def token_digest(token: str) -> str:
@@ -39,7 +63,10 @@ def count_users(session: Session) -> int:
 
 
 def find_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == email.strip().lower()))
+    email = email.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not is_storable(email):
+        return None  # no account has it, and PostgreSQL refuses NUL even in a comparison
+    return session.scalar(select(User).where(User.email == email))
 
 
 def get_by_email(session: Session, email: str) -> User:
@@ -58,9 +85,15 @@ def create_user(
     password: str,
     actor: User | None = None,
 ) -> User:
-    email = email.strip().lower()
+    email = _account_text(
+        email.strip().lower(), field="email", what="email address", max_length=MAX_EMAIL_LENGTH
+    )
     if not _EMAIL.match(email):
         raise InvalidInput("Not an email address", field="email")
+    name = _account_text(name.strip(), field="name", what="name", max_length=MAX_NAME_LENGTH)
+    password = _account_text(
+        password, field="password", what="password", max_length=MAX_PASSWORD_LENGTH
+    )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             f"The password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
@@ -68,7 +101,10 @@ def create_user(
     if find_by_email(session, email) is not None:
         raise Conflict(f"A user with email {email!r} already exists")
     user = User(
-        email=email, name=name.strip() or email, role=role, password_hash=hash_password(password)
+        email=email,
+        name=name or email[:MAX_NAME_LENGTH],
+        role=role,
+        password_hash=hash_password(password),
     )
     session.add(user)
     session.flush()
@@ -87,6 +123,7 @@ def create_token(
     session: Session, *, user: User, label: str = "", actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """A new API token; the plain text is returned once and never stored."""
+    label = _account_text(label.strip(), field="label", what="label", max_length=MAX_LABEL_LENGTH)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, label=label, token_sha256=token_digest(plain))
     session.add(token)
@@ -194,8 +231,10 @@ def _dummy_hash() -> str:
 def password_checks_out(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``password_hash``. With no hash (no such user) the same
     Argon2 work is done against a dummy, so both answers take as long, and it is False."""
+    # Bytes: a password no form can send (a lone surrogate) is still checked, and fails.
+    secret = password.encode("utf-8", "surrogatepass")
     try:
-        matched = _hasher.verify(password_hash or _dummy_hash(), password)
+        matched = _hasher.verify(password_hash or _dummy_hash(), secret)
     except (VerificationError, InvalidHashError):
         return False
     return matched and password_hash is not None

@@ -97,15 +97,20 @@ def _tokens_page(
     session: Any,
     *,
     new_token: str | None = None,
+    values: dict[str, str] | None = None,
     errors: FieldErrors | None = None,
+    status: int = 200,
 ) -> Response:
     context = {
         "tokens": users.list_all_tokens(session),
         "users": users.list_users(session),
         "new_token": new_token,
+        "values": values or {},
         "errors": errors or {},
     }
-    return page(request, "admin_tokens.html", context, partial="_admin_tokens.html")
+    return page(
+        request, "admin_tokens.html", context, partial="_admin_tokens.html", status_code=status
+    )
 
 
 @router.get("/tokens", response_class=HTMLResponse)
@@ -124,7 +129,11 @@ def create_token(
 ) -> Response:
     """Create a token for a user; its text is shown this once and never stored."""
     owner = users.get_user(session, user_id)
-    _token, plain = users.create_token(session, user=owner, label=label.strip(), actor=admin)
+    try:
+        _token, plain = users.create_token(session, user=owner, label=label, actor=admin)
+    except InvalidInput as exc:
+        errors = service_field_error(exc)
+        return _tokens_page(request, session, values={"label": label}, errors=errors, status=422)
     return _tokens_page(request, session, new_token=plain)
 
 

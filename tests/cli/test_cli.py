@@ -224,3 +224,58 @@ def test_serve_upgrades_a_fresh_database_to_head_and_answers_healthz(
             migrate.alembic_config(scratch_database_url)
         ).get_current_head()
     )
+
+
+def _run_bytes(
+    database_url: str, *args: str | bytes, stdin: bytes
+) -> subprocess.CompletedProcess[bytes]:
+    """As ``run``, with arguments and input that need not be UTF-8."""
+    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url}
+    return subprocess.run(
+        [str(DESIGNGATE), *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+
+NOT_UTF8 = b"\xff"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "words"),
+    [
+        ([b"ann" + NOT_UTF8 + b"@example.com"], PASSWORD.encode(), "email address contains"),
+        (["ann@example.com", "--name", b"Ann" + NOT_UTF8], PASSWORD.encode(), "name contains"),
+        (["ann@example.com"], PASSWORD.encode() + NOT_UTF8, "password contains"),
+        (["ann@example.com", "--name", "n" * 201], PASSWORD.encode(), "at most 200"),
+    ],
+    ids=["email", "name", "password", "long name"],
+)
+def test_user_create_refuses_text_no_database_can_store_with_a_message(
+    database_url: str, args: list[str | bytes], stdin: bytes, words: str
+) -> None:
+    # Python reads bytes that are not UTF-8 in arguments and standard input as lone
+    # surrogates: hashing or storing one was a traceback.
+    done = _run_bytes(database_url, "user", "create", *args, "--password-stdin", stdin=stdin)
+    stderr = done.stderr.decode("utf-8", "replace")
+
+    assert done.returncode == 1, stderr
+    assert stderr.startswith("error: "), stderr
+    assert words in stderr
+    assert "Traceback" not in stderr
+    assert run(database_url, "token", "create", "ann@example.com").returncode == 1
+
+
+def test_token_create_refuses_a_label_that_is_not_utf8(database_url: str) -> None:
+    assert create_user(database_url, "dee@example.com").returncode == 0
+    label = b"laptop" + NOT_UTF8
+    args = ("token", "create", "dee@example.com", "--label", label)
+    done = _run_bytes(database_url, *args, stdin=b"")
+    stderr = done.stderr.decode("utf-8", "replace")
+
+    assert done.returncode == 1, stderr
+    assert "label contains" in stderr
+    assert done.stdout == b""
