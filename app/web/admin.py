@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from app.api.params import PathId
+from app.api.params import FormId, PathId
 from app.deps import SessionDep
 from app.errors import Conflict, InvalidInput
 from app.models.enums import Role
@@ -124,7 +124,7 @@ def create_token(
     request: Request,
     session: SessionDep,
     admin: WebAdmin,
-    user_id: Annotated[int, Form()],
+    user_id: FormId,
     label: Annotated[str, Form()] = "",
 ) -> Response:
     """Create a token for a user; its text is shown this once and never stored."""

@@ -98,9 +98,12 @@ def start_thread(
         "opening": opening,
     }
     data, errors = parse(ThreadCreate, _thread_data(submitted))
-    if data is None:
+    written, opening_errors = _opening(opening)
+    if opening_errors:
+        errors = {**errors, "opening": opening_errors["content"]}
+    if data is None or errors:
         return _thread_form(request, session, settings, project_id, submitted, errors, 422)
-    first = MessageCreate(content=opening.strip() or OPENING[data.mode])
+    first = written or MessageCreate(content=OPENING[data.mode])
     try:
         posted = debates.start_thread(
             session,
@@ -118,6 +121,14 @@ def start_thread(
         return _thread_form(request, session, settings, project_id, submitted, errors, status)
     background.add_task(replies.run_replies, db, calls, [reply.id for reply in posted.replies])
     return redirect(request, f"/threads/{posted.user_message.thread_id}")
+
+
+def _opening(text: str) -> tuple[MessageCreate | None, FieldErrors]:
+    """The opening message as written, checked as the API checks a message (a NUL or a text
+    past its length was a 500 here); nothing written means the mode's own request."""
+    if not text.strip():
+        return None, {}
+    return parse(MessageCreate, {"content": text})
 
 
 def _thread_data(submitted: dict[str, Any]) -> dict[str, Any]:

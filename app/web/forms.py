@@ -15,6 +15,8 @@ MESSAGES = {
     "missing": "This field is required.",
     "string_too_short": "This field is required.",
     "string_too_long": "This is too long.",
+    # The forms' only pattern is NO_NUL (app/schemas/common.py); a browser sends NUL as %00.
+    "string_pattern_mismatch": "This contains a character that is not allowed (NUL).",
     "enum": "Choose one of the options.",
     "literal_error": "Choose one of the options.",
     "int_parsing": "This must be a whole number.",

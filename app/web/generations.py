@@ -8,8 +8,11 @@ from starlette.responses import Response
 
 from app.api.params import PathId
 from app.deps import DbDep, EndpointDep, ModelCallsDep, SessionDep
+from app.errors import InvalidInput
+from app.schemas.generation import GenerationCreate
 from app.services import generation as generation_service
 from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
+from app.web.forms import parse
 from app.web.templating import fragment, page
 
 router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
@@ -28,11 +31,15 @@ def start_generation(
     instructions: Annotated[str, Form()] = "",
 ) -> Response:
     """Generate code if the gate is open (the server decides), and stream it into the page."""
+    # Checked as the API checks them: a NUL was a 500 on PostgreSQL, and any length was kept.
+    data, errors = parse(GenerationCreate, {"instructions": instructions.strip() or None})
+    if data is None:
+        raise InvalidInput(f"Instructions: {errors['instructions']}", field="instructions")
     generation = generation_service.start_generation(
         session,
         project_id=project_id,
         actor=user,
-        instructions=instructions.strip() or None,
+        instructions=data.instructions,
         endpoint=endpoint,
     )
     background.add_task(generation_service.run_generation, db, calls, generation.id)

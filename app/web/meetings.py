@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.responses import Response
 
-from app.api.params import PathId
+from app.api.params import FormId, PathId
 from app.deps import SessionDep
 from app.errors import InvalidInput, NotFound
 from app.models import Meeting
@@ -63,7 +63,7 @@ def set_current_item(
     meeting_id: PathId,
     session: SessionDep,
     user: WebWriter,
-    item_id: Annotated[int, Form()],
+    item_id: FormId,
 ) -> Response:
     """Show an item on every attendee's screen (presenter only)."""
     meeting = meetings.set_current_item(session, meeting_id=meeting_id, item_id=item_id, actor=user)
@@ -76,7 +76,7 @@ def cast_vote(
     meeting_id: PathId,
     session: SessionDep,
     user: WebWriter,
-    item_id: Annotated[int, Form()],
+    item_id: FormId,
     vote: Annotated[str, Form()],
 ) -> Response:
     """Vote on the current item's proposed decision."""

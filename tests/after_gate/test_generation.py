@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests import factories
 from tests.after_gate.sse import events
 from tests.conftest import Actor
+from tests.hardening.web_helpers import sign_in
 from tests.llm_server import Reply, ScriptedLLM
 
 CODE_V1 = "def consume(message):\n    save(message)\n    ack(message)\n"
@@ -205,3 +207,24 @@ def test_comparing_generations_diffs_their_code_and_decision_bases(
     assert "+    with transaction():" in diff["content_diff"]
     assert f"-  revision 1 (decided): {old_summary}" in diff["basis_diff"]
     assert "+  revision 2 (decided): Orders belong to the order service" in diff["basis_diff"]
+
+
+@pytest.mark.parametrize("instructions", ["Use asyncio.\x00", "x" * 20_001], ids=["nul", "long"])
+def test_the_review_pages_instructions_are_held_to_what_the_api_takes(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM, instructions: str
+) -> None:
+    """The page passed them on unchecked: NUL was a 500 on PostgreSQL, and any length was
+    stored and sent to the model."""
+    project = factories.create_project(model_client, member)
+    factories.decide_all(model_client, member, project["id"])
+    headers = {"X-CSRF-Token": sign_in(model_client, member.email)}
+    response = model_client.post(
+        f"/projects/{project['id']}/generations",
+        data={"instructions": instructions},
+        headers=headers,
+    )
+
+    assert response.status_code == 422, response.text
+    assert "Instructions: " in response.text
+    assert _list(model_client, member, project["id"]) == []
+    assert llm.requests == []

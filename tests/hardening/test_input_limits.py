@@ -6,7 +6,7 @@ import re
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from tests import factories
@@ -245,3 +245,61 @@ def test_signing_in_with_an_email_no_account_can_have_fails_as_any_wrong_one(
     response = client.post("/login", data=form)
 
     assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("opening", ["Why?\x00", "x" * 100_001], ids=["nul", "long"])
+def test_a_thread_opening_no_message_could_hold_is_an_error_next_to_it(
+    client: TestClient, member: Actor, opening: str
+) -> None:
+    """The opening was not checked as a message is, so this was a 500 (a ValidationError
+    raised after the form's own checks) on both databases."""
+    project = factories.create_project(client, member)
+    headers = {"X-CSRF-Token": sign_in(client, member.email)}
+    form = {"mode": "open", "opening": opening}
+    response = client.post(f"/projects/{project['id']}/threads", data=form, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert 'id="thread-opening-error"' in response.text
+    threads = client.get(f"/api/v1/projects/{project['id']}/threads", headers=member.headers)
+    assert threads.json() == []
+
+
+def _int_form_fields(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (path, field) of a page's form (POST, outside /api) that is a number."""
+    return {
+        (str(context.path), param.name)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and not str(context.path).startswith("/api/")
+        and "POST" in (context.methods or set())
+        for param in context.original_route.dependant.body_params
+        if param.field_info.annotation is int
+    }
+
+
+def test_an_id_a_form_sends_past_the_integer_columns_is_invalid_input(
+    client: TestClient, admin: Actor
+) -> None:
+    """On PostgreSQL each was a 500 (integer out of range)."""
+    project = factories.create_project(client, admin)
+    item = factories.checklist(client, admin, project["id"])[0]
+    factories.decide(client, admin, item)  # a decision to vote on
+    meeting = client.post(f"/api/v1/projects/{project['id']}/meetings", headers=admin.headers)
+    meeting_id = meeting.json()["id"]
+    client.post(f"/api/v1/meetings/{meeting_id}/join", headers=admin.headers)
+    headers = {"X-CSRF-Token": sign_in(client, admin.email)}
+    forms = {
+        ("/meetings/{meeting_id}/current-item", "item_id"): {"item_id": item["id"]},
+        ("/meetings/{meeting_id}/votes", "item_id"): {"item_id": item["id"], "vote": "agree"},
+        ("/admin/tokens", "user_id"): {"user_id": admin.user_id, "label": "CI"},
+    }
+    assert set(forms) == _int_form_fields(client.app)  # type: ignore[arg-type]
+
+    for (path, field), form in forms.items():
+        url = path.format(meeting_id=meeting_id)
+        accepted = client.post(url, data=form, headers=headers, follow_redirects=False)
+        refused = client.post(url, data={**form, field: 2**31}, headers=headers)
+
+        assert accepted.status_code == 200, (path, accepted.text)
+        assert refused.status_code == 422, (path, refused.status_code)
+        assert "text/html" in refused.headers["content-type"], path
