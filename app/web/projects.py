@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -15,6 +16,7 @@ from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.schemas.checklist import DecisionWrite
+from app.schemas.common import Id
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.schemas.template import DEFAULT_TEMPLATE
 from app.services import debate_overview, decisions, meetings, projects, review, templates
@@ -233,7 +235,7 @@ async def record_decision(
     """Record a decision revision (in a meeting when the form says so) and update the gate."""
     form = await request.form()
     submitted = values(form, *DECISION_FIELDS)
-    meeting_id = _int_or_none(submitted["meeting_id"])
+    meeting_id = _meeting_id(submitted["meeting_id"])
     data, errors = parse(DecisionWrite, _decision_data(submitted))
     if data is None:
         return _decision_form(request, session, item_id, submitted, errors=errors, status=422)
@@ -260,12 +262,24 @@ def _decision_data(submitted: dict[str, str]) -> dict[str, Any]:
         "summary": submitted["summary"],
         "rationale": submitted["rationale"],
         "alternatives": lines(submitted["alternatives"]),
-        "version": _int_or_none(submitted["version"]) or 0,
+        # Checked by the schema: str.isdigit() took "²", which int() then refused (a 500).
+        "version": submitted["version"].strip() or 0,
     }
 
 
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text.strip().isdigit() else None
+_MEETING_ID = TypeAdapter(Id)
+
+
+def _meeting_id(text: str) -> int | None:
+    """The hidden field of a decision taken in a meeting, None outside one. Anything else
+    is refused: past INTEGER it was a 500 on PostgreSQL, and a decision must not quietly
+    lose its meeting."""
+    if not text.strip():
+        return None
+    try:
+        return _MEETING_ID.validate_python(text.strip())
+    except ValidationError as exc:
+        raise InvalidInput("The form's meeting is not a meeting id", field="meeting_id") from exc
 
 
 def _decision_form(

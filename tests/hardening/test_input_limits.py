@@ -303,3 +303,25 @@ def test_an_id_a_form_sends_past_the_integer_columns_is_invalid_input(
         assert accepted.status_code == 200, (path, accepted.text)
         assert refused.status_code == 422, (path, refused.status_code)
         assert "text/html" in refused.headers["content-type"], path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("meeting_id", str(2**31)), ("meeting_id", "\u00b2"), ("version", "\u00b2")],
+    ids=["meeting-past-integer", "meeting-superscript-two", "version-superscript-two"],
+)
+def test_the_decision_forms_hidden_numbers_are_checked(
+    client: TestClient, admin: Actor, field: str, value: str
+) -> None:
+    """str.isdigit() passed "²", which int() then refused, and a meeting id past INTEGER
+    reached PostgreSQL: 500s."""
+    project = factories.create_project(client, admin)
+    item = factories.checklist(client, admin, project["id"])[0]
+    headers = {"X-CSRF-Token": sign_in(client, admin.email)}
+    form = {"status": "decided", "summary": "S", "rationale": "R", "version": "0", field: value}
+    response = client.post(f"/items/{item['id']}/decision", data=form, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert "text/html" in response.headers["content-type"]
+    decisions = client.get(f"/api/v1/checklist-items/{item['id']}/decisions", headers=admin.headers)
+    assert decisions.json()["revisions"] == []
