@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from app import heap
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import DesignGateError
 from app.models.enums import Role
@@ -231,4 +234,34 @@ def import_command(
 
 
 def main() -> None:
-    cli()
+    """The console script: what is wrong with the configuration or the database is said in
+    a line naming the variable, not shown as a traceback."""
+    try:
+        cli()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for problem in settings_problems(exc):
+            typer.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    except (ArgumentError, OperationalError) as exc:
+        typer.echo(f"error: {database_problem(exc, get_settings().database_url)}", err=True)
+        sys.exit(2)
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per bad variable; the value itself is not repeated, since it may be a key."""
+    return [
+        f"DESIGNGATE_{str(error['loc'][0]).upper() if error['loc'] else 'SETTINGS'}: {error['msg']}"
+        for error in exc.errors()
+    ]
+
+
+def database_problem(exc: ArgumentError | OperationalError, database_url: str) -> str:
+    """The database error's own first line, and the URL it was about without its password."""
+    try:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = "(not a database URL)"
+    reason = str(exc.orig if isinstance(exc, OperationalError) else exc).strip().splitlines()
+    return f"DESIGNGATE_DATABASE_URL {shown}: {reason[0] if reason else type(exc).__name__}"

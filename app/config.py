@@ -21,9 +21,10 @@ class Settings(BaseSettings):
     model: str | None = None
     llm_api_base: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = 120.0
+    # Zero or less timed out every model call at once; infinity would wait for ever.
+    llm_timeout_s: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     secret_key: SecretStr | None = None
-    max_body_bytes: int = ONE_MIB
+    max_body_bytes: int = Field(default=ONE_MIB, ge=1)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within
     # a sliding window; past either, sign-in is refused (429) until old failures age out.
     login_max_failures: int = Field(default=5, ge=1)

@@ -26,8 +26,10 @@ PASSWORD = "a long enough password"
 CLI_TIMEOUT_S = 60
 
 
-def run(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url}
+def run(
+    database_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url, **(env or {})}
     return subprocess.run(
         [str(DESIGNGATE), *args],
         input=stdin,
@@ -279,3 +281,45 @@ def test_token_create_refuses_a_label_that_is_not_utf8(database_url: str) -> Non
     assert done.returncode == 1, stderr
     assert "label contains" in stderr
     assert done.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("DESIGNGATE_MAX_BODY_BYTES", "a lot", "DESIGNGATE_MAX_BODY_BYTES: Input should be"),
+        ("DESIGNGATE_LLM_TIMEOUT_S", "-1", "DESIGNGATE_LLM_TIMEOUT_S: Input should be greater"),
+        ("DESIGNGATE_LLM_TIMEOUT_S", "inf", "DESIGNGATE_LLM_TIMEOUT_S: Input should be a finite"),
+        ("DESIGNGATE_SECRET_KEY", "short-secret", "DESIGNGATE_SECRET_KEY: Value error"),
+    ],
+    ids=["not-a-number", "negative-timeout", "endless-timeout", "short-secret"],
+)
+def test_a_bad_setting_stops_serve_with_the_variable_named(
+    database_url: str, variable: str, value: str, words: str
+) -> None:
+    done = run(database_url, "serve", "--port", str(_free_port()), env={variable: value})
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: {words}"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert value not in done.stderr  # a value may be a key: it is not repeated
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("not a url", "(not a database URL): Could not parse"),
+        ("sqlite:////no/such/folder/x.db", "sqlite:////no/such/folder/x.db: unable to open"),
+        ("postgresql://someone:hunter2@127.0.0.1:1/x", "postgresql://someone:***@127.0.0.1:1/x:"),
+    ],
+    ids=["malformed", "sqlite-folder-missing", "postgresql-refused"],
+)
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["gate", "1"]])
+def test_a_database_that_cannot_be_used_is_named_without_its_password(
+    url: str, words: str, command: list[str]
+) -> None:
+    done = run(url, *command)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: DESIGNGATE_DATABASE_URL {words}"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr
