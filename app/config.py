@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     # Zero or less timed out every model call at once; infinity would wait for ever.
     llm_timeout_s: float = Field(default=120.0, gt=0, allow_inf_nan=False)
+    # A streamed reply (or generated code) past this is cut off, its text kept, so a model
+    # that never stops cannot keep a thread busy and a row growing for ever.
+    llm_max_reply_chars: int = Field(default=400_000, ge=1)
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=ONE_MIB, ge=1)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within

@@ -28,6 +28,7 @@ class ModelEndpoint:
     api_base: str | None
     api_key: str | None
     timeout_s: float
+    max_reply_chars: int = 400_000
 
 
 class LLMFailure(Exception):
@@ -64,7 +65,13 @@ def endpoint_from_settings(settings: Settings, model: str | None = None) -> Mode
     if not chosen:
         return None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return ModelEndpoint(chosen, settings.llm_api_base, key, settings.llm_timeout_s)
+    return ModelEndpoint(
+        chosen,
+        settings.llm_api_base,
+        key,
+        settings.llm_timeout_s,
+        settings.llm_max_reply_chars,
+    )
 
 
 @functools.cache
@@ -94,6 +101,7 @@ async def stream_chat(
     """
     litellm = await asyncio.to_thread(_litellm)
     finished = False
+    length = 0
     try:
         response = await litellm.acompletion(**_call_arguments(endpoint, messages, stream=True))
         async for chunk in response:
@@ -111,7 +119,14 @@ async def stream_chat(
                 continue
             if choice.delta and choice.delta.content:
                 # A reply with NUL failed its every save on PostgreSQL and was left streaming.
-                yield storable(choice.delta.content)
+                piece = storable(choice.delta.content)
+                room = endpoint.max_reply_chars - length
+                if len(piece) > room:
+                    yield piece[:room]
+                    await response.aclose()
+                    raise _cut_off(endpoint.max_reply_chars)
+                length += len(piece)
+                yield piece
             finished = finished or bool(choice.finish_reason)
     except LLMFailure:
         raise
@@ -119,6 +134,17 @@ async def stream_chat(
         raise without_key(classify(litellm, exc), endpoint) from exc
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
+
+
+def _cut_off(max_reply_chars: int) -> LLMFailure:
+    """A model that goes on and on (a loop, or a server that never ends its stream) is
+    never silent long enough to time out: its reply would grow, and its thread stay busy,
+    for ever. It is cut off at the limit, its text so far kept."""
+    return LLMFailure(
+        "too_long",
+        f"The reply passed {max_reply_chars} characters and was cut off there "
+        "(DESIGNGATE_LLM_MAX_REPLY_CHARS).",
+    )
 
 
 async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]]) -> JsonReply:

@@ -1,6 +1,7 @@
 """Rule 5 for model calls: every failure keeps the partial text and says why; the app goes on."""
 
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -88,6 +89,28 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_text_and_is_not_retried(
     assert reply["content"] == LONG_TEXT[:30]
     assert "broke off" in reply["error"]
     assert len(llm.requests) == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_max_reply_chars": 45}], ids=["45-chars"])
+def test_a_reply_that_goes_on_past_the_limit_is_cut_off_keeping_its_text(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """A model that never stops is never silent long enough to time out: without a limit
+    its reply grew, and its thread refused questions, for as long as it went on."""
+    # 1,160 pieces, one every 10 ms: read to its end, the reply would take 12 s.
+    endless = Reply(text=LONG_TEXT * 50, chunk_size=10, delay_s=0.01)
+    reply = _reply_after(client, member, endless, "a retry must not happen", llm=llm)
+
+    assert (reply["status"], reply["error_kind"]) == ("error", "too_long")
+    assert reply["content"] == LONG_TEXT[:45]
+    assert "passed 45 characters" in reply["error"]
+    assert len(llm.requests) == 1
+    # The stream was closed, not read to its end: the server's next write fails.
+    for _ in range(100):
+        if llm.abandoned:
+            break
+        time.sleep(0.05)
+    assert llm.abandoned == 1
 
 
 @pytest.mark.parametrize("unstorable", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])

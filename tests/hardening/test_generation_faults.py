@@ -135,6 +135,16 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_code_and_is_not_retried(
     assert len(llm.requests) == 1  # text had streamed: a retry would duplicate it
 
 
+@pytest.mark.parametrize("settings_overrides", [{"llm_max_reply_chars": 25}], ids=["25-chars"])
+def test_code_past_the_limit_is_cut_off_keeping_what_was_written(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    generation = _generate(client, member, Reply(text=CODE * 20, chunk_size=10), CODE, llm=llm)
+    assert (generation["status"], generation["content"]) == ("error", CODE[:25])
+    assert "passed 25 characters" in generation["error"]
+    assert len(llm.requests) == 1
+
+
 @pytest.mark.parametrize(
     "settings_overrides", [{"fallback_models": [BACKUP], "llm_max_retries": 0}], ids=["fallback"]
 )
