@@ -29,6 +29,8 @@ def install(app: FastAPI) -> None:
     # The review pages without their debates sections (see app/web/projects.py).
     app.state.review_page_rests = RenderedPages()
     app.state.password_checks = anyio.CapacityLimiter(account.PASSWORD_CHECKS_AT_ONCE)
+    # Inside the security headers and the session, outside the body limit (app/problems.py).
+    app.add_middleware(errors.ReadableOversizedBody)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(CookieSessionMiddleware)
     # Each router straight into the app: a router nested in a router is one more level

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import DesignGateError
 from app.problems import HTTP_TITLES
@@ -23,6 +24,38 @@ FLASH_TARGET = "#flash"
 
 def is_web(request: Request) -> bool:
     return not request.url.path.startswith(NOT_WEB)
+
+
+class ReadableOversizedBody:
+    """The body limit's 413 (problem+json, app/problems.py) as a readable message on pages:
+    a form past it showed the browser raw JSON, or htmx swapped that JSON into the form."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope["path"]).startswith(NOT_WEB):
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_readable(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                replaced = True
+                detail = (
+                    "What you sent is larger than this server accepts, so nothing was saved; "
+                    "shorten it and send it again."
+                )
+                title = HTTP_TITLES[413]
+                await error_response(Request(scope), status=413, title=title, detail=detail)(
+                    scope, receive, send
+                )
+                return
+            if not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_readable)
 
 
 def error_response(

@@ -1,5 +1,6 @@
-"""Bodies over DESIGNGATE_MAX_BODY_BYTES (1 MiB by default) get 413 problem+json,
-whether the client announces the size (Content-Length) or streams it (chunked)."""
+"""Bodies over DESIGNGATE_MAX_BODY_BYTES (1 MiB by default) get 413 problem+json (a
+readable message on pages), whether the client announces the size (Content-Length) or
+streams it (chunked)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import ONE_MIB
+from tests import factories
 from tests.conftest import Actor
 from tests.hardening.server import Server, designgate_env
+from tests.hardening.web_helpers import sign_in
 
 OVER = ONE_MIB + 1
 
@@ -70,6 +73,30 @@ def test_an_oversized_body_on_a_route_that_reads_none_is_refused(
         method, "/api/v1/tokens/1", content=b"x" * OVER, headers=member.headers
     )
     _assert_problem_413(response.status_code, response.headers["content-type"], response.content)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_an_oversized_form_on_a_page_is_a_readable_message(
+    client: TestClient, member: Actor, htmx: bool
+) -> None:
+    """Pages got the API's problem+json: a browser showed raw JSON, and htmx swapped the
+    JSON into the form."""
+    project = factories.create_project(client, member)
+    item = factories.checklist(client, member, project["id"])[0]
+    token = sign_in(client, member.email)
+    form = {"status": "decided", "summary": "s" * OVER, "rationale": "r", "csrf_token": token}
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post(f"/items/{item['id']}/decision", data=form, headers=headers)
+
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "larger than this server accepts, so nothing was saved" in response.text
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers.get("hx-retarget") == ("#flash" if htmx else None)
+    decisions = client.get(
+        f"/api/v1/checklist-items/{item['id']}/decisions", headers=member.headers
+    )
+    assert decisions.json()["revisions"] == []
 
 
 def test_a_body_at_the_limit_is_read(client: TestClient, member: Actor) -> None:
