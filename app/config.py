@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ONE_MIB = 1024 * 1024
+DEFAULT_MAX_REPLY_CHARS = 400_000
 # A comma list in the environment ("openai/a, anthropic/b"), not JSON.
 ModelList = Annotated[list[str], NoDecode]
 
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     # A streamed reply (or generated code) past this is cut off, its text kept, so a model
     # that never stops cannot keep a thread busy and a row growing for ever.
-    llm_max_reply_chars: int = Field(default=400_000, ge=1)
+    llm_max_reply_chars: int = Field(default=DEFAULT_MAX_REPLY_CHARS, ge=1)
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=ONE_MIB, ge=1)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from app import heap
-from app.config import Settings
+from app.config import DEFAULT_MAX_REPLY_CHARS, Settings
 from app.schemas.common import storable, storable_json
 
 
@@ -28,7 +28,7 @@ class ModelEndpoint:
     api_base: str | None
     api_key: str | None
     timeout_s: float
-    max_reply_chars: int = 400_000
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
 
 
 class LLMFailure(Exception):
