@@ -81,10 +81,11 @@ Title = Annotated[
     StringConstraints(min_length=1, max_length=200, pattern=NO_NUL),
     AfterValidator(_stripped_not_blank),
 ]
-Text = Annotated[str, StringConstraints(max_length=100_000, pattern=NO_NUL)]
+MAX_TEXT = 100_000
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=NO_NUL)]
 RequiredText = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100_000, pattern=NO_NUL),
+    StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=NO_NUL),
     AfterValidator(_stripped_not_blank),
 ]
 

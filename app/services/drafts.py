@@ -21,7 +21,7 @@ from app.models import Draft, DraftProposal, Project, User
 from app.models.enums import Category, DraftStatus, ProposalStatus
 from app.runners import left_behind, runner_of
 from app.schemas.checklist import ChecklistItemCreate
-from app.schemas.common import RequiredText, Title
+from app.schemas.common import MAX_TEXT, RequiredText, Title
 from app.schemas.draft import (
     DraftCreate,
     DraftProjectCreate,
@@ -199,7 +199,12 @@ def _apply_reply(
 ) -> None:
     notes = []
     draft.name = _name_from(reply.name) if reply.name.strip() else draft.name
-    draft.problem = reply.problem.strip() or draft.problem
+    problem = reply.problem.strip()
+    if len(problem) > MAX_TEXT:
+        # As it came, the project made from the draft would refuse it (a 500, no project).
+        problem = problem[:MAX_TEXT]
+        notes.append(f"The model's problem statement was cut to {MAX_TEXT} characters.")
+    draft.problem = problem or draft.problem
     if not keep and reply.template and reply.template != draft.template:
         if templates.find_template(session, catalog=catalog, key=reply.template):
             draft.template = reply.template

@@ -204,3 +204,21 @@ def test_the_team_adds_its_own_proposal_and_viewers_cannot(
     assert added.status_code == 201
     assert added.json()["proposals"][0]["status"] == "accepted"
     assert refused.status_code == 403
+
+
+def test_a_problem_statement_longer_than_a_project_takes_is_cut_to_fit_and_noted(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """The draft stored the model's text as it came; making its project then validated it
+    as a project's problem, which holds 100,000 characters: a 500, and no project."""
+    long_problem = "Orders arrive. " * 7_000  # 105,000 characters
+    llm.script(Reply(json.dumps({**MODEL_REPLY, "problem": long_problem})))
+    draft = _start(model_client, member)
+
+    assert draft["problem"] == long_problem[:100_000]
+    assert "cut to 100000 characters" in draft["note"]
+    made = model_client.post(
+        f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["problem"] == long_problem[:100_000].strip()
