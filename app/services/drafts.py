@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
@@ -37,6 +37,7 @@ from app.services.catalog import CATEGORY_CONCERNS
 from app.services.templates import TemplateCatalog
 
 MAX_PROPOSALS = 12
+Usable = TypeVar("Usable", bound=BaseModel)
 NO_MODEL = (
     "No model is configured, so this draft uses the {template} template alone, with no "
     "proposals. Set DESIGNGATE_MODEL to have requests turned into proposals."
@@ -320,19 +321,38 @@ def create_project(
     """The project: the draft's template items, then only the accepted proposals."""
     draft = _editable(session, draft_id)
     accepted = [
-        ChecklistItemCreate(category=p.category, title=p.title, question=p.question)
+        _usable(
+            draft,
+            f"proposals[{p.id}].",
+            ChecklistItemCreate,
+            {"category": p.category, "title": p.title, "question": p.question},
+        )
         for p in _proposals(session, [draft.id])
         if p.status == ProposalStatus.ACCEPTED
     ]
-    project_data = ProjectCreate(
-        name=draft.name, problem=draft.problem, template=draft.template, **data.model_dump()
-    )
+    fields = {"name": draft.name, "problem": draft.problem, "template": draft.template}
+    project_data = _usable(draft, "", ProjectCreate, {**fields, **data.model_dump()})
     project = projects.create_project(
         session, data=project_data, actor=actor, catalog=catalog, extra_items=accepted
     )
     _claim(session, draft, project)
     _audit(session, actor, "draft.project_created", draft, {"project_id": project.id})
     return project
+
+
+def _usable(draft: Draft, prefix: str, schema: type[Usable], values: dict[str, Any]) -> Usable:
+    """``values`` as ``schema`` takes them. A draft's text is checked as it is written, but a
+    backup can hold what a project cannot (an empty name, a problem past 100,000
+    characters): that is a conflict naming what to edit, where it was a 500."""
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = prefix + ".".join(str(part) for part in error["loc"])
+        raise Conflict(
+            f"Draft {draft.id} cannot become a project until it is edited: {where}: {error['msg']}",
+            field=where,
+        ) from exc
 
 
 def _claim(session: Session, draft: Draft, project: Project) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from app.db import Database
+from app.models import Draft, DraftProposal
 from tests import factories
 from tests.conftest import Actor
 from tests.llm_server import Reply, ScriptedLLM
@@ -222,3 +226,47 @@ def test_a_problem_statement_longer_than_a_project_takes_is_cut_to_fit_and_noted
     )
     assert made.status_code == 201, made.text
     assert made.json()["problem"] == long_problem[:100_000].strip()
+
+
+@pytest.mark.parametrize(
+    ("stored", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"problem": "x" * 100_001}, "problem"),
+        ({"template": "Not A Key"}, "template"),
+    ],
+    ids=["empty-name", "long-problem", "malformed-template"],
+)
+def test_a_draft_holding_what_a_project_cannot_is_a_conflict_naming_it(
+    client: TestClient, member: Actor, db: Database, stored: dict[str, str], field: str
+) -> None:
+    """What a backup may hold, though no request could write it: making the project
+    validated it inside the service, a 500."""
+    draft = _start(client, member)
+    with db.transaction() as session:
+        session.execute(update(Draft).where(Draft.id == draft["id"]).values(**stored))
+    made = client.post(f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers)
+
+    assert made.status_code == 409, made.text
+    assert made.json()["field"] == field
+    assert "cannot become a project until it is edited" in made.json()["detail"]
+    assert client.get("/api/v1/projects", headers=member.headers).json() == []
+
+
+def test_an_accepted_proposal_no_checklist_item_could_hold_is_named(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM, db: Database
+) -> None:
+    llm.script(Reply(json.dumps(MODEL_REPLY)))
+    draft = _start(model_client, member)
+    proposal = draft["proposals"][0]
+    assert _proposal(model_client, member, draft, 0, status="accepted").status_code == 200
+    with db.transaction() as session:
+        session.execute(
+            update(DraftProposal).where(DraftProposal.id == proposal["id"]).values(title=" ")
+        )
+    made = model_client.post(
+        f"/api/v1/drafts/{draft['id']}/project", json={}, headers=member.headers
+    )
+
+    assert made.status_code == 409, made.text
+    assert made.json()["field"] == f"proposals[{proposal['id']}].title"
