@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import utcnow
@@ -98,16 +99,22 @@ def create_user(
         raise InvalidInput(
             f"The password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
+    taken = Conflict(f"A user with email {email!r} already exists")
     if find_by_email(session, email) is not None:
-        raise Conflict(f"A user with email {email!r} already exists")
+        raise taken
     user = User(
         email=email,
         name=name or email[:MAX_NAME_LENGTH],
         role=role,
         password_hash=hash_password(password),
     )
-    session.add(user)
-    session.flush()
+    try:
+        # Two at once both find the address free; on PostgreSQL the second insert then
+        # breaks the unique index (SQLite's writers take turns).
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:
+        raise taken from exc
     audit.record(
         session,
         actor=actor,

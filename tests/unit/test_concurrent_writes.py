@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.errors import Conflict
 from app.models import Decision, Project, User
-from app.models.enums import DecisionStatus
+from app.models.enums import DecisionStatus, Role
 from app.schemas.checklist import DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
-from app.services import decisions, projects
+from app.services import decisions, projects, users
 from tests.conftest import Actor
 from tests.races import race
+
+PW = "a long enough password"
 
 Write = Callable[[Session, User], object]
 
@@ -77,3 +79,26 @@ def test_two_edits_of_one_project_version_keep_one_and_refuse_the_other(
         project = session.get(Project, project_id)
         assert project is not None
         assert (project.name, project.version) == ("first", 2)
+
+
+def test_two_accounts_with_one_email_at_once_keep_one_and_refuse_the_other(
+    db: Database,
+) -> None:
+    """Each found no such user yet: on PostgreSQL the second insert broke the unique index,
+    an IntegrityError (a 500 on the admin page, a traceback on the command line)."""
+
+    def create(name: str) -> Callable[[Session], None]:
+        def write(session: Session) -> None:
+            users.create_user(
+                session, email="same@example.test", name=name, role=Role.MEMBER, password=PW
+            )
+
+        return write
+
+    refused = race(db, create("first"), create("second"))
+
+    assert isinstance(refused, Conflict), refused
+    assert "already exists" in refused.detail
+    with db.transaction(write=False) as session:
+        names = session.scalars(select(User.name).where(User.email == "same@example.test"))
+        assert list(names) == ["first"]
