@@ -166,7 +166,9 @@ def token_revoke(
 
 
 @cli.command("gate")
-def gate_command(project_id: int) -> None:
+def gate_command(
+    project_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The project's id.")],
+) -> None:
     """Exit 0 when the project's gate is open; otherwise list what keeps it closed and exit 1."""
     from app.services import gate, projects
 
@@ -188,7 +190,9 @@ def gate_command(project_id: int) -> None:
 
 @cli.command("export")
 def export_command(
-    project_id: Annotated[int | None, typer.Argument(help="The project to back up.")] = None,
+    project_id: Annotated[
+        int | None, typer.Argument(min=1, max=MAX_ID, help="The project to back up.")
+    ] = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Back up every project, user, template and draft.")
     ] = False,

@@ -323,3 +323,19 @@ def test_a_database_that_cannot_be_used_is_named_without_its_password(
     assert done.stderr.startswith(f"error: DESIGNGATE_DATABASE_URL {words}"), done.stderr
     assert "Traceback" not in done.stderr
     assert "hunter2" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["gate", str(2**31)], ["export", str(2**31)], ["gate", "--", "0"]],
+    ids=["gate-past-integer", "export-past-integer", "gate-zero"],
+)
+def test_a_project_id_no_project_can_have_is_a_usage_error(
+    database_url: str, args: list[str]
+) -> None:
+    """Past INTEGER the lookup reached PostgreSQL: a traceback (integer out of range)."""
+    done = run(database_url, *args)
+
+    assert done.returncode == 2, done.stderr
+    assert "Invalid value for 'project_id'" in done.stderr
+    assert "Traceback" not in done.stderr
