@@ -29,13 +29,21 @@ CLI_TIMEOUT_S = 60
 def run(
     database_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url, **(env or {})}
+    done = run_bytes(database_url, *args, stdin=stdin.encode(), env=env)
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+    )
+
+
+def run_bytes(
+    database_url: str, *args: str | bytes, stdin: bytes, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """As ``run``, with arguments and input that need not be UTF-8."""
     return subprocess.run(
         [str(DESIGNGATE), *args],
         input=stdin,
         capture_output=True,
-        text=True,
-        env=env,
+        env={**os.environ, "DESIGNGATE_DATABASE_URL": database_url, **(env or {})},
         timeout=CLI_TIMEOUT_S,
         check=False,
     )
@@ -228,21 +236,6 @@ def test_serve_upgrades_a_fresh_database_to_head_and_answers_healthz(
     )
 
 
-def _run_bytes(
-    database_url: str, *args: str | bytes, stdin: bytes
-) -> subprocess.CompletedProcess[bytes]:
-    """As ``run``, with arguments and input that need not be UTF-8."""
-    env = {**os.environ, "DESIGNGATE_DATABASE_URL": database_url}
-    return subprocess.run(
-        [str(DESIGNGATE), *args],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=CLI_TIMEOUT_S,
-        check=False,
-    )
-
-
 NOT_UTF8 = b"\xff"
 
 
@@ -261,7 +254,7 @@ def test_user_create_refuses_text_no_database_can_store_with_a_message(
 ) -> None:
     # Python reads bytes that are not UTF-8 in arguments and standard input as lone
     # surrogates: hashing or storing one was a traceback.
-    done = _run_bytes(database_url, "user", "create", *args, "--password-stdin", stdin=stdin)
+    done = run_bytes(database_url, "user", "create", *args, "--password-stdin", stdin=stdin)
     stderr = done.stderr.decode("utf-8", "replace")
 
     assert done.returncode == 1, stderr
@@ -275,7 +268,7 @@ def test_token_create_refuses_a_label_that_is_not_utf8(database_url: str) -> Non
     assert create_user(database_url, "dee@example.com").returncode == 0
     label = b"laptop" + NOT_UTF8
     args = ("token", "create", "dee@example.com", "--label", label)
-    done = _run_bytes(database_url, *args, stdin=b"")
+    done = run_bytes(database_url, *args, stdin=b"")
     stderr = done.stderr.decode("utf-8", "replace")
 
     assert done.returncode == 1, stderr

@@ -19,13 +19,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from app.db import Database
 from app.models.enums import Role
 from tests import factories
 from tests.conftest import Actor, make_actor
+from tests.hardening.accumulating import accumulating
 from tests.hardening.web_helpers import sign_in
 
 EXAMPLES = 40
@@ -186,15 +187,7 @@ def _fuzz_form(
         dropped=st.sets(st.sampled_from(fields), max_size=1),
         htmx=st.booleans(),
     )
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        # Not shrunk: what an accepted form wrote stays, so a shrunk example could name a
-        # later form instead of the one that stored what a page cannot show.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    )
+    @accumulating(examples)
     def check(changed: dict[str, str], dropped: set[str], htmx: bool) -> None:
         form = (
             {**valid, "email": f"new-{next(emails)}@example.test"}

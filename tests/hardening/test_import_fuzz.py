@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -32,6 +32,7 @@ from app.db import Base, Database
 from app.models import Meeting
 from tests.after_gate.stored import populated
 from tests.conftest import Actor
+from tests.hardening.accumulating import accumulating
 from tests.web.test_pages import sign_in
 
 EXAMPLES = 100
@@ -222,17 +223,7 @@ def fuzz_import(
     imports = itertools.count(1)
 
     @given(data=st.data())
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        # Not shrunk: every accepted import stays in the database, so a row that breaks the
-        # instance's reads (a template, a user) fails every later example too, and a shrunk
-        # example would name one of those instead of the import that stored the row. The
-        # first failing example is reported as it was drawn: one or two changes.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    )
+    @accumulating(examples)
     def check(data: st.DataObject) -> None:
         document = copy.deepcopy(backup)
         # A key not stored yet, so that the template's own content is what gets imported
