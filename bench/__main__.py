@@ -5,7 +5,9 @@ throughput (ratios against baselines measured in the same run, by the same uvico
 worker on the same database, because this machine is shared and noisy); live (many replies
 streaming at once: each token's delay to its SSE subscriber, the review page meanwhile);
 fanout (a recorded decision reaching many review pages, across two processes on
-PostgreSQL); writers (concurrent decision writers: throughput, errors, no lost write).
+PostgreSQL); writers (concurrent decision writers: throughput, errors, no lost write). A fifth
+needs no database and runs once: markdown (the slowest text to render against prose of the
+same length, in process).
 """
 
 import argparse
@@ -26,7 +28,7 @@ from sqlalchemy.engine import make_url
 from app import migrate
 from app.config import Settings, normalise_database_url
 from app.db import Database
-from bench import fanout, live_replies, load, seed, servers, writers
+from bench import fanout, live_replies, load, markdown, seed, servers, writers
 from bench.sse import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,7 +301,7 @@ def load_note() -> str:
     return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} cores"
 
 
-PARTS = ("throughput", "live", "fanout", "writers")
+PARTS = ("throughput", "live", "fanout", "writers", "markdown")
 
 
 def main() -> None:
@@ -328,6 +330,9 @@ def main() -> None:
     if not load.wrk_available() and {"throughput", "live"} & set(parts):
         raise SystemExit("wrk is not installed (make bench installs Debian's wrk)")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    if "markdown" in parts:  # no database: once
+        print("== rendering a message's Markdown (median of 3)", flush=True)
+        print("\n".join(markdown.run()), flush=True)
     for kind in kinds:
         if "throughput" in parts:
             bench_throughput(kind, args.seconds, args.connections)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from app.markdown import render_markdown
+from app.markdown import MAX_NESTING, render_markdown
 from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
@@ -62,7 +62,7 @@ def _plain_markdown() -> "MarkdownIt":
     # Imported on the first render rather than at start-up.
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("js-default")
+    return MarkdownIt("js-default", {"maxNesting": MAX_NESTING})
 
 
 def _when(moment: datetime | None) -> str:
