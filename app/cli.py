@@ -245,15 +245,15 @@ def main() -> None:
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
-        for problem in settings_problems(exc):
+        for problem in _settings_problems(exc):
             typer.echo(f"error: {problem}", err=True)
         sys.exit(2)
     except (ArgumentError, OperationalError) as exc:
-        typer.echo(f"error: {database_problem(exc, get_settings().database_url)}", err=True)
+        typer.echo(f"error: {_database_problem(exc, get_settings().database_url)}", err=True)
         sys.exit(2)
 
 
-def settings_problems(exc: ValidationError) -> list[str]:
+def _settings_problems(exc: ValidationError) -> list[str]:
     """One line per bad variable; the value itself is not repeated, since it may be a key."""
     return [
         f"DESIGNGATE_{str(error['loc'][0]).upper() if error['loc'] else 'SETTINGS'}: {error['msg']}"
@@ -261,7 +261,7 @@ def settings_problems(exc: ValidationError) -> list[str]:
     ]
 
 
-def database_problem(exc: ArgumentError | OperationalError, database_url: str) -> str:
+def _database_problem(exc: ArgumentError | OperationalError, database_url: str) -> str:
     """The database error's own first line, and the URL it was about without its password."""
     try:
         shown = make_url(database_url).render_as_string(hide_password=True)
