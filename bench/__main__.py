@@ -6,8 +6,8 @@ worker on the same database, because this machine is shared and noisy); live (ma
 streaming at once: each token's delay to its SSE subscriber, the review page meanwhile);
 fanout (a recorded decision reaching many review pages, across two processes on
 PostgreSQL); writers (concurrent decision writers: throughput, errors, no lost write). A fifth
-needs no database and runs once: markdown (the slowest text to render against prose of the
-same length, in process).
+needs no database and runs once: markdown (the slowest text to render against an ordinary
+reply of the same length, in process).
 """
 
 import argparse

@@ -1,9 +1,10 @@
-"""Rendering a message's Markdown: text built to be slow against ordinary prose.
+"""Rendering a message's Markdown: text built to be slow against a reply as models write it.
 
 Every thread page, and every API read of a thread, renders each message's Markdown on the
 one interpreter the server has. A message may hold 100,000 characters (a model's reply up
-to DESIGNGATE_LLM_MAX_REPLY_CHARS), so what matters is how much slower than prose of the same
-length the worst text is. The baseline is ordinary prose rendered in the same run.
+to DESIGNGATE_LLM_MAX_REPLY_CHARS), so what matters is how much slower than an ordinary reply
+of the same length the worst text is. The baseline is such a reply (headings, emphasis, a list,
+a link, code), rendered in the same run.
 """
 
 import statistics
