@@ -104,7 +104,8 @@ async def stream_chat(
     length = 0
     try:
         response = await litellm.acompletion(**_call_arguments(endpoint, messages, stream=True))
-        async for chunk in response:
+        chunks = aiter(response)
+        while (chunk := await _next_chunk(chunks, response, endpoint.timeout_s)) is not None:
             reported = getattr(chunk, "usage", None)
             if usage is not None:
                 _record_usage(litellm, endpoint.model, reported, usage)
@@ -134,6 +135,28 @@ async def stream_chat(
         raise without_key(classify(litellm, exc), endpoint) from exc
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
+
+
+async def _next_chunk(chunks: AsyncIterator[Any], response: Any, timeout_s: float) -> Any | None:
+    """The stream's next chunk, None at its end.
+
+    The connection's read timeout counts bytes, and a proxy or provider that sends SSE
+    keep-alive comments while its model hangs sends bytes for ever: the reply stayed
+    streaming, and its thread busy, with no end. The timeout also counts from the last
+    chunk, comments not being chunks.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):  # a timer, where wait_for makes a task
+            return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        await response.aclose()
+        raise LLMFailure(
+            "timeout",
+            f"The model sent nothing within the timeout ({timeout_s:g} s, "
+            "DESIGNGATE_LLM_TIMEOUT_S), though it kept the connection open.",
+        ) from None
 
 
 def _cut_off(max_reply_chars: int) -> LLMFailure:

@@ -23,6 +23,9 @@ class Reply:
     text: str = ""
     chunk_size: int = 8
     delay_s: float = 0.0  # pause between streamed chunks
+    # During that pause, an SSE comment this often (as proxies and some providers send to
+    # keep a quiet connection open): bytes that carry no text.
+    keep_alive_s: float = 0.0
     status: int = 200  # a non-200 status answers with an error body instead
     error_message: str = "scripted failure"
     cut_after_chunks: int | None = None  # close the connection mid-stream
@@ -172,8 +175,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     return
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                 self._event(_completion(body, [delta], None))
-                if reply.delay_s:
-                    time.sleep(reply.delay_s)
+                self._pause(reply)
             if reply.cut_after_chunks is not None:
                 self._cut()
                 return
@@ -185,6 +187,15 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._event(_completion(body, [], reply))
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
+
+        def _pause(self, reply: Reply) -> None:
+            if not reply.keep_alive_s:
+                time.sleep(reply.delay_s)
+                return
+            until = time.monotonic() + reply.delay_s
+            while (left := until - time.monotonic()) > 0:
+                time.sleep(min(reply.keep_alive_s, left))
+                self._write_chunk(b": keep-alive\n\n")
 
         def _event(self, payload: dict[str, Any]) -> None:
             self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")

@@ -67,6 +67,20 @@ def test_a_timeout_mid_reply_keeps_the_partial_text(
     assert reply["first_token_ms"] is not None
 
 
+@pytest.mark.parametrize("settings_overrides", [{"llm_timeout_s": 0.5}], ids=["short-timeout"])
+def test_a_stream_kept_open_without_text_times_out_keeping_the_partial_text(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """Keep-alive comments are bytes, so the connection's read timeout never fires; the
+    timeout counts from the last piece of the reply instead."""
+    stalled = Reply(text=LONG_TEXT[:60], chunk_size=20, delay_s=2.0, keep_alive_s=0.1)
+    reply = _reply_after(client, member, stalled, llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "timeout")
+    assert "0.5 s" in reply["error"]
+    assert reply["content"] == LONG_TEXT[:20]
+    assert len(llm.requests) == 1  # a timeout is not retried
+
+
 @pytest.mark.parametrize("settings_overrides", [{"llm_max_retries": 0}], ids=["no-retries"])
 @pytest.mark.parametrize(
     ("status", "kind"), [(429, "rate_limited"), (500, "unavailable"), (503, "unavailable")]

@@ -90,11 +90,13 @@ def test_a_model_too_slow_to_start_times_out_with_a_reason(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"llm_timeout_s": 0.5}], ids=["short-timeout"])
+# Silent, or sending SSE keep-alive comments (bytes without text) while it stalls.
+@pytest.mark.parametrize("keep_alive_s", [0.0, 0.1], ids=["silent", "keep-alive"])
 def test_a_model_that_stalls_mid_reply_keeps_the_partial_code(
-    client: TestClient, member: Actor, llm: ScriptedLLM
+    client: TestClient, member: Actor, llm: ScriptedLLM, keep_alive_s: float
 ) -> None:
     # The first chunk arrives; the next one would come after the timeout.
-    stalling = Reply(text=CODE, chunk_size=8, delay_s=1.5)
+    stalling = Reply(text=CODE, chunk_size=8, delay_s=1.5, keep_alive_s=keep_alive_s)
     generation = _generate(client, member, stalling, llm=llm)
     assert generation["status"] == "error"
     assert "timeout" in generation["error"]
