@@ -90,6 +90,14 @@ class ScriptedLLM:
             self.requests.clear()
             self.abandoned = 0
 
+    def abandoned_after_wait(self, timeout_s: float = 5.0) -> int:
+        """``abandoned``, once a stream has been abandoned or ``timeout_s`` has passed: the
+        server sees a closed stream only at its next write."""
+        deadline = time.monotonic() + timeout_s
+        while not self.abandoned and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.abandoned
+
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
             self.requests.append(body)
