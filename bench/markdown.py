@@ -1,7 +1,8 @@
 """Rendering a message's Markdown: text built to be slow against a reply as models write it.
 
-Every thread page, and every API read of a thread, renders each message's Markdown on the
-one interpreter the server has. A message may hold 100,000 characters (a model's reply up
+The first thread page, or API read, that shows a message renders its Markdown on the one
+interpreter the server has (later ones find it kept: app/markdown.py, ``RenderedByText``);
+measured here is that first rendering. A message may hold 100,000 characters (a model's reply up
 to DESIGNGATE_LLM_MAX_REPLY_CHARS), so what matters is how much slower than an ordinary reply
 of the same length the worst text is. The baseline is such a reply (headings, emphasis, a list,
 a link, code), rendered in the same run.
@@ -11,7 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from app.markdown import render_markdown
+from app.markdown import sanitised_html
 
 LENGTH = 100_000  # what a person's message may hold (the API's and the forms' limit)
 # A model's reply as they come: headings, emphasis, lists, a link, code.
@@ -52,12 +53,12 @@ def _median_ms(render: Callable[[str], str], text: str, runs: int = 3) -> float:
 
 def run() -> list[str]:
     """One line per case: its render time and its ratio to prose of the same length."""
-    render_markdown(PROSE)  # the parser is built on the first render
-    prose_ms = _median_ms(render_markdown, _repeat(PROSE))
+    sanitised_html(PROSE)  # the parser is built on the first render
+    prose_ms = _median_ms(sanitised_html, _repeat(PROSE))
     lines = [f"  {'a reply as models write them':38} {prose_ms:8.0f} ms  (baseline)"]
     worst = 0.0
     for name, text in HOSTILE.items():
-        took = _median_ms(render_markdown, text)
+        took = _median_ms(sanitised_html, text)
         worst = max(worst, took / prose_ms)
         lines.append(f"  {name:38} {took:8.0f} ms  = x{took / prose_ms:.1f} prose")
     lines.append(f"  the slowest text against prose: x{worst:.1f}")

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, computed_field
 
-from app.markdown import render_markdown
+from app.markdown import render_markdown, sanitised_html
 from app.models.enums import MessageRole, MessageStatus, ThreadMode
 from app.schemas.common import NO_NUL, Flag, Id, Read, RequiredText, Strict, Title
 
@@ -58,7 +58,12 @@ class MessageRead(Read):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def content_html(self) -> str:
-        """The content as sanitised HTML; the only form a page may show unescaped."""
+        """The content as sanitised HTML; the only form a page may show unescaped.
+
+        A streaming reply's text is new at every read: rendered, but not kept, where it
+        would push finished messages out of what is kept."""
+        if self.status == MessageStatus.STREAMING:
+            return sanitised_html(self.content)
         return render_markdown(self.content)
 
 

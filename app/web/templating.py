@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from app.markdown import MAX_NESTING, render_markdown
+from app.markdown import MAX_NESTING, RenderedByText, render_markdown
 from app.models.enums import Category, DecisionStatus, Role, ThreadMode
 from app.services.catalog import CATEGORY_LABELS
 from app.web.deps import SignedIn
@@ -69,9 +69,16 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
+def _plain_html(text: str) -> str:
+    return nh3.clean(_plain_markdown().render(text))
+
+
+_rendered_plain = RenderedByText(_plain_html)
+
+
 def markdown(text: str) -> Markup:
     """Markdown to HTML: raw HTML in the source is escaped, then the result is sanitised."""
-    return Markup(nh3.clean(_plain_markdown().render(text)))  # noqa: S704 (sanitised just above)
+    return Markup(_rendered_plain(text))  # noqa: S704 (sanitised by _plain_html)
 
 
 def model_markdown(text: str) -> Markup:

@@ -1,14 +1,29 @@
 """Model output is rendered without any way to run script or steer htmx on our pages."""
 
+import uuid
 from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.markdown import ALLOWED_TAGS, MAX_NESTING, render_markdown
+from app.db import Database
+from app.markdown import (
+    ALLOWED_TAGS,
+    MAX_NESTING,
+    RenderedByText,
+    render_markdown,
+    sanitised_html,
+)
 from tests import factories
 from tests.conftest import Actor
-from tests.debates.helpers import last_reply, say, start_thread
+from tests.debates.helpers import (
+    add_streaming_reply,
+    last_reply,
+    replies,
+    say,
+    start_thread,
+    thread,
+)
 from tests.llm_server import ScriptedLLM
 
 XSS_CORPUS = [
@@ -115,3 +130,68 @@ def test_a_script_tag_in_model_output_is_inert_in_content_html(
     assert all(
         not name.startswith("hx-") for _, a in _elements(reply["content_html"]) for name in a
     )
+
+
+def _counting_renderer(budget_chars: int) -> tuple[RenderedByText, list[str]]:
+    rendered: list[str] = []
+
+    def render(text: str) -> str:
+        rendered.append(text)
+        return sanitised_html(text)
+
+    return RenderedByText(render, budget_chars), rendered
+
+
+def test_a_text_is_rendered_once_then_served_as_kept() -> None:
+    kept, rendered = _counting_renderer(budget_chars=1_000)
+
+    first = kept("**bold** and [a link](https://example.com)")
+    again = kept("**bold** and [a link](https://example.com)")
+
+    assert first == again == sanitised_html("**bold** and [a link](https://example.com)")
+    assert rendered == ["**bold** and [a link](https://example.com)"]
+    assert kept("*other*") == "<p><em>other</em></p>\n"
+    assert len(rendered) == 2
+
+
+def test_the_least_recently_used_texts_leave_first_and_a_text_past_the_budget_is_not_kept() -> None:
+    # Source and HTML: "one" and "two" 14 characters each, "three" 19, "four" 17.
+    kept, rendered = _counting_renderer(budget_chars=60)
+    for text in ("one", "two", "three", "one"):  # 47 kept; "two" now the least recent
+        kept(text)
+    kept("four")  # 64: "two" leaves
+    rendered.clear()
+    for text in ("one", "three", "four"):
+        kept(text)
+    assert rendered == []
+    kept("two")
+    assert rendered == ["two"]
+    assert kept.kept_chars <= kept.budget_chars
+
+    huge = "x" * 100
+    assert kept(huge) == kept(huge) == f"<p>{huge}</p>\n"  # still rendered, each time
+    assert rendered[1:] == [huge, huge]
+
+
+def test_a_threads_messages_are_rendered_once_however_often_it_is_read(
+    client: TestClient, member: Actor, llm: ScriptedLLM, db: Database
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    unique = f"run {uuid.uuid4()}"
+    llm.script(f"## Design 1 of {unique}\n\nAn *outbox*.")
+    say(client, member, blind["id"], f"Propose designs for {unique}.")
+    add_streaming_reply(db, blind["id"], 0, f"Design 2 of {unique}, stre", model="m", turn=2)
+
+    first = thread(client, member, blind["id"])
+    renders = render_markdown.renders
+    again = thread(client, member, blind["id"])
+
+    assert again["messages"] == first["messages"]
+    assert "<h2>Design 1 of" in replies(first)[0]["content_html"]
+    assert "stre</p>" in replies(first)[-1]["content_html"]
+    assert render_markdown.renders == renders  # nothing rendered again
+    # A streaming reply's text is new at every read: rendered, never kept.
+    streaming = f"Design 2 of {unique}, stre"
+    assert "stre</p>" in render_markdown(streaming)
+    assert render_markdown.renders == renders + 1
