@@ -255,10 +255,14 @@ def main() -> None:
 
 def _settings_problems(exc: ValidationError) -> list[str]:
     """One line per bad variable; the value itself is not repeated, since it may be a key."""
-    return [
-        f"DESIGNGATE_{str(error['loc'][0]).upper() if error['loc'] else 'SETTINGS'}: {error['msg']}"
-        for error in exc.errors()
-    ]
+    problems = []
+    for error in exc.errors():
+        variable = f"DESIGNGATE_{str(error['loc'][0]).upper() if error['loc'] else 'SETTINGS'}"
+        # A check of our own says what is wrong in its words, after pydantic's "Value error, ".
+        own = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+        reason = str(own).removeprefix(f"{variable} ") if own else error["msg"]
+        problems.append(f"{variable}: {reason}")
+    return problems
 
 
 def _database_problem(exc: ArgumentError | OperationalError, database_url: str) -> str:

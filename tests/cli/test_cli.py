@@ -282,7 +282,7 @@ def test_token_create_refuses_a_label_that_is_not_utf8(database_url: str) -> Non
         ("DESIGNGATE_MAX_BODY_BYTES", "a lot", "DESIGNGATE_MAX_BODY_BYTES: Input should be"),
         ("DESIGNGATE_LLM_TIMEOUT_S", "-1", "DESIGNGATE_LLM_TIMEOUT_S: Input should be greater"),
         ("DESIGNGATE_LLM_TIMEOUT_S", "inf", "DESIGNGATE_LLM_TIMEOUT_S: Input should be a finite"),
-        ("DESIGNGATE_SECRET_KEY", "short-secret", "DESIGNGATE_SECRET_KEY: Value error"),
+        ("DESIGNGATE_SECRET_KEY", "short-secret", "DESIGNGATE_SECRET_KEY: must be at least 32"),
     ],
     ids=["not-a-number", "negative-timeout", "endless-timeout", "short-secret"],
 )
