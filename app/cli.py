@@ -43,6 +43,7 @@ def serve(
     """Apply migrations, then serve the web app and the API."""
     import uvicorn
 
+    from app.http_protocol import with_header_timeout
     from app.main import create_app
 
     settings = get_settings()
@@ -56,11 +57,13 @@ def serve(
     # routes exist, so uvicorn need not load a websocket implementation. Live pages hold
     # server-sent event streams open; without a limit a stop would wait forever. Proxy headers
     # are the app's to believe (DESIGNGATE_FORWARDED_ALLOW_IPS), not uvicorn's, which by
-    # default would believe them from any process on this machine.
+    # default would believe them from any process on this machine. uvicorn's own protocol
+    # would wait for ever for a request's headers.
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=with_header_timeout(settings.request_header_timeout_s),
         proxy_headers=False,
         ws="none",
         timeout_graceful_shutdown=5,

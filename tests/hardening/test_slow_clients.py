@@ -1,0 +1,113 @@
+"""Clients that open connections and send their request slowly or not at all cannot hold
+them: `designgate serve` closes a connection whose request headers are not complete within
+DESIGNGATE_REQUEST_HEADER_TIMEOUT_S (app/http_protocol.py); a slow body, a response held open
+and an idle keep-alive connection are not cut by it."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.hardening.server import Server, designgate_env
+
+HEADER_TIMEOUT_S = 0.5
+# How long a test keeps trickling before it calls the connection held: far past the deadline.
+GIVE_UP_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = designgate_env(database_url, request_header_timeout_s=str(HEADER_TIMEOUT_S))
+    log = tmp_path_factory.mktemp("slow-clients") / "server.log"
+    with Server(env, log) as running:
+        yield running
+
+
+def _connect(server: Server) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", server.port))
+    connection.settimeout(0.2)
+    return connection
+
+
+def _closed_while_trickling(connection: socket.socket, line: bytes) -> bool:
+    """Send ``line`` every 0.2 s until the server closes the connection (True) or answers or
+    GIVE_UP_S passes (False)."""
+    deadline = time.monotonic() + GIVE_UP_S
+    while time.monotonic() < deadline:
+        try:
+            connection.sendall(line)
+            # Closed (b""), or an answer: the connection was not closed.
+            return connection.recv(1024) == b""
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            return True
+    return False
+
+
+def _response(connection: socket.socket) -> bytes:
+    """The whole response (its head and a Content-Length body), or b"" if closed first."""
+    connection.settimeout(GIVE_UP_S)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        if not (data := connection.recv(1024)):
+            return received
+        received += data
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    while len(body) < length and (data := connection.recv(1024)):
+        body += data
+    connection.settimeout(0.2)
+    return head + b"\r\n\r\n" + body
+
+
+def test_headers_sent_a_line_at_a_time_are_cut_off(server: Server) -> None:
+    with _connect(server) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: designgate\r\n")
+        assert _closed_while_trickling(connection, b"X-Slow: one more line\r\n")
+
+
+def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
+    with _connect(server) as connection:
+        assert _response(connection) == b""
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(
+    server: Server,
+) -> None:
+    with _connect(server) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: designgate\r\n\r\n")
+        assert _response(connection).startswith(b"HTTP/1.1 200")
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: designgate\r\n")
+        assert _closed_while_trickling(connection, b"X-Slow: one more line\r\n")
+
+
+def test_a_slow_body_and_an_idle_kept_alive_connection_are_not_cut(server: Server) -> None:
+    body = b'{"name": "slow"}'
+    with _connect(server) as connection:
+        # Idle past the header deadline (but within uvicorn's keep-alive) between requests.
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: designgate\r\n\r\n")
+        assert _response(connection).startswith(b"HTTP/1.1 200")
+        time.sleep(HEADER_TIMEOUT_S * 3)
+        head = (
+            b"POST /api/v1/projects HTTP/1.1\r\nHost: designgate\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        connection.sendall(head)
+        for byte in body:  # 16 bytes over 1.6 s, three times the header deadline
+            time.sleep(0.1)
+            connection.sendall(bytes([byte]))
+        assert _response(connection).startswith(b"HTTP/1.1 401")
+
+
+def test_the_server_still_answers_others_meanwhile(server: Server) -> None:
+    with _connect(server) as held, server.client() as client:
+        held.sendall(b"GET /healthz HTTP/1.1\r\n")
+        assert client.get("/healthz").status_code == 200
