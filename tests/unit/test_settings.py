@@ -132,3 +132,12 @@ def test_litellm_heap_is_left_out_of_garbage_collections_once_imported() -> None
     before, after = (int(number) for number in done.stdout.split())
     assert before == 0
     assert after > 100_000  # litellm and what it imports: about 370,000 objects here
+
+
+def test_the_readme_documents_every_setting() -> None:
+    """The configuration table is how operators learn a setting exists."""
+    readme = (ROOT / "README.md").read_text()
+    table_rows = [line for line in readme.splitlines() if line.startswith("| `DESIGNGATE_")]
+    documented = {line.split("`")[1] for line in table_rows}
+
+    assert documented == {f"DESIGNGATE_{name.upper()}" for name in Settings.model_fields}
