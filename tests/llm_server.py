@@ -33,6 +33,9 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     headers: dict[str, str] = field(default_factory=dict)
+    # Set when the client closed this reply's stream before its end (the server sees that at
+    # its next write): per reply, so a stream another test gave up cannot be counted here.
+    abandoned: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -52,7 +55,6 @@ class ScriptedLLM:
         # Replies for one model (by the request's ``model`` field), ahead of the shared queue.
         self.model_replies: dict[str, deque[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
-        self.abandoned = 0  # streams the client closed before their end
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -88,15 +90,6 @@ class ScriptedLLM:
             self.replies.clear()
             self.model_replies.clear()
             self.requests.clear()
-            self.abandoned = 0
-
-    def abandoned_after_wait(self, timeout_s: float = 5.0) -> int:
-        """``abandoned``, once a stream has been abandoned or ``timeout_s`` has passed: the
-        server sees a closed stream only at its next write."""
-        deadline = time.monotonic() + timeout_s
-        while not self.abandoned and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.abandoned
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
@@ -164,8 +157,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             try:
                 self._stream_chunks(reply, body)
             except ConnectionError:
-                with llm.lock:
-                    llm.abandoned += 1
+                reply.abandoned.set()
                 raise
 
         def _stream_chunks(self, reply: Reply, body: dict[str, Any]) -> None:

@@ -78,7 +78,7 @@ def test_a_stream_kept_open_without_text_times_out_keeping_the_partial_text(
     assert "0.5 s" in reply["error"]
     assert reply["content"] == LONG_TEXT[:20]
     assert len(llm.requests) == 1  # a timeout is not retried
-    assert llm.abandoned_after_wait() == 1  # closed, not left open
+    assert stalled.abandoned.wait(5)  # closed, not left open
 
 
 @pytest.mark.parametrize("settings_overrides", [{"llm_max_retries": 0}], ids=["no-retries"])
@@ -120,7 +120,7 @@ def test_a_reply_that_goes_on_past_the_limit_is_cut_off_keeping_its_text(
     assert "passed 45 characters" in reply["error"]
     assert len(llm.requests) == 1
     # The stream was closed, not read to its end: the server's next write fails.
-    assert llm.abandoned_after_wait() == 1
+    assert endless.abandoned.wait(5)
 
 
 @pytest.mark.parametrize("unstorable", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])

@@ -98,14 +98,15 @@ def test_a_stream_given_up_is_cancelled_in_the_child(
 ) -> None:
     """Closing the stream (a cancelled reply) closes the model's connection too, instead of
     leaving the child reading a reply nobody wants until the model finishes it."""
-    llm.script(Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05))
+    reply = Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05)
+    llm.script(reply)
 
     async def give_up() -> None:
         stream = process.stream(endpoint(llm), [], usage=None)
         async for _piece in stream:
             break
         await stream.aclose()
-        await wait_until(lambda: llm.abandoned == 1)
+        await wait_until(reply.abandoned.is_set)
 
     run_coroutine(give_up())
 
@@ -114,7 +115,8 @@ def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
     process: ModelProcess, llm: ScriptedLLM
 ) -> None:
     """Not after the call's timeout: a stopped child's calls end with a reason right away."""
-    llm.script(Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05))
+    reply = Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05)
+    llm.script(reply)
 
     async def stopped_mid_stream() -> None:
         async for _piece in process.stream(endpoint(llm, timeout_s=600), [], usage=None):
