@@ -17,7 +17,7 @@ from typing import Any
 
 from app import heap
 from app.config import DEFAULT_MAX_REPLY_CHARS, Settings
-from app.schemas.common import storable, storable_json
+from app.schemas.common import MAX_JSON_DEPTH, nests_deeper_than, storable, storable_json
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,9 @@ _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object in a reply, tolerating code fences and prose around it."""
+    """The JSON object in a reply, tolerating code fences and prose around it; not one that
+    nests deeper than any answer asked for (``MAX_JSON_DEPTH``), which the app could not
+    store and read back."""
     stripped = _FENCE.sub("", text.strip())
     candidates = [stripped]
     start, end = stripped.find("{"), stripped.rfind("}")
@@ -209,9 +211,9 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             parsed = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if isinstance(parsed, dict):
+        if isinstance(parsed, dict) and not nests_deeper_than(parsed, MAX_JSON_DEPTH):
             return parsed
     return None
 

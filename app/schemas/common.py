@@ -63,6 +63,32 @@ def is_storable(text: str) -> bool:
     return _UNSTORABLE.search(text) is None
 
 
+# How deep lists and objects may nest in JSON read from outside (a backup, a model's answer).
+# The app's own values nest a few levels. Python's parser stops near a thousand with
+# RecursionError (a backup of "[" repeated was a 500 on the API and a traceback on the command
+# line), and every walk of a stored value (``storable_json``, validation, the JSON columns'
+# encoder, the pages) recurses too, each with less room than the parser.
+MAX_JSON_DEPTH = 64
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels in ``value`` (a scalar is
+    level 0); walked without recursion, so any depth can be asked about."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict):
+            children = list(current.values())
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
 def storable_json(value: Any) -> Any:
     """``value`` with ``storable`` applied to every string in it, keys included."""
     if isinstance(value, str):

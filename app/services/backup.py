@@ -54,6 +54,7 @@ from app.schemas.backup import (
     UserRecord,
     VoteRecord,
 )
+from app.schemas.common import MAX_JSON_DEPTH, nests_deeper_than
 from app.schemas.template import TemplateSpec, stored_template
 from app.services import audit
 from app.services.projects import get_project
@@ -406,6 +407,13 @@ def _draft_record(session: Session, draft: Draft, refs: _Refs) -> DraftRecord:
     )
 
 
+def _too_deep() -> InvalidInput:
+    return InvalidInput(
+        f"The backup nests lists and objects more than {MAX_JSON_DEPTH} levels deep; "
+        "no backup this app writes does."
+    )
+
+
 def parse_backup(raw: bytes | str) -> BackupDocument:
     """Read and validate a backup; refuse it, saying where, before anything is written."""
     try:
@@ -413,6 +421,8 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
         data = json.loads(text)
     except UnicodeDecodeError as exc:
         raise InvalidInput("The backup is not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise _too_deep() from exc
     except json.JSONDecodeError as exc:
         # An unterminated string ran to the end of the text, so it ended early too.
         ended_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated")
@@ -421,6 +431,8 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
             f"The backup is not valid JSON: {exc.msg} (line {exc.lineno}, "
             f"column {exc.colno}).{hint}"
         ) from exc
+    if nests_deeper_than(data, MAX_JSON_DEPTH):
+        raise _too_deep()
     _check_format(data)
     try:
         return BackupDocument.model_validate(data)

@@ -18,6 +18,7 @@ from app import migrate
 from app.db import Base, Database
 from app.models import ChecklistTemplate
 from app.schemas.backup import BackupDocument
+from app.schemas.common import MAX_JSON_DEPTH
 from app.services import backup
 from app.services.backup import COLUMNS
 from app.services.templates import builtin_catalog
@@ -318,6 +319,69 @@ def test_a_backup_with_values_its_tables_cannot_hold_is_refused_and_writes_nothi
     assert response.status_code == 422, response.text
     assert words in response.json()["detail"]
     assert _row_counts(db) == before
+
+
+def _nested_text(depth: int) -> str:
+    """A JSON value of ``depth`` lists one inside the other (json.dumps cannot write one
+    past about a thousand)."""
+    return "[" * depth + '"deep"' + "]" * depth
+
+
+# The first message's judgement is an object eight levels down (the document, its projects, a
+# project, its threads, a thread, its messages, a message, the judgement); the value put in it
+# adds its own levels.
+JUDGEMENT_LEVEL = 8
+
+
+def _with_nested_judgement(db: Database, depth: int) -> bytes:
+    document = json.loads(_export(db).model_dump_json())
+    _first_message(document)["judgement"] = {"verdict": "PLACEHOLDER"}
+    return json.dumps(document).replace('"PLACEHOLDER"', _nested_text(depth)).encode()
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [MAX_JSON_DEPTH - JUDGEMENT_LEVEL + 1, 10_000],
+    ids=["one-level-too-deep", "past-pythons-parser"],
+)
+def test_a_backup_nested_too_deep_is_refused_and_writes_nothing(
+    client: TestClient, db: Database, member: Actor, admin: Actor, depth: int
+) -> None:
+    """Python's parser stops near a thousand levels with RecursionError: a 500."""
+    populated(client, db, member, admin)
+    body = _with_nested_judgement(db, depth)
+    before = _row_counts(db)
+
+    response = client.post("/api/v1/import", content=body, headers=admin.headers)
+
+    assert response.status_code == 422, response.text
+    assert "more than 64 levels deep" in response.json()["detail"]
+    assert _row_counts(db) == before
+
+
+def test_a_backup_nested_as_deep_as_allowed_is_imported(
+    client: TestClient, db: Database, member: Actor, admin: Actor
+) -> None:
+    populated(client, db, member, admin)
+    body = _with_nested_judgement(db, MAX_JSON_DEPTH - JUDGEMENT_LEVEL)
+
+    response = client.post("/api/v1/import", content=body, headers=admin.headers)
+
+    assert response.status_code == 200, response.text
+
+
+def test_the_cli_refuses_a_file_nested_past_pythons_parser_without_a_traceback(
+    database_url: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "deep.json"
+    file.write_text("[" * 100_000)
+
+    refused = designgate(database_url, "import", str(file))
+
+    assert refused.returncode == 1
+    assert b"nothing was imported" in refused.stderr
+    assert b"more than 64 levels deep" in refused.stderr
+    assert b"Traceback" not in refused.stderr
 
 
 def test_characters_no_database_can_store_are_imported_as_replacement_characters(

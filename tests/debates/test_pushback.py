@@ -3,8 +3,10 @@
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.schemas.common import MAX_JSON_DEPTH
 from tests import factories
 from tests.conftest import Actor
 from tests.debates.conftest import JUDGE, MODEL
@@ -96,6 +98,23 @@ def test_a_judge_answer_wrapped_in_prose_and_fences_is_still_read(
     fenced = f"Here is my verdict:\n```json\n{_verdict(True, False)}\n```"
     _project, reply = _debate_with_pushback(client, member, llm, fenced)
     assert "capitulated" in reply["flags"]
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, 10_000], ids=["past-the-limit", "past-python"])
+def test_a_judge_answer_nested_too_deep_is_a_failed_judgement_not_a_stored_one(
+    client: TestClient, member: Actor, llm: ScriptedLLM, depth: int
+) -> None:
+    """Past a thousand levels Python's parser raised RecursionError; below that the answer was
+    stored, and every read and backup of it had to walk it again."""
+    verdict = json.loads(_verdict(True, False))
+    nested = json.dumps({**verdict, "reason": "PLACEHOLDER"})
+    deep = nested.replace('"PLACEHOLDER"', "[" * depth + "1" + "]" * depth)
+    _project, reply = _debate_with_pushback(client, member, llm, deep)
+
+    assert reply["status"] == "complete"
+    assert reply["flags"] == []
+    assert reply["judgement"]["error_kind"] == "bad_output"
+    assert "reason" not in reply["judgement"]
 
 
 def test_a_failed_judge_leaves_the_reply_complete_and_says_why(
