@@ -183,6 +183,13 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
     usage = Usage()
     _record_usage(litellm, endpoint.model, getattr(response, "usage", None), usage)
     text = storable(_reply_text(response))
+    if len(text) > endpoint.max_reply_chars:
+        # Stored whole, the judge's answer went into every read of its thread.
+        raise LLMFailure(
+            "too_long",
+            f"The answer passed {endpoint.max_reply_chars} characters "
+            "(DESIGNGATE_LLM_MAX_REPLY_CHARS) and was set aside.",
+        )
     data = parse_json_object(text)
     if data is None:
         reason = f"The model did not answer with a JSON object: {text[:200]!r}"

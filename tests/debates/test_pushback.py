@@ -117,6 +117,22 @@ def test_a_judge_answer_nested_too_deep_is_a_failed_judgement_not_a_stored_one(
     assert "reason" not in reply["judgement"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"llm_max_reply_chars": 500}], ids=["500-chars"])
+def test_a_judge_answer_past_the_reply_limit_is_a_failed_judgement_not_a_stored_one(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """The judge's whole answer is stored with its verdict: without the limit every read of
+    the thread carried however much the judge wrote."""
+    verdict = json.loads(_verdict(True, False))
+    rambling = json.dumps({**verdict, "explanation": "Because " * 100})
+    _project, reply = _debate_with_pushback(client, member, llm, rambling)
+
+    assert reply["status"] == "complete"
+    assert reply["judgement"]["error_kind"] == "too_long"
+    assert "passed 500 characters" in reply["judgement"]["error"]
+    assert "answer" not in reply["judgement"]
+
+
 def test_a_failed_judge_leaves_the_reply_complete_and_says_why(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
