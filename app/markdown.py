@@ -60,7 +60,7 @@ class RenderedByText:
 
     A thread page, and every API read of a thread or of a new message for each of its event
     streams' subscribers, rendered every message again, though a message's text changes only
-    while it streams. A normal 100,000-character reply takes about 70 ms to render, and one
+    while it streams. A normal 100,000-character reply takes 70 to 150 ms to render, and one
     built to be slow 1.6 s: both were paid at every view. Keyed by the text itself, so a hit
     is exact; safe across the worker threads.
     """
