@@ -67,8 +67,9 @@ def is_storable(text: str) -> bool:
 # The app's own values nest a few levels, and a backup of an instance holding every kind of
 # row nests nine (tests/after_gate/stored.py, measured 2026-12-06). Python's parser stops
 # near a thousand with RecursionError (a backup of "[" repeated was a 500 on the API and a
-# traceback on the command line), and every walk of a stored value (``storable_json``, validation, the JSON columns'
-# encoder, the pages) recurses too, each with less room than the parser.
+# traceback on the command line), and every walk of a stored value (``storable_json``,
+# validation, the JSON columns' encoder, the pages) recurses too, each with less room than
+# the parser.
 MAX_JSON_DEPTH = 64
 
 
