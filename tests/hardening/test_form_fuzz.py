@@ -134,7 +134,7 @@ def _page_forms(app: FastAPI) -> set[str]:
     }
 
 
-def _world(client: TestClient, admin: Actor, other: Actor) -> dict[str, Any]:
+def fuzzing_world(client: TestClient, admin: Actor, other: Actor) -> dict[str, Any]:
     """A project with a decided item, a thread and a meeting the admin presents."""
     project = factories.create_project(client, admin)
     item = factories.checklist(client, admin, project["id"])[0]
@@ -157,7 +157,7 @@ def _world(client: TestClient, admin: Actor, other: Actor) -> dict[str, Any]:
 
 def fuzz_forms(app: FastAPI, client: TestClient, db: Database, admin: Actor, examples: int) -> None:
     other = make_actor(db, Role.MEMBER)
-    ids = _world(client, admin, other)
+    ids = fuzzing_world(client, admin, other)
     forms = valid_forms(ids, other.email)
     assert set(forms) | NOT_FUZZED == _page_forms(app), "a form is neither fuzzed nor excused"
     headers = {"X-CSRF-Token": sign_in(client, admin.email)}

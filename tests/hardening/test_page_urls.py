@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.models.enums import Role
 from tests.conftest import Actor, make_actor
-from tests.hardening.test_form_fuzz import HOSTILE, _world
+from tests.hardening.test_form_fuzz import HOSTILE, fuzzing_world
 from tests.hardening.web_helpers import sign_in
 
 # Event streams answer with a stream that does not end; their ids are probed, not read on.
@@ -67,7 +67,7 @@ def test_every_page_url_answers_hostile_ids_and_queries_without_a_server_error(
     app: FastAPI, client: TestClient, db: Database, admin: Actor
 ) -> None:
     other = make_actor(db, Role.MEMBER)
-    ids = _world(client, admin, other)
+    ids = fuzzing_world(client, admin, other)
     sign_in(client, admin.email)
     routes = _page_routes(app)
     # Signed in, with ids that exist: the probes reach the pages, not the sign-in redirect.
