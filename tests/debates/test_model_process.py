@@ -115,8 +115,7 @@ def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
     process: ModelProcess, llm: ScriptedLLM
 ) -> None:
     """Not after the call's timeout: a stopped child's calls end with a reason right away."""
-    reply = Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05)
-    llm.script(reply)
+    llm.script(Reply(text=TEXT * 5, chunk_size=2, delay_s=0.05))
 
     async def stopped_mid_stream() -> None:
         async for _piece in process.stream(endpoint(llm, timeout_s=600), [], usage=None):
