@@ -25,6 +25,24 @@ def free_port() -> int:
         return port
 
 
+def read_response(connection: socket.socket) -> tuple[int, str, bytes] | None:
+    """Status, content type and Content-Length body of the response read from a plain
+    socket; None if the server closed the connection before its head was complete."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        received = connection.recv(65536)
+        if not received:
+            return None
+        data += received
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length and (received := connection.recv(65536)):
+        rest += received
+    return int(lines[0].split()[1]), headers.get("content-type", ""), rest[:length]
+
+
 def designgate_env(database_url: str, **settings: str) -> dict[str, str]:
     """A clean environment: only what the command needs, plus DESIGNGATE_* settings."""
     env = {

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.config import ONE_MIB
 from tests import factories
 from tests.conftest import Actor
-from tests.hardening.server import Server, designgate_env
+from tests.hardening.server import Server, designgate_env, read_response
 from tests.hardening.web_helpers import sign_in
 
 OVER = ONE_MIB + 1
@@ -126,20 +126,9 @@ def _raw_chunked_post(port: int, path: str, token: str, body: bytes) -> tuple[in
             connection.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may answer and close before the whole body is sent
-        return _read_response(connection)
-
-
-def _read_response(connection: socket.socket) -> tuple[int, str, bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += connection.recv(65536)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        rest += connection.recv(65536)
-    return int(lines[0].split()[1]), headers.get("content-type", ""), rest[:length]
+        response = read_response(connection)
+        assert response is not None, "the server closed the connection without an answer"
+        return response
 
 
 def test_a_real_server_refuses_a_chunked_oversized_body(
