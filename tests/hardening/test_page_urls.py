@@ -12,31 +12,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.models.enums import Role
 from tests.conftest import Actor, make_actor
 from tests.hardening.test_form_fuzz import HOSTILE, fuzzing_world
-from tests.hardening.web_helpers import sign_in
+from tests.hardening.web_helpers import page_routes, sign_in
 
 # Event streams answer with a stream that does not end; their ids are probed, not read on.
 STREAMS = re.compile(r"/events$")
-
-
-def _page_routes(app: FastAPI) -> list[tuple[str, list[str]]]:
-    """Each page GET route's path and the names of its query parameters."""
-    routes = []
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute) or str(context.path).startswith("/api/"):
-            continue
-        if "GET" not in (context.methods or set()):
-            continue
-        queries = [param.alias for param in route.dependant.query_params]
-        routes.append((str(context.path), queries))
-    return routes
 
 
 def _fill(path: str, ids: dict[str, Any], hostile: str | None) -> str:
@@ -69,7 +54,11 @@ def test_every_page_url_answers_hostile_ids_and_queries_without_a_server_error(
     other = make_actor(db, Role.MEMBER)
     ids = fuzzing_world(client, admin, other)
     sign_in(client, admin.email)
-    routes = _page_routes(app)
+    # Each page GET route's path and the names of its query parameters.
+    routes = [
+        (path, [param.alias for param in route.dependant.query_params])
+        for path, route in page_routes(app, "GET").items()
+    ]
     # Signed in, with ids that exist: the probes reach the pages, not the sign-in redirect.
     for page in ("/projects/{project_id}", "/threads/{thread_id}", "/admin/users"):
         assert client.get(_fill(page, ids, None)).status_code == 200, page

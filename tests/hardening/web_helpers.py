@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
@@ -13,6 +15,17 @@ from app.db import Base
 
 PASSWORD = "correct horse battery"
 COOKIE = "designgate_session"
+
+
+def page_routes(app: FastAPI, method: str) -> dict[str, APIRoute]:
+    """The pages' routes (every route outside the API) that answer ``method``, by path."""
+    return {
+        str(context.path): context.original_route
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        and not str(context.path).startswith("/api/")
+        and method in (context.methods or set())
+    }
 
 
 def token_in(html: str) -> str:
