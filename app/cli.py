@@ -43,7 +43,7 @@ def serve(
     """Apply migrations, then serve the web app and the API."""
     import uvicorn
 
-    from app.http_protocol import with_header_timeout
+    from app.http_protocol import with_deadlines
     from app.main import create_app
 
     settings = get_settings()
@@ -58,12 +58,14 @@ def serve(
     # server-sent event streams open; without a limit a stop would wait forever. Proxy headers
     # are the app's to believe (DESIGNGATE_FORWARDED_ALLOW_IPS), not uvicorn's, which by
     # default would believe them from any process on this machine. uvicorn's own protocol
-    # would wait for ever for a request's headers.
+    # would wait for ever for a request's headers or the rest of its body.
     uvicorn.run(
         app,
         host=host,
         port=port,
-        http=with_header_timeout(settings.request_header_timeout_s),
+        http=with_deadlines(
+            settings.request_header_timeout_s, settings.request_body_idle_timeout_s
+        ),
         proxy_headers=False,
         ws="none",
         timeout_graceful_shutdown=5,

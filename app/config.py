@@ -29,8 +29,10 @@ class Settings(BaseSettings):
     llm_max_reply_chars: int = Field(default=DEFAULT_MAX_REPLY_CHARS, ge=1)
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=ONE_MIB, ge=1)
-    # How long `designgate serve` waits for a request's headers (app/http_protocol.py).
+    # How long `designgate serve` waits for a request's headers, and for the next piece of a
+    # request's body (app/http_protocol.py).
     request_header_timeout_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
+    request_body_idle_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within
     # a sliding window; past either, sign-in is refused (429) until old failures age out.
     login_max_failures: int = Field(default=5, ge=1)

@@ -1,28 +1,40 @@
-"""uvicorn's HTTP protocol with a deadline for a request's headers.
+"""uvicorn's HTTP protocol with deadlines for a request's headers and for pauses in its body.
 
 uvicorn times out a connection only while it is idle between requests, and that timer stops
 at the first byte that arrives: a client that opens a connection and sends nothing, or sends
 its headers a byte at a time, held the connection (and a file descriptor) for as long as it
 liked, and a few hundred such clients would have used up what the process may open. Each
 request's headers must now be complete within DESIGNGATE_REQUEST_HEADER_TIMEOUT_S of the
-connection being opened, or of the request's first byte on a connection kept alive; the
-body is not limited by it (an import of a large backup may take a while to upload), nor is
-the response (live pages hold theirs open).
+connection being opened, or of the request's first byte on a connection kept alive.
+
+A body that stopped arriving held its connection the same way, and the part already received
+too: up to DESIGNGATE_MAX_BODY_BYTES (64 MiB for an import) in the server's memory, for ever,
+from a client that went away without closing (a laptop shut mid-upload) or meant to. A body
+may now pause no longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S between two pieces; past
+that the request is answered 408 (if nothing was sent yet) and the connection closed. A body
+that keeps coming, however slowly, is not cut (a large backup may take a while to upload),
+nor is the response (live pages hold theirs open).
 """
 
 import asyncio
+import json
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.problems import PROBLEM_JSON
+
 log = logging.getLogger(__name__)
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """Closes a connection whose request headers are not complete in time."""
+class RequestDeadlineProtocol(HttpToolsProtocol):
+    """Closes a connection whose request headers are not complete in time, or whose request
+    body pauses for too long."""
 
     header_timeout_s: float = 10.0
+    body_idle_timeout_s: float = 30.0
     _header_deadline: asyncio.TimerHandle | None = None
+    _body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -35,9 +47,20 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
         super().on_headers_complete()
+        # Disarmed by on_message_complete, at once for a request without a body.
+        self._arm_body_deadline()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm_body_deadline()
+
+    def on_message_complete(self) -> None:
+        self._disarm_body_deadline()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self._disarm_body_deadline()
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
@@ -54,14 +77,82 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             log.info(
                 "closed a connection from %s: no complete request headers within %g s",
-                self.client[0] if self.client else "an unknown address",
+                self._client_address(),
                 self.header_timeout_s,
             )
             self.transport.close()
 
+    def _arm_body_deadline(self) -> None:
+        self._disarm_body_deadline()
+        self._body_deadline = self.loop.call_later(self.body_idle_timeout_s, self._body_paused)
 
-def with_header_timeout(timeout_s: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class for uvicorn's ``http`` option, with this deadline."""
+    def _disarm_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_paused(self) -> None:
+        self._body_deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if self._server_is_waited_for():
+            self._arm_body_deadline()
+            return
+        log.info(
+            "closed a connection from %s: its request body paused for more than %g s",
+            self._client_address(),
+            self.body_idle_timeout_s,
+        )
+        if cycle is not None and not cycle.response_started:
+            self.transport.write(self._request_timeout_response())
+        if cycle is not None:
+            # The app reading the body is told the client is gone, and what it answers then is
+            # not written after the 408.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+
+    def _server_is_waited_for(self) -> bool:
+        """The pause is the server's: it stopped reading until the app takes what came, or
+        the client waits for "100 Continue", which is sent once the app asks for the body
+        (a client that waits on after the answer is the one pausing)."""
+        cycle = self.cycle
+        waiting_for_continue = (
+            cycle is not None and cycle.waiting_for_100_continue and not cycle.response_complete
+        )
+        return self.flow.read_paused or waiting_for_continue
+
+    def _request_timeout_response(self) -> bytes:
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Request Timeout",
+                "status": 408,
+                "detail": (
+                    f"The request body stopped arriving for more than {self.body_idle_timeout_s:g}"
+                    " s; send it again"
+                ),
+            }
+        ).encode()
+        head = (
+            "HTTP/1.1 408 Request Timeout\r\n"
+            f"content-type: {PROBLEM_JSON}\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        return head.encode() + body
+
+    def _client_address(self) -> str:
+        return self.client[0] if self.client else "an unknown address"
+
+
+def with_deadlines(
+    header_timeout_s: float, body_idle_timeout_s: float
+) -> type[RequestDeadlineProtocol]:
+    """The protocol class for uvicorn's ``http`` option, with these deadlines."""
     return type(
-        "HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout_s": timeout_s}
+        "RequestDeadlineProtocol",
+        (RequestDeadlineProtocol,),
+        {"header_timeout_s": header_timeout_s, "body_idle_timeout_s": body_idle_timeout_s},
     )

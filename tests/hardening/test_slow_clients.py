@@ -1,10 +1,12 @@
 """Clients that open connections and send their request slowly or not at all cannot hold
 them: `designgate serve` closes a connection whose request headers are not complete within
-DESIGNGATE_REQUEST_HEADER_TIMEOUT_S (app/http_protocol.py); a slow body, a response held open
-and an idle keep-alive connection are not cut by it."""
+DESIGNGATE_REQUEST_HEADER_TIMEOUT_S, and answers 408 and closes one whose request body pauses
+for longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S (app/http_protocol.py); a body that
+keeps coming slowly, a response held open and an idle keep-alive connection are not cut."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -14,13 +16,18 @@ import pytest
 from tests.hardening.server import Server, designgate_env, read_response
 
 HEADER_TIMEOUT_S = 0.5
+BODY_IDLE_TIMEOUT_S = 1.0
 # How long a test keeps trickling before it calls the connection held: far past the deadline.
 GIVE_UP_S = 10.0
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = designgate_env(database_url, request_header_timeout_s=str(HEADER_TIMEOUT_S))
+    env = designgate_env(
+        database_url,
+        request_header_timeout_s=str(HEADER_TIMEOUT_S),
+        request_body_idle_timeout_s=str(BODY_IDLE_TIMEOUT_S),
+    )
     log = tmp_path_factory.mktemp("slow-clients") / "server.log"
     with Server(env, log) as running:
         yield running
@@ -84,8 +91,8 @@ def test_a_slow_body_and_an_idle_kept_alive_connection_are_not_cut(server: Serve
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
         )
         connection.sendall(head)
-        for byte in body:  # 16 bytes over 1.6 s, three times the header deadline
-            time.sleep(0.1)
+        for byte in body:  # 16 bytes over 3.2 s: past both deadlines, but never pausing long
+            time.sleep(0.2)
             connection.sendall(bytes([byte]))
         assert _status(read_response(connection)) == 401
 
@@ -94,3 +101,22 @@ def test_the_server_still_answers_others_meanwhile(server: Server) -> None:
     with _connect(server) as held, server.client() as client:
         held.sendall(b"GET /healthz HTTP/1.1\r\n")
         assert client.get("/healthz").status_code == 200
+
+
+def _post_head(path: str, length: int) -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nHost: designgate\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (path.encode(), length)
+    )
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_closed(server: Server) -> None:
+    with _connect(server) as connection:
+        # Half of a 64 KiB body, then nothing: a client gone mid-upload.
+        connection.sendall(_post_head("/api/v1/projects", 65536) + b"[" * 32768)
+        response = read_response(connection)
+        assert response is not None
+        status, content_type, body = response
+        assert (status, content_type) == (408, "application/problem+json")
+        assert json.loads(body)["status"] == 408
+        assert connection.recv(1024) == b""  # and closed
