@@ -220,8 +220,24 @@ async def require_writer(user: CurrentUser) -> User:
 
 async def require_admin(user: CurrentUser) -> User:
     if user.role != Role.ADMIN:
-        raise Forbidden("Only an admin can do this")
+        raise _admins_only()
     return user
+
+
+async def admin_before_body(request: Request, credentials: RequiredBearerDep) -> None:
+    """The caller is an admin, checked in a read of its own before a route reads a body that
+    may be far larger than the general limit: otherwise anyone could make the server take in
+    that much before hearing 401. The route still takes ``Admin`` for its write."""
+    await authenticated_read(request, credentials, _must_be_admin)
+
+
+def _must_be_admin(session: Session, caller: users.Caller) -> None:
+    if caller.role != Role.ADMIN:
+        raise _admins_only()
+
+
+def _admins_only() -> Forbidden:
+    return Forbidden("Only an admin can do this")
 
 
 Writer = Annotated[User, Depends(require_writer)]

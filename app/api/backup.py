@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.api.params import PathId
-from app.deps import Admin, CurrentUser, SessionDep, TemplatesDep
+from app.deps import Admin, CurrentUser, SessionDep, TemplatesDep, admin_before_body
 from app.schemas.backup import BackupDocument, ImportSummary
 from app.services import backup
 
@@ -46,7 +46,13 @@ def export_everything(session: SessionDep, user: Admin) -> Response:
     return _json_download(backup.export_backup(session), "designgate-backup.json")
 
 
-@router.post("/import", max_body_size=MAX_IMPORT_BYTES, openapi_extra=_BACKUP_BODY)
+@router.post(
+    "/import",
+    max_body_size=MAX_IMPORT_BYTES,
+    openapi_extra=_BACKUP_BODY,
+    # Before the body: dependencies run in this order.
+    dependencies=[Depends(admin_before_body)],
+)
 def import_backup(
     raw: Annotated[bytes, Depends(_raw_body)],
     session: SessionDep,

@@ -2,7 +2,8 @@
 them: `designgate serve` closes a connection whose request headers are not complete within
 DESIGNGATE_REQUEST_HEADER_TIMEOUT_S, and answers 408 and closes one whose request body pauses
 for longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S (app/http_protocol.py); a body that
-keeps coming slowly, a response held open and an idle keep-alive connection are not cut."""
+keeps coming slowly, a response held open and an idle keep-alive connection are not cut. An
+import, whose body may be 64 MiB, is refused to anyone but an admin before its body is read."""
 
 from __future__ import annotations
 
@@ -103,10 +104,10 @@ def test_the_server_still_answers_others_meanwhile(server: Server) -> None:
         assert client.get("/healthz").status_code == 200
 
 
-def _post_head(path: str, length: int) -> bytes:
+def _post_head(path: str, length: int, extra: bytes = b"") -> bytes:
     return (
         b"POST %s HTTP/1.1\r\nHost: designgate\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % (path.encode(), length)
+        b"Content-Length: %d\r\n%s\r\n" % (path.encode(), length, extra)
     )
 
 
@@ -120,3 +121,21 @@ def test_a_body_that_stops_arriving_is_answered_408_and_closed(server: Server) -
         assert (status, content_type) == (408, "application/problem+json")
         assert json.loads(body)["status"] == 408
         assert connection.recv(1024) == b""  # and closed
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"), [("anonymous", 401), ("unknown token", 401), ("member", 403)]
+)
+def test_an_import_is_refused_before_its_body_arrives(
+    server: Server, request: pytest.FixtureRequest, caller: str, status: int
+) -> None:
+    # An import may be 64 MiB; anyone else could otherwise make the server take that in
+    # before hearing no. Only the head is sent: the answer must not wait for the body.
+    token = {"anonymous": None, "unknown token": "not-a-token"}.get(caller)
+    if caller == "member":
+        token = request.getfixturevalue("member").token
+    auth = b"" if token is None else b"Authorization: Bearer %s\r\n" % token.encode()
+    head = _post_head("/api/v1/import", 60 * 1024 * 1024, auth)
+    with _connect(server) as connection:
+        connection.sendall(head)
+        assert _status(read_response(connection)) == status
