@@ -177,7 +177,17 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
     # Providers without JSON mode lose the flag (drop_params) and are parsed leniently.
     arguments["response_format"] = {"type": "json_object"}
     try:
-        response = await litellm.acompletion(**arguments)
+        # The connection's read timeout counts bytes, and some providers send newlines
+        # (whitespace JSON allows) to keep a connection open while the model writes: one
+        # whose model hung kept the call waiting for ever. The whole answer must arrive in time.
+        async with asyncio.timeout(endpoint.timeout_s):
+            response = await litellm.acompletion(**arguments)
+    except TimeoutError:
+        raise LLMFailure(
+            "timeout",
+            f"The model's answer was not complete within the timeout ({endpoint.timeout_s:g} s,"
+            " DESIGNGATE_LLM_TIMEOUT_S).",
+        ) from None
     except Exception as exc:
         raise without_key(classify(litellm, exc), endpoint) from exc
     usage = Usage()

@@ -24,7 +24,9 @@ class Reply:
     chunk_size: int = 8
     delay_s: float = 0.0  # pause between streamed chunks
     # During that pause, an SSE comment this often (as proxies and some providers send to
-    # keep a quiet connection open): bytes that carry no text.
+    # keep a quiet connection open): bytes that carry no text. Not streamed, the answer is
+    # preceded by a pause of delay_s with a newline this often (whitespace JSON allows,
+    # which some providers send while the model writes).
     keep_alive_s: float = 0.0
     status: int = 200  # a non-200 status answers with an error body instead
     error_message: str = "scripted failure"
@@ -151,7 +153,23 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
         def _send_whole(self, reply: Reply, body: dict[str, Any]) -> None:
             message = {"role": "assistant", "content": reply.text}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            if reply.keep_alive_s:
+                self._send_after_keep_alives(reply, _completion(body, [choice], reply))
+                return
             self._send_json(200, _completion(body, [choice], reply), reply.headers)
+
+        def _send_after_keep_alives(self, reply: Reply, payload: dict[str, Any]) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self._pause(reply, keep_alive=b"\n")
+                self._write_chunk(json.dumps(payload).encode())
+                self._write_chunk(b"")
+            except ConnectionError:
+                reply.abandoned.set()
+                raise
 
         def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
             try:
@@ -188,14 +206,14 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
 
-        def _pause(self, reply: Reply) -> None:
+        def _pause(self, reply: Reply, keep_alive: bytes = b": keep-alive\n\n") -> None:
             if not reply.keep_alive_s:
                 time.sleep(reply.delay_s)
                 return
             until = time.monotonic() + reply.delay_s
             while (left := until - time.monotonic()) > 0:
                 time.sleep(min(reply.keep_alive_s, left))
-                self._write_chunk(b": keep-alive\n\n")
+                self._write_chunk(keep_alive)
 
         def _event(self, payload: dict[str, Any]) -> None:
             self._write_chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")

@@ -65,6 +65,27 @@ def test_a_failure_comes_back_classified(process: ModelProcess, llm: ScriptedLLM
     assert raised.value.retry_after_s == 7.0
 
 
+def test_an_answer_kept_coming_as_whitespace_times_out_and_is_closed(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    """A non-streamed answer preceded by newlines, as some providers keep a connection open
+    while the model writes: each newline reset the connection's read timeout, so a model
+    that hung behind them kept a judgement or a draft waiting for ever. The whole answer must
+    now arrive within the timeout."""
+    reply = Reply(text='{"ok": true}', delay_s=3.0, keep_alive_s=0.1)
+    llm.script(reply)
+
+    async def call() -> None:
+        messages = [{"role": "user", "content": "JSON please"}]
+        await process.complete_json(endpoint(llm, timeout_s=0.5), messages)
+
+    with pytest.raises(LLMFailure) as raised:
+        run_coroutine(call())
+    assert raised.value.kind == "timeout"
+    assert "0.5 s" in raised.value.reason
+    assert reply.abandoned.wait(5)  # the connection was closed, not left reading
+
+
 def test_a_child_that_dies_fails_its_calls_and_the_next_call_starts_another(
     process: ModelProcess, llm: ScriptedLLM
 ) -> None:

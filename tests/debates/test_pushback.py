@@ -25,7 +25,11 @@ def _verdict(changed: bool, new_argument: bool) -> str:
 
 
 def _debate_with_pushback(
-    client: TestClient, member: Actor, llm: ScriptedLLM, verdict: str, pushback: str = PUSHBACK
+    client: TestClient,
+    member: Actor,
+    llm: ScriptedLLM,
+    verdict: str | Reply,
+    pushback: str = PUSHBACK,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     project = factories.create_project(client, member, blind_first=False)
     opened = start_thread(client, member, project["id"], "open")
@@ -170,3 +174,19 @@ def test_plain_messages_are_not_judged(client: TestClient, member: Actor, llm: S
     say(client, member, opened["id"], "And what about retries?")
     assert llm.requests_for(JUDGE) == []
     assert last_reply(client, member, opened["id"])["judgement"] is None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"llm_timeout_s": 0.5}], ids=["short-timeout"])
+def test_a_judge_answer_held_back_behind_newlines_times_out(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """Newlines before the answer kept the connection's read timeout from firing: the
+    judgement would have waited as long as the provider kept sending them."""
+    held_back = Reply(text=_verdict(True, False), delay_s=3.0, keep_alive_s=0.1)
+    _project, reply = _debate_with_pushback(client, member, llm, held_back)
+
+    assert reply["status"] == "complete"
+    assert reply["flags"] == []
+    assert reply["judgement"]["error_kind"] == "timeout"
+    assert "0.5 s" in reply["judgement"]["error"]
+    assert held_back.abandoned.wait(5)
