@@ -35,6 +35,8 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     body_idle_timeout_s: float = 30.0
     _header_deadline: asyncio.TimerHandle | None = None
     _body_deadline: asyncio.TimerHandle | None = None
+    # Whether the body deadline last passed while the server was the one waiting.
+    _server_waited: bool = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -48,10 +50,12 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self._disarm_header_deadline()
         super().on_headers_complete()
         # Disarmed by on_message_complete, at once for a request without a body.
+        self._server_waited = False
         self._arm_body_deadline()
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
+        self._server_waited = False
         self._arm_body_deadline()
 
     def on_message_complete(self) -> None:
@@ -96,7 +100,11 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        if self._server_is_waited_for():
+        server_waits = self._server_is_waited_for()
+        if server_waits or self._server_waited:
+            # The client's time starts when the server's wait ends, somewhere in the last
+            # period if it has ended: one more period gives the client at least a whole one.
+            self._server_waited = server_waits
             self._arm_body_deadline()
             return
         log.info(

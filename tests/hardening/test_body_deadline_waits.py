@@ -1,8 +1,9 @@
 """The body deadline (app/http_protocol.py) counts the client's pauses, not the server's: an
 app that takes its time before reading a body does not get its client's request cut, whether
 uvicorn stopped reading meanwhile (more than 64 KiB arrived) or the client waits for
-"100 Continue". Served by uvicorn with the protocol `designgate serve` uses, in this process,
-around an app that waits four deadlines before it reads."""
+"100 Continue"; and the client's time starts when the server's wait ends. Served by uvicorn
+with the protocol `designgate serve` uses, in this process, around an app that waits four
+and a quarter deadlines before it reads."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import uvicorn
 from app.http_protocol import with_deadlines
 from tests.hardening.server import free_port, read_response
 
-BODY_IDLE_TIMEOUT_S = 0.5
-APP_WAITS_S = BODY_IDLE_TIMEOUT_S * 4
+BODY_IDLE_TIMEOUT_S = 0.75
+# Between two of the deadline's periods, so that one passes soon after the wait ends.
+APP_WAITS_S = BODY_IDLE_TIMEOUT_S * 4.25
 
 
 async def slow_reader(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -89,9 +91,12 @@ def test_a_client_waiting_for_100_continue_is_not_cut(port: int) -> None:
     body = b"y" * 1000
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(_head(len(body), b"Expect: 100-continue\r\n"))
-        # Sent once the app reads the body, four deadlines from now.
+        # Sent once the app reads the body, four and a quarter deadlines from now.
         interim = read_response(connection)
         assert interim is not None
         assert interim[0] == 100
+        # Within the deadline of the server's asking, but past the period that began before:
+        # counted from that period's start, this client would be cut.
+        time.sleep(BODY_IDLE_TIMEOUT_S * 0.9)
         connection.sendall(body)
         assert read_response(connection) == (200, "text/plain", b"1000")
