@@ -19,12 +19,45 @@ nor is the response (live pages hold theirs open).
 import asyncio
 import json
 import logging
+import math
+import time
+from collections import Counter
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.problems import PROBLEM_JSON
 
 log = logging.getLogger(__name__)
+
+# Each connection closed by a deadline is logged at INFO, which the default logging does not
+# show; a warning for each would flood the log under the very attack the deadlines are for.
+# So one warning at the first, then at most one this often, counting those since.
+WARN_EVERY_S = 60.0
+
+
+class StalledConnections:
+    """Connections closed by a deadline, for the operator's warning."""
+
+    def __init__(self) -> None:
+        self.since_warning: Counter[str] = Counter()
+        self.warned_at = -math.inf
+
+    def closed(self, why: str) -> None:
+        self.since_warning[why] += 1
+        now = time.monotonic()
+        if now - self.warned_at < WARN_EVERY_S:
+            return
+        self.warned_at = now
+        counts = ", ".join(f"{count} {why}" for why, count in self.since_warning.items())
+        log.warning(
+            "closed connections whose clients stalled (since the last such warning: %s); see "
+            "DESIGNGATE_REQUEST_HEADER_TIMEOUT_S and DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S",
+            counts,
+        )
+        self.since_warning.clear()
+
+
+stalled = StalledConnections()
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
@@ -84,6 +117,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
                 self._client_address(),
                 self.header_timeout_s,
             )
+            stalled.closed("with headers not complete in time")
             self.transport.close()
 
     def _arm_body_deadline(self) -> None:
@@ -112,6 +146,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self._client_address(),
             self.body_idle_timeout_s,
         )
+        stalled.closed("with a request body paused too long")
         if cycle is not None and not cycle.response_started:
             self.transport.write(self._request_timeout_response())
         if cycle is not None:

@@ -8,6 +8,7 @@ and a quarter deadlines before it reads."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from app import http_protocol
 from app.http_protocol import with_deadlines
 from tests.hardening.server import free_port, read_response
 
@@ -100,3 +102,21 @@ def test_a_client_waiting_for_100_continue_is_not_cut(port: int) -> None:
         time.sleep(BODY_IDLE_TIMEOUT_S * 0.9)
         connection.sendall(body)
         assert read_response(connection) == (200, "text/plain", b"1000")
+
+
+def test_the_operator_is_warned_at_the_first_closed_connection_not_at_each(
+    port: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(http_protocol, "stalled", http_protocol.StalledConnections())
+    caplog.set_level(logging.INFO, logger=http_protocol.__name__)
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(_head(10) + b"12345")
+            response = read_response(connection)
+            assert response is not None
+            assert response[0] == 408
+    records = [r for r in caplog.records if r.name == http_protocol.__name__]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # the second within the minute waits for a later warning
+    assert "1 with a request body paused too long" in warnings[0]
+    assert sum(r.levelno == logging.INFO for r in records) == 2  # each one at INFO
