@@ -48,7 +48,7 @@ class StalledConnections:
         if now - self.warned_at < WARN_EVERY_S:
             return
         self.warned_at = now
-        counts = ", ".join(f"{count} {why}" for why, count in self.since_warning.items())
+        counts = ", ".join(f"{count} {kind}" for kind, count in self.since_warning.items())
         log.warning(
             "closed connections whose clients stalled (since the last such warning: %s); see "
             "DESIGNGATE_REQUEST_HEADER_TIMEOUT_S and DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S",
