@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -101,13 +102,13 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
-        self._disarm_header_deadline()
-        self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_late)
+        self._header_deadline = self._restarted(
+            self._header_deadline, self.header_timeout_s, self._headers_late
+        )
 
     def _disarm_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+        _cancel(self._header_deadline)
+        self._header_deadline = None
 
     def _headers_late(self) -> None:
         self._header_deadline = None
@@ -121,13 +122,20 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _arm_body_deadline(self) -> None:
-        self._disarm_body_deadline()
-        self._body_deadline = self.loop.call_later(self.body_idle_timeout_s, self._body_paused)
+        self._body_deadline = self._restarted(
+            self._body_deadline, self.body_idle_timeout_s, self._body_paused
+        )
 
     def _disarm_body_deadline(self) -> None:
-        if self._body_deadline is not None:
-            self._body_deadline.cancel()
-            self._body_deadline = None
+        _cancel(self._body_deadline)
+        self._body_deadline = None
+
+    def _restarted(
+        self, deadline: asyncio.TimerHandle | None, seconds: float, late: Callable[[], None]
+    ) -> asyncio.TimerHandle:
+        """A deadline ``seconds`` from now in place of ``deadline``."""
+        _cancel(deadline)
+        return self.loop.call_later(seconds, late)
 
     def _body_paused(self) -> None:
         self._body_deadline = None
@@ -188,6 +196,11 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def _client_address(self) -> str:
         return self.client[0] if self.client else "an unknown address"
+
+
+def _cancel(deadline: asyncio.TimerHandle | None) -> None:
+    if deadline is not None:
+        deadline.cancel()
 
 
 def with_deadlines(

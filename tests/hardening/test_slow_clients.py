@@ -38,6 +38,13 @@ def _connect(server: Server) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=GIVE_UP_S)
 
 
+def _post_head(path: str, length: int, extra: bytes = b"") -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nHost: designgate\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n%s\r\n" % (path.encode(), length, extra)
+    )
+
+
 def _closed_while_trickling(connection: socket.socket, line: bytes) -> bool:
     """Send ``line`` every 0.2 s until the server closes the connection (True) or answers or
     GIVE_UP_S passes (False)."""
@@ -87,11 +94,7 @@ def test_a_slow_body_and_an_idle_kept_alive_connection_are_not_cut(server: Serve
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: designgate\r\n\r\n")
         assert _status(read_response(connection)) == 200
         time.sleep(HEADER_TIMEOUT_S * 3)
-        head = (
-            b"POST /api/v1/projects HTTP/1.1\r\nHost: designgate\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
-        )
-        connection.sendall(head)
+        connection.sendall(_post_head("/api/v1/projects", len(body)))
         for byte in body:  # 16 bytes over 3.2 s: past both deadlines, but never pausing long
             time.sleep(0.2)
             connection.sendall(bytes([byte]))
@@ -102,13 +105,6 @@ def test_the_server_still_answers_others_meanwhile(server: Server) -> None:
     with _connect(server) as held, server.client() as client:
         held.sendall(b"GET /healthz HTTP/1.1\r\n")
         assert client.get("/healthz").status_code == 200
-
-
-def _post_head(path: str, length: int, extra: bytes = b"") -> bytes:
-    return (
-        b"POST %s HTTP/1.1\r\nHost: designgate\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n%s\r\n" % (path.encode(), length, extra)
-    )
 
 
 def test_a_body_that_stops_arriving_is_answered_408_and_closed(server: Server) -> None:
