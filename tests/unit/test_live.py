@@ -259,6 +259,33 @@ def test_subscribers_get_a_reset_after_the_listener_reconnects(database_url: str
     assert run_coroutine(scenario()) == [{"type": "reset"}, {"type": "after"}]
 
 
+def test_another_apps_events_arrive_again_after_the_listener_reconnects(
+    database_url: str,
+) -> None:
+    """The reconnected listener listens again: a second server process's events reach this
+    one's subscribers after the connection was lost, not only this process's own."""
+    if not is_postgres():
+        pytest.skip("several processes share live updates only on PostgreSQL")
+
+    async def scenario() -> list[live.Event | None]:
+        first, second = (create_app(make_settings(database_url)) for _ in range(2))
+        await first.state.hub.start()
+        await second.state.hub.start()
+        try:
+            async with second.state.hub.subscribe("meeting:4") as subscription:
+                await asyncio.to_thread(_kill_listeners, second.state.db)
+                reset = await subscription.get(timeout=10)
+                event = {"type": "vote", "item_id": 1}
+                await asyncio.to_thread(_commit_event, first.state.db, "meeting:4", event)
+                return [reset, await subscription.get(timeout=10)]
+        finally:
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    assert run_coroutine(scenario()) == [{"type": "reset"}, {"type": "vote", "item_id": 1}]
+
+
 def _kill_listeners(db: Database) -> None:
     with db.engine.begin() as connection:
         killed = connection.execute(
