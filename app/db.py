@@ -2,13 +2,14 @@
 
 import asyncio
 import functools
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
@@ -38,6 +39,12 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Background work waits this long before trying the database again while it is unavailable,
+# by attempt, the last repeated: PostgreSQL restarts in seconds, a failover takes longer.
+UNAVAILABLE_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 # Write requests take SQLite's write lock when their transaction starts, so two
 # writers queue on busy_timeout instead of failing when a read lock is upgraded.
 IMMEDIATE = "designgate_begin_immediate"
@@ -347,3 +354,40 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work`` on a worker thread, tried again while the database is unavailable (the
+    ``OperationalError`` a request answers 503 for), until it succeeds or the server stops.
+
+    For the model's work, which runs after its request has been answered: a reply, a
+    generation, a verdict or a draft that ends while PostgreSQL restarts exists only in this
+    process. Stored a few seconds late, it is kept; given up, its text was lost and its row
+    left streaming while this process lives (nothing marks a live process's work), so its
+    thread refused every question. ``work`` must be a whole transaction: a failed one is
+    rolled back, and the next attempt starts afresh. Any other error is raised at once.
+    """
+    attempt = 0
+    while True:
+        try:
+            result = await asyncio.to_thread(work, *args, **kwargs)
+        except OperationalError as exc:
+            if attempt == 0:
+                log.warning(
+                    "could not store %s, the database is unavailable (%s); trying again until"
+                    " it is back",
+                    what,
+                    unavailable_reason(exc),
+                )
+            await asyncio.sleep(UNAVAILABLE_RETRY_S[min(attempt, len(UNAVAILABLE_RETRY_S) - 1)])
+            attempt += 1
+            continue
+        if attempt:
+            log.warning("stored %s once the database was back", what)
+        return result
+
+
+def unavailable_reason(exc: OperationalError) -> str:
+    """The driver's first line: enough to tell a refused connection from a lock."""
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__

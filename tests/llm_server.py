@@ -38,6 +38,8 @@ class Reply:
     # Set when the client closed this reply's stream before its end (the server sees that at
     # its next write): per reply, so a stream another test gave up cannot be counted here.
     abandoned: threading.Event = field(default_factory=threading.Event, compare=False)
+    # Set once the whole answer was sent, its end included.
+    sent: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -205,6 +207,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._event(_completion(body, [], reply))
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
+            reply.sent.set()
 
         def _pause(self, reply: Reply, keep_alive: bytes = b": keep-alive\n\n") -> None:
             if not reply.keep_alive_s:

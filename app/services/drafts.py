@@ -3,7 +3,6 @@ coding assistant. The model (when one is configured) proposes a problem statemen
 closest template and focus items; the team accepts, edits or drops each proposal, and only
 the accepted ones become checklist items of the project made from the draft."""
 
-import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import model_process
-from app.db import Database, utcnow
+from app.db import Database, utcnow, when_available
 from app.errors import Conflict, NotFound
 from app.llm import LLMFailure, ModelEndpoint
 from app.models import Draft, DraftProposal, Project, User
@@ -149,13 +148,15 @@ async def run_draft(
     keep_template: bool,
 ) -> None:
     """Ask the model, outside any transaction; store its proposals, or why there are none."""
-    prompt = await asyncio.to_thread(_stored_prompt, db, draft_id)
+    what = f"draft {draft_id}"
+    prompt = await when_available(what, _stored_prompt, db, draft_id)
+    reply: dict[str, Any] | None = None
+    reason: str | None = None
     try:
         reply = (await model_process.shared().complete_json(endpoint, prompt)).data
     except LLMFailure as failure:
-        await asyncio.to_thread(_fill, db, draft_id, None, catalog, keep_template, failure.reason)
-        return
-    await asyncio.to_thread(_fill, db, draft_id, reply, catalog, keep_template, None)
+        reason = failure.reason
+    await when_available(what, _fill, db, draft_id, reply, catalog, keep_template, reason)
 
 
 def _stored_prompt(db: Database, draft_id: int) -> list[dict[str, Any]]:

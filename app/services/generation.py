@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import live
-from app.db import Database, utcnow
+from app.db import Database, unavailable_reason, utcnow, when_available
 from app.errors import GateClosed, ModelNotConfigured, NotFound
 from app.live import Hub
 from app.llm import LLMFailure, ModelEndpoint
@@ -119,7 +120,8 @@ async def run_generation(db: Database, calls: ModelCalls, generation_id: int) ->
     The call goes through ModelCalls like debate replies do: bounded retries with backoff
     while nothing has streamed, the fallback models, and the per-model circuit breaker.
     """
-    model, prompt = await asyncio.to_thread(_mark_streaming, db, generation_id)
+    what = f"generation {generation_id}"
+    model, prompt = await when_available(what, _mark_streaming, db, generation_id)
     trace = CallTrace()
     progress = _Progress()
 
@@ -129,17 +131,17 @@ async def run_generation(db: Database, calls: ModelCalls, generation_id: int) ->
     try:
         await _stream_into(db, generation_id, calls.stream(model, prompt, trace), progress)
     except LLMFailure as failure:
-        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, failure.reason))
+        await when_available(what, _finish, db, generation_id, outcome(ERROR, failure.reason))
         return
     except asyncio.CancelledError:
         ended = outcome(ERROR, INTERRUPTED)
-        await asyncio.shield(asyncio.to_thread(_finish, db, generation_id, ended))
+        await asyncio.shield(when_available(what, _finish, db, generation_id, ended))
         raise
     except Exception as exc:
         # A bug must still leave a stored reason, not a generation that streams forever.
-        await asyncio.to_thread(_finish, db, generation_id, outcome(ERROR, repr(exc)[:300]))
+        await when_available(what, _finish, db, generation_id, outcome(ERROR, repr(exc)[:300]))
         raise
-    await asyncio.to_thread(_finish, db, generation_id, outcome(COMPLETE, None))
+    await when_available(what, _finish, db, generation_id, outcome(COMPLETE, None))
 
 
 @dataclass
@@ -148,6 +150,7 @@ class _Progress:
 
     parts: list[str] = field(default_factory=list)
     saved: int = 0
+    unavailable: bool = False  # the last save found the database gone
 
     @property
     def text(self) -> str:
@@ -163,8 +166,22 @@ async def _stream_into(
         progress.parts.append(piece)
         if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
             content = progress.text
-            await asyncio.to_thread(_save_progress, db, generation_id, content, progress.saved)
+            try:
+                await asyncio.to_thread(_save_progress, db, generation_id, content, progress.saved)
+            except OperationalError as exc:
+                # The text stays here, for the next save or the final one, which waits for
+                # the database: the model's stream is not given up for an outage.
+                if not progress.unavailable:
+                    log.warning(
+                        "could not save generation %d's text, the database is unavailable"
+                        " (%s); kept until it is back",
+                        generation_id,
+                        unavailable_reason(exc),
+                    )
+                progress.unavailable, last_saved = True, time.monotonic()
+                continue
             progress.saved, last_saved = len(content), time.monotonic()
+            progress.unavailable = False
 
 
 @dataclass(frozen=True)

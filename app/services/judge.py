@@ -6,7 +6,6 @@ the third person and with no hint of who raised the argument or who the reviewer
 A changed position without a new argument is a capitulation.
 """
 
-import asyncio
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import live
-from app.db import Database, utcnow
+from app.db import Database, utcnow, when_available
 from app.llm import LLMFailure
 from app.models import Message
 from app.models.enums import MessageRole, MessageStatus
@@ -76,7 +75,8 @@ def _as_bool(value: object) -> bool | None:
 async def judge_reply(db: Database, calls: ModelCalls, *, reply_id: int) -> None:
     """Judge one finished reply to pushback and store the verdict and flags on it."""
     model = calls.settings.judging_model
-    case = await asyncio.to_thread(load_case, db, reply_id)
+    what = f"the judgement of reply {reply_id}"
+    case = await when_available(what, load_case, db, reply_id)
     if case is None or model is None:
         return
     prompt = judge_prompt(case)
@@ -92,7 +92,7 @@ async def judge_reply(db: Database, calls: ModelCalls, *, reply_id: int) -> None
         cost=trace.usage.cost,
         latency_ms=int((time.monotonic() - started) * 1000),
     )
-    await asyncio.to_thread(_store, db, case, judgement, verdict)
+    await when_available(what, _store, db, case, judgement, verdict)
 
 
 async def _ask(

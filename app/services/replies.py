@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import live
-from app.db import Database, utcnow
+from app.db import Database, unavailable_reason, utcnow, when_available
 from app.llm import LLMFailure
 from app.models import Message
 from app.models.enums import MessageStatus
@@ -56,7 +57,7 @@ async def run_replies(db: Database, calls: ModelCalls, reply_ids: list[int]) -> 
 
 
 async def run_reply(db: Database, calls: ModelCalls, reply_id: int) -> None:
-    job = await asyncio.to_thread(_load_job, db, reply_id)
+    job = await when_available(f"reply {reply_id}", _load_job, db, reply_id)
     if job is None:
         return
     writer = ReplyWriter(db, job)
@@ -161,7 +162,8 @@ class ReplyWriter:
             async with self.lock:
                 self.closed = True
                 latency_ms = self._elapsed_ms()
-                await asyncio.to_thread(self._save_final, status, trace, failure, latency_ms)
+                what = f"reply {self.job.reply_id}"
+                await when_available(what, self._save_final, status, trace, failure, latency_ms)
         finally:
             self.saver.remove(self)
 
@@ -257,10 +259,22 @@ class _ProgressSaver:
         self.writers.discard(writer)
 
     async def _save_periodically(self) -> None:
+        unavailable = False
         while self.writers:  # stops with the last reply; the next one starts it again
             await asyncio.sleep(PERSIST_INTERVAL_S)
             try:
                 await self._save_once()
+                unavailable = False
+            except OperationalError as exc:
+                # The text stays here; the next save, or each reply's final one (which waits
+                # for the database), stores it. Once per outage, not every second.
+                if not unavailable:
+                    log.warning(
+                        "could not save the text of streaming replies, the database is"
+                        " unavailable (%s); kept until it is back",
+                        unavailable_reason(exc),
+                    )
+                unavailable = True
             except Exception:  # the final save still stores each reply; keep saving others
                 log.exception("saving the text of streaming replies failed")
 

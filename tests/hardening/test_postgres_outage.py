@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import pytest
 from tests.conftest import is_postgres
 from tests.hardening.pg_cluster import Cluster
 from tests.hardening.server import Server, designgate_env, run_cli
+from tests.hardening.test_real_server_faults import open_gate
+from tests.llm_server import Reply, ScriptedLLM
 
 pytestmark = pytest.mark.skipif(not is_postgres(), reason="a PostgreSQL outage needs PostgreSQL")
 
@@ -211,3 +214,97 @@ def _check(http: httpx.Client, tally: Tally) -> None:
         stored |= {(item, r["revision"], r["summary"]) for r in history}
     missing = [ack for ack in tally.acknowledged if ack not in stored]
     assert missing == [], f"{len(missing)} acknowledged decisions were lost"
+
+
+REPLY = "Design one: a queue consumer. Design two: a table with a unique key. " * 20
+CODE = "def store_order(order):\n    return order\n" * 40
+
+
+@contextmanager
+def _serving_model_work(cluster: Cluster, llm: ScriptedLLM, tmp_path: Path) -> Iterator[Server]:
+    env = designgate_env(
+        cluster.create_database("designgate"),
+        model="openai/scripted-model",
+        llm_api_base=llm.api_base,
+        llm_api_key="test-key",
+        llm_max_retries="0",
+    )
+    with Server(env, tmp_path / "server.log") as server:
+        command = ["user", "create", "ops@example.test", "--role", "member", "--password-stdin"]
+        run_cli(env, *command, stdin="a long enough password").check_returncode()
+        token = run_cli(env, "token", "create", "ops@example.test").stdout.strip().splitlines()[-1]
+        server.env = {**env, "TOKEN": token}
+        yield server
+    assert "Traceback" not in server.output()
+    assert "could not store" in server.output()  # the outage did reach the final save
+
+
+def _outage_until_sent(http: httpx.Client, cluster: Cluster, streamed: Reply, url: str) -> None:
+    """Stop the database once some text is saved; start it once the model has sent all of
+    it and the server has had a second to take the end."""
+    _wait_for(lambda: _read(http, url).get("content", "") != "", "saved text")
+    cluster.stop(mode="fast")
+    assert streamed.sent.wait(PHASE_TIMEOUT_S), "the model did not finish"
+    time.sleep(1.0)
+    assert http.get(url).status_code == 503
+    cluster.start()
+    _wait_for(lambda: http.get("/healthz").status_code == 200, "the app to recover")
+    _wait_for(lambda: _read(http, url).get("status") not in (None, "streaming"), "the end")
+
+
+def test_a_reply_that_ends_while_postgresql_is_down_is_stored_once_it_is_back(
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """The model goes on writing through the outage and finishes while the database is
+    gone: the final save waits for the database, so the reply is stored whole and its
+    thread takes questions again, without a restart."""
+    streamed = Reply(text=REPLY, chunk_size=8, delay_s=0.05)
+    llm.script(streamed, "The next answer.")
+    with (
+        _serving_model_work(cluster, llm, tmp_path) as server,
+        server.client(headers=_auth(server), timeout=REQUEST_TIMEOUT_S) as http,
+    ):
+        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"})
+        thread = http.post(
+            f"/api/v1/projects/{project.json()['id']}/threads", json={"mode": "open"}
+        ).json()
+        thread_url = f"/api/v1/threads/{thread['id']}"
+        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        reply_url = f"{thread_url}?last"
+        _outage_until_sent(http, cluster, streamed, reply_url)
+        reply = _read(http, reply_url)
+        asked = http.post(f"{thread_url}/messages", json={"content": "And then?"})
+    assert (reply["status"], reply["content"]) == ("complete", REPLY)
+    assert asked.status_code == 202
+
+
+def test_a_generation_that_ends_while_postgresql_is_down_is_stored_once_it_is_back(
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """The same for code generation, whose text so far could not be saved meanwhile either:
+    the stream goes on, and the whole code is stored once the database is back."""
+    streamed = Reply(text=CODE, chunk_size=16, delay_s=0.05)
+    llm.script(streamed)
+    with (
+        _serving_model_work(cluster, llm, tmp_path) as server,
+        server.client(headers=_auth(server), timeout=REQUEST_TIMEOUT_S) as http,
+    ):
+        project = open_gate(http)
+        started = http.post(f"/api/v1/projects/{project['id']}/generations", json={})
+        generation_url = f"/api/v1/generations/{started.json()['id']}"
+        _outage_until_sent(http, cluster, streamed, generation_url)
+        generation = _read(http, generation_url)
+    assert (generation["status"], generation["content"]) == ("complete", CODE)
+
+
+def _auth(server: Server) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.env['TOKEN']}"}
+
+
+def _read(http: httpx.Client, url: str) -> dict[str, Any]:
+    """A generation, or a thread's last message (``?last``); empty while the database is gone."""
+    response = http.get(url.removesuffix("?last"))
+    if response.status_code != 200:
+        return {}
+    found: dict[str, Any] = response.json()
+    return found["messages"][-1] if url.endswith("?last") else found

@@ -1,0 +1,72 @@
+"""Background work waits out an unavailable database (app/db.py, ``when_available``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app import db
+from tests.conftest import run_coroutine
+
+
+class Flaky:
+    """Work that finds the database gone for its first ``failures`` attempts."""
+
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
+        self.failures = failures
+        self.error = error or OperationalError("UPDATE messages", {}, Exception("refused\nmore"))
+        self.attempts = 0
+
+    def __call__(self, value: str) -> str:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise self.error
+        return value
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "UNAVAILABLE_RETRY_S", (0.01, 0.02))
+
+
+def test_work_is_tried_again_until_the_database_answers(caplog: pytest.LogCaptureFixture) -> None:
+    work = Flaky(failures=3)
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        result = run_coroutine(db.when_available("reply 7", work, "stored"))
+    assert (result, work.attempts) == ("stored", 4)
+    assert caplog.messages == [
+        "could not store reply 7, the database is unavailable (refused); trying again until"
+        " it is back",
+        "stored reply 7 once the database was back",
+    ]
+
+
+def test_work_that_succeeds_at_once_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    work = Flaky(failures=0)
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        assert run_coroutine(db.when_available("reply 7", work, "stored")) == "stored"
+    assert (work.attempts, caplog.messages) == (1, [])
+
+
+def test_other_database_errors_are_not_tried_again() -> None:
+    work = Flaky(failures=5, error=IntegrityError("INSERT", {}, Exception("duplicate key")))
+    with pytest.raises(IntegrityError):
+        run_coroutine(db.when_available("reply 7", work, "stored"))
+    assert work.attempts == 1
+
+
+def test_a_server_that_stops_ends_the_waiting() -> None:
+    async def stopped_while_waiting() -> int:
+        work = Flaky(failures=1000)
+        waiting = asyncio.create_task(db.when_available("reply 7", work, "stored"))
+        while work.attempts < 3:
+            await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return work.attempts
+
+    assert run_coroutine(stopped_while_waiting()) < 10
