@@ -78,6 +78,8 @@ class PostgresHub(LocalHub):
         self._listening = asyncio.Event()
         self._outbox: list[tuple[str, Event]] = []
         self._sender: asyncio.Task[None] | None = None
+        # Streamed pieces not sent since the sender's connection failed (0: it works).
+        self._unsent = 0
         # The backend of this hub's own listener, which does not count as another process.
         self._listener_pid = 0
         self._peers_checked_at = -PEER_CHECK_S
@@ -133,9 +135,16 @@ class PostgresHub(LocalHub):
             try:
                 await self._notify_batch(batch)
             except (psycopg.Error, OSError) as exc:
-                # Subscribers still get the text from the reply's next save.
-                log.warning("could not send %d live events: %s", len(batch), exc)
+                # Subscribers still get the text from the reply's next save. Warned once per
+                # failure, not for each piece: a hundred replies stream 500 a second.
+                if not self._unsent:
+                    log.warning("could not send live events to other processes: %s", exc)
+                self._unsent += len(batch)
                 await self._close_sender()
+                continue
+            if self._unsent:
+                log.warning("sending live events again; %d were not sent", self._unsent)
+                self._unsent = 0
 
     async def _notify_batch(self, batch: list[tuple[str, Event]]) -> None:
         connection = self._sender_connection

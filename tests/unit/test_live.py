@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from app import live, live_postgres
 from app.db import Database
 from app.main import create_app
 from tests.conftest import create_scratch_database, is_postgres, make_settings, run_coroutine
+from tests.hardening.server import free_port
 
 
 def _commit_event(db: Database, channel: str, event: dict[str, Any]) -> None:
@@ -215,6 +217,47 @@ def test_streamed_pieces_are_notified_only_while_another_process_listens(
     assert [json.loads(payload)["event"] for payload in seen] == [{"n": 2}]
     assert here == [{"n": 1}, {"n": 2}]
     assert there == [{"n": 2}]
+
+
+def test_a_sender_that_cannot_reach_the_database_warns_once_until_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Streamed pieces that cannot be sent to the other processes (the database is gone) are
+    one warning, not one for each piece (a hundred replies stream 500 a second), and a second
+    says how many were not sent once sending works again."""
+    if not is_postgres():
+        pytest.skip("NOTIFY exists only on PostgreSQL")
+    monkeypatch.setattr(live_postgres, "PEER_CHECK_S", 0.0)
+
+    async def scenario(url: str) -> list[live.Event | None]:
+        first, second = (create_app(make_settings(url)) for _ in range(2))
+        hub: live_postgres.PostgresHub = first.state.hub
+        await hub.start()
+        await second.state.hub.start()
+        reachable = hub._sender_conninfo
+        try:
+            async with second.state.hub.subscribe("thread:7") as there:
+                await _publish_streamed(hub, {"n": 1})
+                await hub._close_sender()
+                hub._sender_conninfo = f"postgresql://127.0.0.1:{free_port()}/gone"
+                for n in (2, 3, 4):
+                    await _publish_streamed(hub, {"n": n})
+                hub._sender_conninfo = reachable
+                await _publish_streamed(hub, {"n": 5})
+                return [await there.get(timeout=5), await there.get(timeout=5)]
+        finally:
+            for app in (first, second):
+                await app.state.hub.stop()
+                app.state.db.dispose()
+
+    for url in create_scratch_database(tmp_path, "sender"):
+        with caplog.at_level(logging.WARNING, logger="app.live_postgres"):
+            received = run_coroutine(scenario(url))
+    assert received == [{"n": 1}, {"n": 5}]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("could not send live events to other processes: ")
+    assert warnings[1] == "sending live events again; 3 were not sent"
 
 
 async def _publish_streamed(hub: live_postgres.PostgresHub, event: live.Event) -> None:
