@@ -1,6 +1,5 @@
 """Replies stream: partial text is persisted while they are written and streamed over SSE."""
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from app.db import Database
 from app.models import Message
 from tests import factories
+from tests.after_gate.sse import events as sse_events
 from tests.conftest import Actor
 from tests.debates.helpers import last_reply, say, start_thread
 from tests.llm_server import Reply, ScriptedLLM
@@ -47,19 +47,6 @@ def _wait_for_partial_text(db: Database, thread_id: int, poster: threading.Threa
     raise AssertionError("no partial text was persisted while the reply streamed")
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Parse a text/event-stream into (event, data) pairs."""
-    name, data = "message", ""
-    for line in lines:
-        if line.startswith("event:"):
-            name = line.removeprefix("event:").strip()
-        elif line.startswith("data:"):
-            data += line.removeprefix("data:").strip()
-        elif not line and data:
-            yield name, json.loads(data)
-            name, data = "message", ""
-
-
 def test_partial_text_is_persisted_while_the_reply_streams(
     client: TestClient, member: Actor, db: Database, llm: ScriptedLLM
 ) -> None:
@@ -90,7 +77,7 @@ def test_the_event_stream_sends_the_current_text_on_connect_and_ends_on_disconne
     with client.stream("GET", url, headers=member.headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = _events(response.iter_lines())
+        events = sse_events(response.iter_lines())
         first, second = next(events), next(events)
         assert app.state.hub.subscriber_count(f"thread:{blind['id']}") == 1
     assert first[0] == second[0] == "message"
@@ -111,7 +98,7 @@ def test_a_client_that_reconnects_mid_reply_sees_the_text_so_far_then_the_rest(
     _wait_for_partial_text(db, blind["id"], poster)
     url = f"/api/v1/threads/{blind['id']}/events"
     with client.stream("GET", url, headers=member.headers) as response:
-        text, final = _follow_reply(_events(response.iter_lines()))
+        text, final = _follow_reply(sse_events(response.iter_lines()))
     poster.join(timeout=30)
     assert final["status"] == "complete"
     assert final["content"] == SLOW_TEXT
@@ -142,7 +129,7 @@ def test_live_deltas_carry_the_new_text(
     url = f"/api/v1/threads/{blind['id']}/events"
     llm.script(_slow_reply())
     with client.stream("GET", url, headers=member.headers) as response:
-        events = _events(response.iter_lines())
+        events = sse_events(response.iter_lines())
         poster = _post_in_background(client, member, blind["id"])
         deltas: list[dict[str, Any]] = []
         for name, data in events:
@@ -165,7 +152,7 @@ def test_each_piece_reaches_subscribers_as_it_arrives_not_on_the_save_timer(
     llm.script(_slow_reply())
     with client.stream("GET", url, headers=member.headers) as response:
         poster = _post_in_background(client, member, blind["id"])
-        text, final = _follow_reply_counting(_events(response.iter_lines()))
+        text, final = _follow_reply_counting(sse_events(response.iter_lines()))
     poster.join(timeout=30)
     assert final["content"] == SLOW_TEXT == "".join(text)
     # One delta per streamed chunk: saving (every PERSIST_INTERVAL_S) batches several of them.

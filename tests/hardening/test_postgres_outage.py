@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.after_gate.sse import events
 from tests.conftest import is_postgres
 from tests.hardening.pg_cluster import Cluster
 from tests.hardening.server import Server, designgate_env, run_cli
@@ -221,7 +222,10 @@ CODE = "def store_order(order):\n    return order\n" * 40
 
 
 @contextmanager
-def _serving_model_work(cluster: Cluster, llm: ScriptedLLM, tmp_path: Path) -> Iterator[Server]:
+def _serving_model_work(
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+) -> Iterator[tuple[Server, dict[str, str]]]:
+    """A server whose model is the scripted one, and a member's API headers."""
     env = designgate_env(
         cluster.create_database("designgate"),
         model="openai/scripted-model",
@@ -233,8 +237,7 @@ def _serving_model_work(cluster: Cluster, llm: ScriptedLLM, tmp_path: Path) -> I
         command = ["user", "create", "ops@example.test", "--role", "member", "--password-stdin"]
         run_cli(env, *command, stdin="a long enough password").check_returncode()
         token = run_cli(env, "token", "create", "ops@example.test").stdout.strip().splitlines()[-1]
-        server.env = {**env, "TOKEN": token}
-        yield server
+        yield server, {"Authorization": f"Bearer {token}"}
     assert "Traceback" not in server.output()
     assert "could not store" in server.output()  # the outage did reach the final save
 
@@ -261,14 +264,10 @@ def test_a_reply_that_ends_while_postgresql_is_down_is_stored_once_it_is_back(
     streamed = Reply(text=REPLY, chunk_size=8, delay_s=0.05)
     llm.script(streamed, "The next answer.")
     with (
-        _serving_model_work(cluster, llm, tmp_path) as server,
-        server.client(headers=_auth(server), timeout=REQUEST_TIMEOUT_S) as http,
+        _serving_model_work(cluster, llm, tmp_path) as (server, headers),
+        server.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http,
     ):
-        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"})
-        thread = http.post(
-            f"/api/v1/projects/{project.json()['id']}/threads", json={"mode": "open"}
-        ).json()
-        thread_url = f"/api/v1/threads/{thread['id']}"
+        thread_url = _open_thread(http)
         http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
         reply_url = f"{thread_url}?last"
         _outage_until_sent(http, cluster, streamed, reply_url)
@@ -286,8 +285,8 @@ def test_a_generation_that_ends_while_postgresql_is_down_is_stored_once_it_is_ba
     streamed = Reply(text=CODE, chunk_size=16, delay_s=0.05)
     llm.script(streamed)
     with (
-        _serving_model_work(cluster, llm, tmp_path) as server,
-        server.client(headers=_auth(server), timeout=REQUEST_TIMEOUT_S) as http,
+        _serving_model_work(cluster, llm, tmp_path) as (server, headers),
+        server.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http,
     ):
         project = open_gate(http)
         started = http.post(f"/api/v1/projects/{project['id']}/generations", json={})
@@ -297,10 +296,6 @@ def test_a_generation_that_ends_while_postgresql_is_down_is_stored_once_it_is_ba
     assert (generation["status"], generation["content"]) == ("complete", CODE)
 
 
-def _auth(server: Server) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server.env['TOKEN']}"}
-
-
 def _read(http: httpx.Client, url: str) -> dict[str, Any]:
     """A generation, or a thread's last message (``?last``); empty while the database is gone."""
     response = http.get(url.removesuffix("?last"))
@@ -308,3 +303,62 @@ def _read(http: httpx.Client, url: str) -> dict[str, Any]:
         return {}
     found: dict[str, Any] = response.json()
     return found["messages"][-1] if url.endswith("?last") else found
+
+
+def test_another_server_follows_a_reply_across_the_outage_to_its_end(
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """Two servers on one database, as a team runs them: the question is asked of the first,
+    and its thread's event stream read from the second. The stream outlives the outage (the
+    second's listener connects again) and ends with the whole reply, stored once the
+    database is back."""
+    streamed = Reply(text=REPLY, chunk_size=8, delay_s=0.05)
+    llm.script(streamed)
+    with (
+        _serving_model_work(cluster, llm, tmp_path) as (first, headers),
+        Server(first.env, tmp_path / "second.log") as second,
+        first.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http,
+    ):
+        thread_url = _open_thread(http)
+        follower = _Follower(second, headers, f"{thread_url}/events")
+        follower.start()
+        _wait_for(follower.subscribed.is_set, "the second server's event stream")
+        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        _outage_until_sent(http, cluster, streamed, f"{thread_url}?last")
+        follower.join(timeout=PHASE_TIMEOUT_S)
+        assert "Traceback" not in second.output()
+    assert follower.error is None
+    assert (follower.last["status"], follower.last["content"]) == ("complete", REPLY)
+
+
+class _Follower(threading.Thread):
+    """Reads a thread's event stream until its reply is no longer streaming."""
+
+    def __init__(self, server: Server, headers: dict[str, str], url: str) -> None:
+        super().__init__(daemon=True)
+        self.server, self.headers, self.url = server, headers, url
+        self.subscribed = threading.Event()
+        self.last: dict[str, Any] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with (
+                self.server.client(headers=self.headers, timeout=PHASE_TIMEOUT_S) as http,
+                http.stream("GET", self.url) as response,
+            ):
+                response.raise_for_status()
+                self.subscribed.set()
+                for name, data in events(response.iter_lines()):
+                    if name == "message" and data["role"] == "assistant":
+                        self.last = data
+                        if data["status"] != "streaming":
+                            return
+        except BaseException as exc:  # reported by the test, not lost in this thread
+            self.error = exc
+
+
+def _open_thread(http: httpx.Client) -> str:
+    project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+    thread = http.post(f"/api/v1/projects/{project['id']}/threads", json={"mode": "open"})
+    return f"/api/v1/threads/{thread.json()['id']}"
