@@ -365,13 +365,16 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
     process. Stored a few seconds late, it is kept; given up, its text was lost and its row
     left streaming while this process lives (nothing marks a live process's work), so its
     thread refused every question. ``work`` must be a whole transaction: a failed one is
-    rolled back, and the next attempt starts afresh. Any other error is raised at once.
+    rolled back, and the next attempt starts afresh. Any other error is raised at once, as is
+    SQLite's for a statement it cannot run.
     """
     attempt = 0
     while True:
         try:
             result = await asyncio.to_thread(work, *args, **kwargs)
         except OperationalError as exc:
+            if not _unavailable(exc):
+                raise
             if attempt == 0:
                 log.warning(
                     "could not store %s, the database is unavailable (%s); trying again until"
@@ -385,6 +388,12 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
         if attempt:
             log.warning("stored %s once the database was back", what)
         return result
+
+
+def _unavailable(exc: OperationalError) -> bool:
+    """SQLite reports a statement it cannot run ("no such table") as an OperationalError too:
+    a bug to raise, not an outage to wait out."""
+    return getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_ERROR
 
 
 def unavailable_reason(exc: OperationalError) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app import db
@@ -56,6 +58,22 @@ def test_other_database_errors_are_not_tried_again() -> None:
     with pytest.raises(IntegrityError):
         run_coroutine(db.when_available("reply 7", work, "stored"))
     assert work.attempts == 1
+
+
+def test_a_statement_sqlite_cannot_run_is_not_tried_again(tmp_path: Path) -> None:
+    """SQLite reports it as an OperationalError, as it does a locked or full database."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    attempts = []
+
+    def read_missing_table() -> None:
+        attempts.append(1)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(OperationalError, match="no such table"):
+        run_coroutine(db.when_available("reply 7", read_missing_table))
+    engine.dispose()
+    assert attempts == [1]
 
 
 def test_a_server_that_stops_ends_the_waiting() -> None:
