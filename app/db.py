@@ -39,15 +39,15 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Write requests take SQLite's write lock when their transaction starts, so two
+# writers queue on busy_timeout instead of failing when a read lock is upgraded.
+IMMEDIATE = "designgate_begin_immediate"
 # Background work waits this long before trying the database again while it is unavailable,
 # by attempt, the last repeated: PostgreSQL restarts in seconds, a failover takes longer.
 UNAVAILABLE_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
-# Write requests take SQLite's write lock when their transaction starts, so two
-# writers queue on busy_timeout instead of failing when a read lock is upgraded.
-IMMEDIATE = "designgate_begin_immediate"
 
 
 class Base(DeclarativeBase):
@@ -377,7 +377,7 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
                 raise
             if attempt == 0:
                 log.warning(
-                    "could not store %s, the database is unavailable (%s); trying again until"
+                    "%s waits for the database, which is unavailable (%s); trying again until"
                     " it is back",
                     what,
                     unavailable_reason(exc),
@@ -386,7 +386,7 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
             attempt += 1
             continue
         if attempt:
-            log.warning("stored %s once the database was back", what)
+            log.warning("%s went on once the database was back", what)
         return result
 
 

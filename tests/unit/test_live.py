@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -19,6 +21,20 @@ from app.db import Database
 from app.main import create_app
 from tests.conftest import create_scratch_database, is_postgres, make_settings, run_coroutine
 from tests.hardening.server import free_port
+
+
+@contextlib.asynccontextmanager
+async def _two_apps(url: str) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """Two apps on one database, as two server processes, each hub listening."""
+    first, second = (create_app(make_settings(url)) for _ in range(2))
+    try:
+        await first.state.hub.start()
+        await second.state.hub.start()
+        yield first, second
+    finally:
+        for app in (first, second):
+            await app.state.hub.stop()
+            app.state.db.dispose()
 
 
 def _commit_event(db: Database, channel: str, event: dict[str, Any]) -> None:
@@ -86,19 +102,12 @@ def test_an_event_from_one_app_reaches_a_subscriber_of_another(database_url: str
         pytest.skip("several processes share live updates only on PostgreSQL")
 
     async def scenario() -> live.Event | None:
-        first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        assert isinstance(second.state.hub, live_postgres.PostgresHub)
-        await first.state.hub.start()
-        await second.state.hub.start()
-        try:
+        async with _two_apps(database_url) as (first, second):
+            assert isinstance(second.state.hub, live_postgres.PostgresHub)
             async with second.state.hub.subscribe("meeting:3") as subscription:
                 event = {"type": "vote", "item_id": 9}
                 await asyncio.to_thread(_commit_event, first.state.db, "meeting:3", event)
                 return await subscription.get(timeout=5)
-        finally:
-            for app in (first, second):
-                await app.state.hub.stop()
-                app.state.db.dispose()
 
     assert run_coroutine(scenario()) == {"type": "vote", "item_id": 9}
 
@@ -111,17 +120,12 @@ def test_the_events_of_one_transaction_reach_another_app_in_their_order(
         pytest.skip("several processes share live updates only on PostgreSQL")
 
     async def scenario() -> list[live.Event | None]:
-        first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        await first.state.hub.start()
-        await second.state.hub.start()
-        try:
-            async with second.state.hub.subscribe("thread:8", "project:8") as subscription:
-                await asyncio.to_thread(_commit_events, first.state.db, ONE_TRANSACTION)
-                return [await subscription.get(timeout=5) for _ in ONE_TRANSACTION]
-        finally:
-            for app in (first, second):
-                await app.state.hub.stop()
-                app.state.db.dispose()
+        async with (
+            _two_apps(database_url) as (first, second),
+            second.state.hub.subscribe("thread:8", "project:8") as subscription,
+        ):
+            await asyncio.to_thread(_commit_events, first.state.db, ONE_TRANSACTION)
+            return [await subscription.get(timeout=5) for _ in ONE_TRANSACTION]
 
     assert run_coroutine(scenario()) == [item for _channel, item in ONE_TRANSACTION]
 
@@ -147,11 +151,8 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
         pytest.skip("the LISTEN connection exists only on PostgreSQL")
 
     async def scenario() -> tuple[list[live.Event | None], list[live.Event | None]]:
-        first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        hub: live_postgres.PostgresHub = first.state.hub
-        await hub.start()
-        await second.state.hub.start()
-        try:
+        async with _two_apps(database_url) as (first, second):
+            hub: live_postgres.PostgresHub = first.state.hub
             async with (
                 hub.subscribe("thread:4") as here,
                 second.state.hub.subscribe("thread:4") as there,
@@ -166,10 +167,6 @@ def test_a_process_delivers_its_own_events_once_without_its_listener(database_ur
                 got_here += [await here.get(timeout=5), await here.get(timeout=0.5)]
                 got_there.append(await there.get(timeout=5))
                 return got_here, got_there
-        finally:
-            for app in (first, second):
-                await app.state.hub.stop()
-                app.state.db.dispose()
 
     here, there = run_coroutine(scenario())
     assert here == [{"n": 1}, {"n": 2}, {"n": 3}, None]
@@ -230,12 +227,9 @@ def test_a_sender_that_cannot_reach_the_database_warns_once_until_it_can(
     monkeypatch.setattr(live_postgres, "PEER_CHECK_S", 0.0)
 
     async def scenario(url: str) -> list[live.Event | None]:
-        first, second = (create_app(make_settings(url)) for _ in range(2))
-        hub: live_postgres.PostgresHub = first.state.hub
-        await hub.start()
-        await second.state.hub.start()
-        reachable = hub._sender_conninfo
-        try:
+        async with _two_apps(url) as (first, second):
+            hub: live_postgres.PostgresHub = first.state.hub
+            reachable = hub._sender_conninfo
             async with second.state.hub.subscribe("thread:7") as there:
                 await _publish_streamed(hub, {"n": 1})
                 await hub._close_sender()
@@ -245,10 +239,6 @@ def test_a_sender_that_cannot_reach_the_database_warns_once_until_it_can(
                 hub._sender_conninfo = reachable
                 await _publish_streamed(hub, {"n": 5})
                 return [await there.get(timeout=5), await there.get(timeout=5)]
-        finally:
-            for app in (first, second):
-                await app.state.hub.stop()
-                app.state.db.dispose()
 
     for url in create_scratch_database(tmp_path, "sender"):
         with caplog.at_level(logging.WARNING, logger="app.live_postgres"):
@@ -311,20 +301,15 @@ def test_another_apps_events_arrive_again_after_the_listener_reconnects(
         pytest.skip("several processes share live updates only on PostgreSQL")
 
     async def scenario() -> list[live.Event | None]:
-        first, second = (create_app(make_settings(database_url)) for _ in range(2))
-        await first.state.hub.start()
-        await second.state.hub.start()
-        try:
-            async with second.state.hub.subscribe("meeting:4") as subscription:
-                await asyncio.to_thread(_kill_listeners, second.state.db)
-                reset = await subscription.get(timeout=10)
-                event = {"type": "vote", "item_id": 1}
-                await asyncio.to_thread(_commit_event, first.state.db, "meeting:4", event)
-                return [reset, await subscription.get(timeout=10)]
-        finally:
-            for app in (first, second):
-                await app.state.hub.stop()
-                app.state.db.dispose()
+        async with (
+            _two_apps(database_url) as (first, second),
+            second.state.hub.subscribe("meeting:4") as subscription,
+        ):
+            await asyncio.to_thread(_kill_listeners, second.state.db)
+            reset = await subscription.get(timeout=10)
+            event = {"type": "vote", "item_id": 1}
+            await asyncio.to_thread(_commit_event, first.state.db, "meeting:4", event)
+            return [reset, await subscription.get(timeout=10)]
 
     assert run_coroutine(scenario()) == [{"type": "reset"}, {"type": "vote", "item_id": 1}]
 

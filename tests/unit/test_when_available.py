@@ -40,9 +40,9 @@ def test_work_is_tried_again_until_the_database_answers(caplog: pytest.LogCaptur
         result = run_coroutine(db.when_available("reply 7", work, "stored"))
     assert (result, work.attempts) == ("stored", 4)
     assert caplog.messages == [
-        "could not store reply 7, the database is unavailable (refused); trying again until"
+        "reply 7 waits for the database, which is unavailable (refused); trying again until"
         " it is back",
-        "stored reply 7 once the database was back",
+        "reply 7 went on once the database was back",
     ]
 
 
