@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import Actor, is_postgres
 from tests.hardening.server import Server, designgate_env
@@ -133,6 +135,37 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
     assert CODE.startswith(stopped["content"])
     assert after == before
     assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
+
+
+@pytest.mark.skipif(is_postgres(), reason="SQLite's write lock, held by another program")
+def test_a_reply_that_ends_while_another_program_holds_sqlites_write_lock_is_stored_after(
+    server: Server, member: Actor, llm: ScriptedLLM, database_url: str
+) -> None:
+    """An operator's `sqlite3` session left in a write transaction: the server's writes get
+    "database is locked" after its busy timeout (10 s). A reply that ends meanwhile waits
+    for the lock and is stored whole once it is released, where it was lost."""
+    streamed = Reply(text=REPLY, chunk_size=8, delay_s=0.05)
+    llm.script(streamed)
+    with server.client(headers=member.headers, timeout=30) as http:
+        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+        thread = http.post(f"/api/v1/projects/{project['id']}/threads", json={"mode": "open"})
+        thread_url = f"/api/v1/threads/{thread.json()['id']}"
+        posted = http.post(f"{thread_url}/messages", json={"content": "Go"})
+        reply_id = posted.json()["replies"][0]["id"]
+        wait_for(lambda: _last_message(http, thread_url)["content"] != "", "saved text")
+        operator = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+        try:
+            operator.execute("BEGIN IMMEDIATE")
+            assert streamed.sent.wait(60), "the model did not finish"
+            wait_for(lambda: "waits for the database" in server.output(), "the final save", 30)
+            assert _last_message(http, thread_url)["status"] == "streaming"  # reads go on
+        finally:
+            operator.rollback()
+            operator.close()
+        wait_for(lambda: _last_message(http, thread_url)["status"] != "streaming", "the end")
+        reply = _last_message(http, thread_url)
+    assert (reply["status"], reply["content"]) == ("complete", REPLY)
+    assert f"reply {reply_id} went on once the database was back" in server.output()
 
 
 @pytest.mark.skipif(not is_postgres(), reason="one server process per SQLite database")
