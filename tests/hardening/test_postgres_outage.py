@@ -243,11 +243,13 @@ def _serving_model_work(
     assert "waits for the database, which is unavailable" in server.output()
 
 
-def _outage_until_sent(http: httpx.Client, cluster: Cluster, streamed: Reply, url: str) -> None:
+def _outage_until_sent(
+    http: httpx.Client, cluster: Cluster, streamed: Reply, url: str, mode: str = "fast"
+) -> None:
     """Stop the database once some text is saved; start it once the model has sent all of
     it and the server has had a second to take the end."""
     _wait_for(lambda: _read(http, url).get("content", "") != "", "saved text")
-    cluster.stop(mode="fast")
+    cluster.stop(mode=mode)
     assert streamed.sent.wait(PHASE_TIMEOUT_S), "the model did not finish"
     time.sleep(1.0)
     assert http.get(url).status_code == 503
@@ -256,12 +258,14 @@ def _outage_until_sent(http: httpx.Client, cluster: Cluster, streamed: Reply, ur
     _wait_for(lambda: _read(http, url).get("status") not in (None, "streaming"), "the end")
 
 
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_a_reply_that_ends_while_postgresql_is_down_is_stored_once_it_is_back(
-    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path, mode: str
 ) -> None:
     """The model goes on writing through the outage and finishes while the database is
     gone: the final save waits for the database, so the reply is stored whole and its
-    thread takes questions again, without a restart."""
+    thread takes questions again, without a restart. Also after a crash of the database
+    (``immediate``: no shutdown checkpoint, crash recovery at the next start)."""
     streamed = Reply(text=REPLY, chunk_size=8, delay_s=0.05)
     llm.script(streamed, "The next answer.")
     with (
@@ -271,7 +275,7 @@ def test_a_reply_that_ends_while_postgresql_is_down_is_stored_once_it_is_back(
         thread_url = _open_thread(http)
         http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
         reply_url = f"{thread_url}?last"
-        _outage_until_sent(http, cluster, streamed, reply_url)
+        _outage_until_sent(http, cluster, streamed, reply_url, mode)
         reply = _read(http, reply_url)
         asked = http.post(f"{thread_url}/messages", json={"content": "And then?"})
     assert (reply["status"], reply["content"]) == ("complete", REPLY)
