@@ -380,7 +380,7 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
                     "%s waits for the database, which is unavailable (%s); trying again until"
                     " it is back",
                     what,
-                    unavailable_reason(exc),
+                    _unavailable_reason(exc),
                 )
             await asyncio.sleep(UNAVAILABLE_RETRY_S[min(attempt, len(UNAVAILABLE_RETRY_S) - 1)])
             attempt += 1
@@ -396,7 +396,28 @@ def _unavailable(exc: OperationalError) -> bool:
     return getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_ERROR
 
 
-def unavailable_reason(exc: OperationalError) -> str:
+class OutageWarning:
+    """One warning per outage for a save that fails and is simply made again later (the text
+    it holds stays in memory), not one at every attempt."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.warned = False
+
+    def failed(self, exc: OperationalError) -> None:
+        if not self.warned:
+            log.warning(
+                "could not save %s, the database is unavailable (%s); kept until it is back",
+                self.what,
+                _unavailable_reason(exc),
+            )
+        self.warned = True
+
+    def succeeded(self) -> None:
+        self.warned = False
+
+
+def _unavailable_reason(exc: OperationalError) -> str:
     """The driver's first line: enough to tell a refused connection from a lock."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import live
-from app.db import Database, unavailable_reason, utcnow, when_available
+from app.db import Database, OutageWarning, utcnow, when_available
 from app.errors import GateClosed, ModelNotConfigured, NotFound
 from app.live import Hub
 from app.llm import LLMFailure, ModelEndpoint
@@ -150,7 +150,6 @@ class _Progress:
 
     parts: list[str] = field(default_factory=list)
     saved: int = 0
-    unavailable: bool = False  # the last save found the database gone
 
     @property
     def text(self) -> str:
@@ -162,6 +161,7 @@ async def _stream_into(
 ) -> None:
     """Collect the pieces, writing the text so far out every interval."""
     last_saved = time.monotonic()
+    outage = OutageWarning(f"generation {generation_id}'s text")
     async for piece in pieces:
         progress.parts.append(piece)
         if time.monotonic() - last_saved >= PERSIST_INTERVAL_S:
@@ -171,17 +171,11 @@ async def _stream_into(
             except OperationalError as exc:
                 # The text stays here, for the next save or the final one, which waits for
                 # the database: the model's stream is not given up for an outage.
-                if not progress.unavailable:
-                    log.warning(
-                        "could not save generation %d's text, the database is unavailable"
-                        " (%s); kept until it is back",
-                        generation_id,
-                        unavailable_reason(exc),
-                    )
-                progress.unavailable, last_saved = True, time.monotonic()
+                outage.failed(exc)
+                last_saved = time.monotonic()
                 continue
             progress.saved, last_saved = len(content), time.monotonic()
-            progress.unavailable = False
+            outage.succeeded()
 
 
 @dataclass(frozen=True)

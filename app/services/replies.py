@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import live
-from app.db import Database, unavailable_reason, utcnow, when_available
+from app.db import Database, OutageWarning, utcnow, when_available
 from app.llm import LLMFailure
 from app.models import Message
 from app.models.enums import MessageStatus
@@ -259,22 +259,16 @@ class _ProgressSaver:
         self.writers.discard(writer)
 
     async def _save_periodically(self) -> None:
-        unavailable = False
+        outage = OutageWarning("the text of streaming replies")
         while self.writers:  # stops with the last reply; the next one starts it again
             await asyncio.sleep(PERSIST_INTERVAL_S)
             try:
                 await self._save_once()
-                unavailable = False
+                outage.succeeded()
             except OperationalError as exc:
                 # The text stays here; the next save, or each reply's final one (which waits
-                # for the database), stores it. Once per outage, not every second.
-                if not unavailable:
-                    log.warning(
-                        "could not save the text of streaming replies, the database is"
-                        " unavailable (%s); kept until it is back",
-                        unavailable_reason(exc),
-                    )
-                unavailable = True
+                # for the database), stores it.
+                outage.failed(exc)
             except Exception:  # the final save still stores each reply; keep saving others
                 log.exception("saving the text of streaming replies failed")
 
