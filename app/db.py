@@ -405,6 +405,10 @@ class OutageWarning:
         self.warned = False
 
     def failed(self, exc: OperationalError) -> None:
+        if not _unavailable(exc):
+            # A statement SQLite cannot run is a bug, not an outage: its traceback, each time.
+            log.error("could not save %s", self.what, exc_info=exc)
+            return
         if not self.warned:
             log.warning(
                 "could not save %s, the database is unavailable (%s); kept until it is back",

@@ -88,3 +88,44 @@ def test_a_server_that_stops_ends_the_waiting() -> None:
         return work.attempts
 
     assert run_coroutine(stopped_while_waiting()) < 10
+
+
+def _missing_table_error(path: Path) -> OperationalError:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT * FROM no_such_table"))
+    except OperationalError as exc:
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError("the statement ran")
+
+
+def test_a_save_warns_once_per_outage(caplog: pytest.LogCaptureFixture) -> None:
+    outage = db.OutageWarning("the text")
+    refused = OperationalError("UPDATE messages", {}, Exception("refused\nmore"))
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        outage.failed(refused)
+        outage.failed(refused)
+        outage.succeeded()
+        outage.failed(refused)
+    warning = (
+        "could not save the text, the database is unavailable (refused); kept until it is back"
+    )
+    assert caplog.messages == [warning, warning]
+
+
+def test_a_save_sqlite_cannot_run_is_logged_with_its_traceback_each_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not taken for an outage: it will not pass by waiting."""
+    outage = db.OutageWarning("the text")
+    error = _missing_table_error(tmp_path / "empty.db")
+    with caplog.at_level(logging.WARNING, logger="app.db"):
+        outage.failed(error)
+        outage.failed(error)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "could not save the text")
+    ] * 2
+    assert all(r.exc_info and r.exc_info[1] is error for r in caplog.records)
