@@ -175,6 +175,10 @@ def _fill(
     with db.transaction() as session:
         draft = get_draft(session, draft_id, for_update=True)
         if draft.status != DraftStatus.PENDING:
+            if draft.note != INTERRUPTED:
+                # This process's own fill, made again by ``when_available`` because its
+                # commit's answer was lost to an outage: already stored.
+                return
             # Another server process gave the draft up, taking this one for gone, and its
             # people may have edited it since: the model's proposals come too late to apply.
             log.warning(

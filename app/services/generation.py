@@ -217,21 +217,22 @@ def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
     with db.transaction() as session:
         finishing = update(Generation).where(Generation.id == generation_id, UNFINISHED)
         if not session.execute(finishing.values(**values).returning(Generation.id)).first():
-            _keep_given_up(session, generation_id, outcome.content)
+            _keep_given_up(session, generation_id, outcome)
             return
         _announce_generation(
             session, generation_id, outcome.status, outcome.content, outcome.saved, outcome.error
         )
 
 
-def _keep_given_up(session: Session, generation_id: int, content: str) -> None:
+def _keep_given_up(session: Session, generation_id: int, outcome: Outcome) -> None:
     """Another server process gave this generation up while this one still streamed it (it
     took this process for gone, app/services/recovery.py) and announced it. Its status and
     reason stand; the text this process has is kept in place of the shorter text stored, so
     nothing the model wrote is lost either."""
     generation = session.get(Generation, generation_id)
-    if generation is None:
+    if generation is None or _saved_already(generation, outcome):
         return
+    content = outcome.content
     log.warning(
         "generation %d was marked %s by another server process while this one streamed it;"
         " its status stands",
@@ -250,6 +251,13 @@ def _keep_given_up(session: Session, generation_id: int, content: str) -> None:
         len(stored),
         generation.error,
     )
+
+
+def _saved_already(generation: Generation, outcome: Outcome) -> bool:
+    """Whether this is the process's own final save, whose commit reached the database but
+    whose answer was lost to an outage, so that ``when_available`` made it again."""
+    stored = (generation.status, generation.content, generation.error)
+    return stored == (outcome.status, outcome.content, outcome.error)
 
 
 def _announce_generation(

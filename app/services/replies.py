@@ -178,7 +178,8 @@ class ReplyWriter:
             if reply is None:
                 return
             if reply.status != MessageStatus.STREAMING:
-                self._keep_given_up(session, reply, content)
+                if not _saved_already(reply, content, status, latency_ms):
+                    self._keep_given_up(session, reply, content)
                 return
             _apply_outcome(reply, content, status, trace, failure)
             reply.first_token_ms = self.first_token_ms
@@ -331,6 +332,13 @@ _SAVE_TEXT = (
         updated_at=bindparam("saved_at", type_=Message.updated_at.type),
     )
 )
+
+
+def _saved_already(reply: Message, content: str, status: MessageStatus, latency_ms: int) -> bool:
+    """Whether this is the process's own final save, whose commit reached the database but
+    whose answer was lost to an outage, so that ``when_available`` made it again (only the
+    final save stores the latency; a reply given up by another process has none)."""
+    return (reply.status, reply.content, reply.latency_ms) == (status, content, latency_ms)
 
 
 def _apply_outcome(

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
+from app import db as app_db
 from app import live, runners
 from app.config import Settings
 from app.db import Database
@@ -154,3 +156,90 @@ def test_a_draft_given_up_is_not_overwritten_by_the_models_late_reply(
     )
     assert stored["proposals"] == []
     assert stored["note"] == drafts.INTERRUPTED
+
+
+# A final save whose COMMIT reached the database but whose answer was lost in an outage is
+# made again by app/db.py's ``when_available``: the process finds its own outcome stored,
+# which must not be taken for another process having given the work up.
+GIVEN_UP_WARNING = "by another server process"
+
+
+def test_a_reply_saved_again_after_its_commits_answer_was_lost_is_stored_once_quietly(
+    client: TestClient,
+    member: Actor,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")["id"]
+    reply_id = add_streaming_reply(db, blind, db.runner, "", model=MODEL)
+    job = ReplyJob(
+        reply_id=reply_id, thread_id=blind, model=MODEL, prompt=[], answers_pushback=False
+    )
+    monkeypatch.setattr(app_db, "UNAVAILABLE_RETRY_S", (0.01,))
+    saves = []
+    real_save_final = ReplyWriter._save_final
+
+    def commit_then_lose_the_answer(writer: ReplyWriter, *args: Any) -> None:
+        real_save_final(writer, *args)
+        saves.append(1)
+        if len(saves) == 1:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ReplyWriter, "_save_final", commit_then_lose_the_answer)
+
+    async def finish() -> None:
+        writer = ReplyWriter(db, job)
+        writer.add(STORED + LATE)
+        await writer.finish(MessageStatus.COMPLETE, CallTrace(), None)
+
+    with caplog.at_level("WARNING"):
+        asyncio.run(finish())
+
+    stored = next(r for r in replies(thread(client, member, blind)) if r["id"] == reply_id)
+    assert (len(saves), stored["status"], stored["content"]) == (2, "complete", STORED + LATE)
+    assert GIVEN_UP_WARNING not in caplog.text
+    assert f"reply {reply_id} went on once the database was back" in caplog.text
+
+
+def test_a_generation_saved_again_after_its_commits_answer_was_lost_logs_nothing_more(
+    client: TestClient, member: Actor, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = factories.create_project(client, member)
+    started = add_streaming_generation(db, project["id"], db.runner, STORED, model=MODEL)
+    ended = generation.Outcome(STORED + LATE, GenerationStatus.COMPLETE, None, MODEL, len(STORED))
+
+    with caplog.at_level("WARNING"):
+        generation._finish(db, started, ended)
+        generation._finish(db, started, ended)  # as ``when_available`` makes it again
+
+    stored = client.get(f"/api/v1/generations/{started}", headers=member.headers).json()
+    assert (stored["status"], stored["content"]) == ("complete", STORED + LATE)
+    assert GIVEN_UP_WARNING not in caplog.text
+
+
+def test_a_draft_filled_again_after_its_commits_answer_was_lost_logs_nothing_more(
+    client: TestClient,
+    member: Actor,
+    db: Database,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    waiting = add_waiting_draft(db, db.runner)
+    answer: dict[str, Any] = {
+        "name": "Order consumer",
+        "problem": "Orders arrive twice.",
+        "template": "rabbitmq-consumer",
+        "proposals": [{"category": "load", "title": "Pooling", "question": "How many?"}],
+    }
+    catalog = templates.load_catalog(settings.templates_dir)
+
+    with caplog.at_level("WARNING"):
+        drafts._fill(db, waiting, answer, catalog, False, None)
+        filled = client.get(f"/api/v1/drafts/{waiting}", headers=member.headers).json()
+        drafts._fill(db, waiting, answer, catalog, False, None)
+
+    assert client.get(f"/api/v1/drafts/{waiting}", headers=member.headers).json() == filled
+    assert (filled["status"], filled["name"]) == ("ready", "Order consumer")
+    assert GIVEN_UP_WARNING not in caplog.text
