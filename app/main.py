@@ -23,13 +23,15 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("designgate")
 
 
-def _start_up(app: FastAPI) -> None:
+def _start_up(app: FastAPI) -> frozenset[int]:
+    """Read what the app needs and mark work left behind; the runners whose work is marked
+    only after their listeners have had time to connect again."""
     db: Database = app.state.db
     with db.transaction() as session:
         app.state.secret_key = instance.secret_key(session, app.state.settings)
-        marked = recovery.mark_left_behind(session)
+        started = recovery.mark_at_start_up(session)
         shadowed = templates.shadowed_templates(session, catalog=app.state.templates)
-    recovery.log_marked(marked)
+    recovery.log_marked(started.marked)
     for key, source in shadowed:
         log.warning(
             "checklist template %r added through the API is hidden by the %s template with the "
@@ -37,17 +39,21 @@ def _start_up(app: FastAPI) -> None:
             key,
             source,
         )
+    return started.seem_gone
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    await asyncio.to_thread(_start_up, app)
+    seem_gone = await asyncio.to_thread(_start_up, app)
     await app.state.hub.start()
-    sweeping = None
+    background: list[asyncio.Task[None]] = []
+    if seem_gone:
+        marking = recovery.mark_after_reconnecting(app.state.db, seem_gone)
+        background.append(asyncio.create_task(marking))
     if not app.state.db.is_sqlite:
         # Other processes may serve this database: mark the work of one that dies.
-        sweeping = asyncio.create_task(recovery.Sweeper(app.state.db).run())
+        background.append(asyncio.create_task(recovery.Sweeper(app.state.db).run()))
     warm_up = None
     if settings.model and settings.llm_warmup:
         # After start-up: the model process imports litellm while the first pages are served.
@@ -55,10 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     if warm_up is not None:
         warm_up.cancel()
-    if sweeping is not None:
-        sweeping.cancel()
+    for task in background:
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await sweeping
+            await task
     await app.state.hub.stop()
     app.state.db.dispose()
 

@@ -10,7 +10,10 @@ sweeps while it serves (``Sweeper``, every SWEEP_INTERVAL_S).
 A runner's lock (app/runners.py) is also free while its process is cut off from the
 database for a moment: its listener reconnects (within seconds, app/live_postgres.py) and
 takes the lock again. So a sweep marks a runner's work only when the runner was already
-gone at a sweep at least GONE_FOR_S before, and is gone still.
+gone at a sweep at least GONE_FOR_S before, and is gone still. A restart of PostgreSQL cuts
+every process off at once: a server that starts just after one waits RECONNECT_WITHIN_S
+before it marks anything (``mark_at_start_up``), or it would give up the work of servers
+whose listeners have not yet connected again.
 """
 
 import asyncio
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, union
+from sqlalchemy import func, select, union
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -31,6 +34,9 @@ from app.services import debates, drafts, generation
 SWEEP_INTERVAL_S = 20.0
 # Far longer than a listener takes to reconnect (its back-off tops out at 10 s).
 GONE_FOR_S = 60.0
+# A listener tries again at most 10 s after its last attempt (app/live_postgres.py), so
+# within 10 s of the database answering again; twice that.
+RECONNECT_WITHIN_S = 20.0
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +56,60 @@ def mark_left_behind(session: Session, *, only: set[int] | None = None) -> Marke
         generations=generation.mark_interrupted(session, runners=only),
         drafts=drafts.mark_interrupted(session, runners=only),
     )
+
+
+@dataclass(frozen=True)
+class StartUp:
+    """What a starting server marked, and the runners whose work it marks only after
+    RECONNECT_WITHIN_S, if they are gone still (``mark_at_start_up``)."""
+
+    marked: Marked
+    seem_gone: frozenset[int] = frozenset()
+
+
+def mark_at_start_up(session: Session) -> StartUp:
+    """Mark the work of every runner that is gone, unless PostgreSQL itself started less
+    than GONE_FOR_S ago: its restart dropped every server's connection, and with it every
+    runner's lock, so a live server whose listener has not yet connected again looks gone,
+    and its work, marked now, would be given up under it. Those runners are only noted."""
+    if not _database_started_recently(session):
+        return StartUp(mark_left_behind(session))
+    return StartUp(
+        Marked(), frozenset(runners.gone(session, runners_with_unfinished_work(session)))
+    )
+
+
+def _database_started_recently(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    started = func.pg_postmaster_start_time()
+    up_for_s = session.scalar(select(func.extract("epoch", func.now() - started)))
+    return up_for_s is not None and up_for_s < GONE_FOR_S
+
+
+async def mark_after_reconnecting(db: Database, seem_gone: frozenset[int]) -> None:
+    """Start-up's marking of ``seem_gone``, RECONNECT_WITHIN_S later: of those gone still.
+    Tried once; if the database is unavailable then, the sweeps mark them in their time."""
+    log.warning(
+        "the database started less than %d s ago: the work of server process(es) %s, which"
+        " seem gone, is marked in %d s if they are gone still (a live one's listener may not"
+        " have connected again yet)",
+        GONE_FOR_S,
+        sorted(seem_gone),
+        RECONNECT_WITHIN_S,
+    )
+    await asyncio.sleep(RECONNECT_WITHIN_S)
+    try:
+        marked = await asyncio.to_thread(_mark_runners, db, seem_gone)
+    except DBAPIError as exc:
+        log.warning("marking work left behind failed: %s; the sweeps will", exc.orig)
+        return
+    log_marked(marked)
+
+
+def _mark_runners(db: Database, only: frozenset[int]) -> Marked:
+    with db.transaction() as session:
+        return mark_left_behind(session, only=set(only))
 
 
 def log_marked(marked: Marked, *, runners_gone: set[int] | None = None) -> None:

@@ -18,7 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from app import runners
+from app.config import normalise_database_url
+from app.models import Message
 from tests.after_gate.sse import events
 from tests.conftest import is_postgres
 from tests.hardening.pg_cluster import Cluster
@@ -223,9 +228,13 @@ CODE = "def store_order(order):\n    return order\n" * 40
 
 @contextmanager
 def _serving_model_work(
-    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+    cluster: Cluster,
+    llm: ScriptedLLM,
+    tmp_path: Path,
+    outage_seen: str = "waits for the database, which is unavailable",
 ) -> Iterator[tuple[Server, dict[str, str]]]:
-    """A server whose model is the scripted one, and a member's API headers."""
+    """A server whose model is the scripted one, and a member's API headers; at the end,
+    ``outage_seen`` must be in its log."""
     env = designgate_env(
         cluster.create_database("designgate"),
         model="openai/scripted-model",
@@ -240,7 +249,7 @@ def _serving_model_work(
         yield server, {"Authorization": f"Bearer {token}"}
     assert "Traceback" not in server.output()
     # The outage did reach the model's work.
-    assert "waits for the database, which is unavailable" in server.output()
+    assert outage_seen in server.output()
 
 
 def _outage_until_sent(
@@ -361,6 +370,71 @@ class _Follower(threading.Thread):
                             return
         except BaseException as exc:  # reported by the test, not lost in this thread
             self.error = exc
+
+
+# The live listener's attempts come 0.2, 0.5, 1, 2 and 5 s apart (app/live_postgres.py), at
+# 8.7 s in all, then every 10 s: a database down this long comes back about 9 s before the
+# first server's listener tries again, and the second server starts within that time.
+DOWN_BETWEEN_LISTENER_ATTEMPTS_S = 9.5
+
+
+def test_a_server_that_starts_just_after_postgresql_does_leaves_live_work_alone(
+    cluster: Cluster, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """A server starting marks the work of server processes that are gone, told by their
+    advisory locks; a restart of PostgreSQL frees every lock until each listener connects
+    again. A second server that starts in those seconds leaves the first's reply streaming
+    (it then ends complete, as the first stores it); it marks the work of a process that is
+    really gone once the first has had time to connect again."""
+    # About 17 s of text: the model still writes when the second server has started.
+    streamed = Reply(text=REPLY * 2, chunk_size=8, delay_s=0.05)
+    llm.script(streamed)
+    progress_not_saved = "could not save the text of streaming replies"
+    with (
+        _serving_model_work(cluster, llm, tmp_path, progress_not_saved) as (first, headers),
+        first.client(headers=headers, timeout=REQUEST_TIMEOUT_S) as http,
+    ):
+        thread_url = _open_thread(http)
+        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        reply_url = f"{thread_url}?last"
+        abandoned = _reply_of_a_gone_process(first.env["DESIGNGATE_DATABASE_URL"], http)
+        _wait_for(lambda: _read(http, reply_url).get("content", "") != "", "saved text")
+        cluster.stop()
+        time.sleep(DOWN_BETWEEN_LISTENER_ATTEMPTS_S)
+        cluster.start()
+        with Server(first.env, tmp_path / "second.log") as second:
+            assert not streamed.sent.is_set(), "the model ended before the second server began"
+            _wait_for(lambda: _read(http, reply_url).get("status") != "streaming", "the end")
+            reply = _read(http, reply_url)
+            _wait_for(lambda: _read(http, abandoned).get("status") != "streaming", "the mark")
+            gone = _read(http, abandoned)
+        assert "Traceback" not in second.output()
+    assert (reply["status"], reply["content"]) == ("complete", REPLY * 2)
+    assert gone["status"] == "interrupted"
+    assert "seem gone, is marked in 20 s if they are gone still" in second.output()
+
+
+def _reply_of_a_gone_process(database_url: str, http: httpx.Client) -> str:
+    """A thread whose reply a server process that no longer runs left streaming."""
+    thread_url = _open_thread(http)
+    thread_id = int(thread_url.rsplit("/", 1)[1])
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(
+                Message(
+                    thread_id=thread_id,
+                    turn=1,
+                    role="assistant",
+                    status="streaming",
+                    model="openai/scripted-model",
+                    content="half a rep",
+                    runner=runners.new_runner(),
+                )
+            )
+    finally:
+        engine.dispose()
+    return f"{thread_url}?last"
 
 
 def _open_thread(http: httpx.Client) -> str:
