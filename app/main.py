@@ -16,11 +16,13 @@ from app.api import router as api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
-from app.services import instance, recovery, templates
+from app.services import instance, model_work, recovery, templates
 from app.services.model_calls import ModelCalls
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("designgate")
+# How long a stopping server waits for replies and generations to store their text.
+MODEL_WORK_STOP_S = 10.0
 
 
 def _start_up(app: FastAPI) -> frozenset[int]:
@@ -65,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    # Before the database closes: the model's work stores its text, marked interrupted.
+    await model_work.stop(timeout_s=MODEL_WORK_STOP_S)
     await app.state.hub.stop()
     app.state.db.dispose()
 

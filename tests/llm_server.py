@@ -31,6 +31,10 @@ class Reply:
     status: int = 200  # a non-200 status answers with an error body instead
     error_message: str = "scripted failure"
     cut_after_chunks: int | None = None  # close the connection mid-stream
+    # Go quiet for stall_s after this many chunks (a model thinking mid-answer); ``stalled``
+    # is set when the quiet begins.
+    stall_after_chunks: int | None = None
+    stall_s: float = 0.0
     wait_before_s: float = 0.0  # pause before answering (for timeouts)
     prompt_tokens: int = 11
     completion_tokens: int = 7
@@ -40,6 +44,7 @@ class Reply:
     abandoned: threading.Event = field(default_factory=threading.Event, compare=False)
     # Set once the whole answer was sent, its end included.
     sent: threading.Event = field(default_factory=threading.Event, compare=False)
+    stalled: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -195,6 +200,9 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     return
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                 self._event(_completion(body, [delta], None))
+                if index + 1 == reply.stall_after_chunks:
+                    reply.stalled.set()
+                    time.sleep(reply.stall_s)
                 self._pause(reply)
             if reply.cut_after_chunks is not None:
                 self._cut()

@@ -21,7 +21,7 @@ from app.llm import LLMFailure, ModelEndpoint
 from app.models import ChecklistItem, Decision, Generation, User
 from app.models.enums import GenerationStatus
 from app.runners import carries_on, left_behind, runner_of
-from app.services import audit, design_pack, prompts
+from app.services import audit, design_pack, model_work, prompts
 from app.services.decisions import ItemWithDecision, checklist
 from app.services.gate import GateItem, gate
 from app.services.model_calls import CallTrace, ModelCalls
@@ -120,6 +120,11 @@ async def run_generation(db: Database, calls: ModelCalls, generation_id: int) ->
     The call goes through ModelCalls like debate replies do: bounded retries with backoff
     while nothing has streamed, the fallback models, and the per-model circuit breaker.
     """
+    with model_work.running():
+        await _run_generation(db, calls, generation_id)
+
+
+async def _run_generation(db: Database, calls: ModelCalls, generation_id: int) -> None:
     what = f"generation {generation_id}"
     model, prompt = await when_available(what, _mark_streaming, db, generation_id)
     trace = CallTrace()

@@ -25,7 +25,7 @@ from app.llm import LLMFailure
 from app.models import Message
 from app.models.enums import MessageStatus
 from app.runners import carries_on
-from app.services import judge
+from app.services import judge, model_work
 from app.services.debate_events import UNSAVED
 from app.services.debates import INTERRUPTED
 from app.services.model_calls import CallTrace, ModelCalls
@@ -48,12 +48,13 @@ class ReplyJob:
 
 async def run_replies(db: Database, calls: ModelCalls, reply_ids: list[int]) -> None:
     """Write every reply of one turn side by side; replies to pushback then go to the judge."""
-    results = await asyncio.gather(
-        *(run_reply(db, calls, reply_id) for reply_id in reply_ids), return_exceptions=True
-    )
-    for reply_id, result in zip(reply_ids, results, strict=True):
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            log.error("reply %s failed unexpectedly", reply_id, exc_info=result)
+    with model_work.running():
+        results = await asyncio.gather(
+            *(run_reply(db, calls, reply_id) for reply_id in reply_ids), return_exceptions=True
+        )
+        for reply_id, result in zip(reply_ids, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("reply %s failed unexpectedly", reply_id, exc_info=result)
 
 
 async def run_reply(db: Database, calls: ModelCalls, reply_id: int) -> None:

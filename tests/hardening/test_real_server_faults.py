@@ -15,8 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
+from app.config import normalise_database_url
+from app.models import Generation, Message
 from tests.conftest import Actor, is_postgres
 from tests.hardening.server import Server, designgate_env
 from tests.llm_server import Reply, ScriptedLLM
@@ -137,6 +140,58 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
     assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
 
 
+def test_a_server_stopped_mid_stream_stores_the_text_it_has_as_interrupted(
+    server: Server, member: Actor, llm: ScriptedLLM, database_url: str
+) -> None:
+    """SIGTERM, as a service manager stops a server: the reply and the generation that
+    stream are cancelled with the requests that run them, and each stores all the text it
+    has, marked interrupted, before the database is closed. They were left streaming with
+    the text of their last periodic save until the next start."""
+    said, coded = 30, 25  # chunks the model sends before it goes quiet
+    reply = Reply(text=REPLY, chunk_size=4, stall_after_chunks=said, stall_s=12)
+    code = Reply(text=CODE, chunk_size=4, stall_after_chunks=coded, stall_s=12)
+    llm.script(reply, code)
+    with server.client(headers=member.headers) as http:
+        project = open_gate(http)
+        thread = http.post(f"/api/v1/projects/{project['id']}/threads", json={"mode": "open"})
+        posted = http.post(
+            f"/api/v1/threads/{thread.json()['id']}/messages", json={"content": "Go"}
+        )
+        reply_id = posted.json()["replies"][0]["id"]
+        assert reply.stalled.wait(30), "the reply did not start"
+        generation = http.post(f"/api/v1/projects/{project['id']}/generations", json={}).json()
+        assert code.stalled.wait(30), "the generation did not start"
+    server.stop()
+
+    assert "Traceback" not in server.output()
+    stored_reply, stored_code = _stored_outcomes(database_url, reply_id, generation["id"])
+    assert stored_reply == ("interrupted", "interrupted", REPLY[: said * 4])
+    assert stored_code == ("error", INTERRUPTED, CODE[: coded * 4])
+
+
+def _stored_outcomes(
+    database_url: str, reply_id: int, generation_id: int
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A reply's status, error kind and text, and a generation's status, error and text, as
+    the database holds them (no server runs to mark them)."""
+    engine = create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            found_reply = connection.execute(
+                select(Message.status, Message.error_kind, Message.content).where(
+                    Message.id == reply_id
+                )
+            ).one()
+            found_code = connection.execute(
+                select(Generation.status, Generation.error, Generation.content).where(
+                    Generation.id == generation_id
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return tuple(found_reply), tuple(found_code)
+
+
 @pytest.mark.skipif(is_postgres(), reason="SQLite's write lock, held by another program")
 def test_a_reply_that_ends_while_another_program_holds_sqlites_write_lock_is_stored_after(
     server: Server, member: Actor, llm: ScriptedLLM, database_url: str
@@ -173,7 +228,8 @@ def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
     server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
 ) -> None:
     """Start-up marks work left behind by a server that is gone, not another live one's."""
-    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05))
+    # Quiet mid-answer long enough for the second server to start however busy the machine.
+    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05, stall_after_chunks=20, stall_s=20))
     with server.client(headers=member.headers) as http:
         project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
         thread = http.post(
