@@ -101,7 +101,9 @@ async def stream_chat(
     """
     litellm = await asyncio.to_thread(_litellm)
     finished = False
+    finish_reason: str | None = None
     length = 0
+    has_text = False
     try:
         response = await litellm.acompletion(**_call_arguments(endpoint, messages, stream=True))
         chunks = aiter(response)
@@ -127,14 +129,36 @@ async def stream_chat(
                     await response.aclose()
                     raise _cut_off(endpoint.max_reply_chars)
                 length += len(piece)
+                has_text = has_text or not piece.isspace()
                 yield piece
             finished = finished or bool(choice.finish_reason)
+            finish_reason = choice.finish_reason or finish_reason
     except LLMFailure:
         raise
     except Exception as exc:  # every provider error must become a stored reason
         raise without_key(classify(litellm, exc), endpoint) from exc
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
+    _check_outcome(finish_reason, has_text=has_text)
+
+
+# A stream that ends for these reasons ended because the provider stopped the model, not
+# because the model had said all it meant to (litellm maps every provider's names onto these).
+_STOPPED_BY_PROVIDER = {
+    "length": "The model provider stopped the reply at its length limit (its max tokens).",
+    "content_filter": "The model provider's content filter stopped the reply.",
+}
+
+
+def _check_outcome(finish_reason: str | None, *, has_text: bool) -> None:
+    """A reply the provider stopped, or one without a word in it, is a failure with a
+    reason, its text kept: stored as complete, it read as the model's whole answer, and an
+    empty one counted as a blind round and released the design (rule 3)."""
+    stopped = _STOPPED_BY_PROVIDER.get(finish_reason or "")
+    if stopped is not None:
+        raise LLMFailure("cut_off", stopped)
+    if not has_text:
+        raise LLMFailure("empty", "The model's reply was empty: it sent no text.")
 
 
 async def _next_chunk(chunks: AsyncIterator[Any], response: Any, timeout_s: float) -> Any | None:

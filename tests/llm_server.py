@@ -35,6 +35,9 @@ class Reply:
     # is set when the quiet begins.
     stall_after_chunks: int | None = None
     stall_s: float = 0.0
+    # Why the answer ended, as the provider says it: "length" (its max tokens) and
+    # "content_filter" are the provider stopping the model.
+    finish_reason: str = "stop"
     wait_before_s: float = 0.0  # pause before answering (for timeouts)
     prompt_tokens: int = 11
     completion_tokens: int = 7
@@ -159,7 +162,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
 
         def _send_whole(self, reply: Reply, body: dict[str, Any]) -> None:
             message = {"role": "assistant", "content": reply.text}
-            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason}
             if reply.keep_alive_s:
                 self._send_after_keep_alives(reply, _completion(body, [choice], reply))
                 return
@@ -207,7 +210,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if reply.cut_after_chunks is not None:
                 self._cut()
                 return
-            done = {"index": 0, "delta": {}, "finish_reason": "stop"}
+            done = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
             # Asked for usage, OpenAI sends it in one more chunk with no choices.
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._event(_completion(body, [done], None if wants_usage else reply))

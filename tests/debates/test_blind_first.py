@@ -1,5 +1,6 @@
 """Rule 3: no prompt carries the design until the project has a completed blind round."""
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests import factories
@@ -80,6 +81,36 @@ def test_a_failed_blind_round_does_not_reveal_the_design(
     llm.script("Still blind.")
     say(client, member, opened["id"], "Thoughts?")
     assert not _mentions_design(llm.prompts_text()[-1])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Reply(text=""),
+        Reply(text="  \n  "),
+        Reply(text="Design 1: a queue", finish_reason="length"),
+        Reply(text="Design 1: a queue", finish_reason="content_filter"),
+    ],
+    ids=["empty", "whitespace", "cut-at-max-tokens", "content-filter"],
+)
+def test_a_blind_round_without_a_whole_answer_does_not_reveal_the_design(
+    client: TestClient, member: Actor, llm: ScriptedLLM, answer: Reply
+) -> None:
+    """Only a whole answer is a completed blind round: an empty one released the design."""
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script(answer)
+    say(client, member, blind["id"], "Propose designs.")
+    assert last_reply(client, member, blind["id"])["status"] == "error"
+    opened = start_thread(client, member, project["id"], "open")
+    assert opened["design_visible"] is False
+    llm.script("Still blind.")
+    say(client, member, opened["id"], "Thoughts?")
+    assert not _mentions_design(llm.prompts_text()[-1])
+
+    llm.script("Design 1: a queue consumer. Design 2: an outbox.")
+    say(client, member, blind["id"], "Propose designs again.")
+    assert thread(client, member, opened["id"])["design_visible"] is True
 
 
 def test_blind_first_off_shows_the_design_at_once_but_never_in_a_blind_thread(

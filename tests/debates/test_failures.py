@@ -123,6 +123,40 @@ def test_a_reply_that_goes_on_past_the_limit_is_cut_off_keeping_its_text(
     assert endless.abandoned.wait(5)
 
 
+@pytest.mark.parametrize("text", ["", " \n\t "], ids=["no-text", "whitespace"])
+def test_an_empty_reply_fails_with_a_reason_and_the_thread_takes_the_next_question(
+    client: TestClient, member: Actor, llm: ScriptedLLM, text: str
+) -> None:
+    """Stored as complete, a reply without a word read as the model's answer."""
+    reply = _reply_after(client, member, Reply(text=text), "a retry must not happen", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "empty")
+    assert "empty" in reply["error"]
+    assert reply["content"] == text
+    assert len(llm.requests) == 1
+
+    say(client, member, reply["thread_id"], "Try again, please.")
+    assert last_reply(client, member, reply["thread_id"])["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "reason"),
+    [
+        ("length", "stopped the reply at its length limit"),
+        ("content_filter", "content filter stopped the reply"),
+    ],
+)
+def test_a_reply_the_provider_stopped_keeps_its_text_and_says_why(
+    client: TestClient, member: Actor, llm: ScriptedLLM, finish_reason: str, reason: str
+) -> None:
+    """The provider's max tokens or content filter ends the stream as if it were whole."""
+    stopped = Reply(text=LONG_TEXT, finish_reason=finish_reason)
+    reply = _reply_after(client, member, stopped, "a retry must not happen", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "cut_off")
+    assert reason in reply["error"]
+    assert reply["content"] == LONG_TEXT
+    assert len(llm.requests) == 1
+
+
 @pytest.mark.parametrize("unstorable", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
 def test_characters_no_database_can_store_are_stored_as_replacement_characters(
     client: TestClient, member: Actor, llm: ScriptedLLM, unstorable: str

@@ -149,6 +149,33 @@ def test_code_past_the_limit_is_cut_off_keeping_what_was_written(
     assert len(llm.requests) == 1
 
 
+@pytest.mark.parametrize("text", ["", "\n  \n"], ids=["no-text", "whitespace"])
+def test_an_empty_generation_fails_with_a_reason(
+    client: TestClient, member: Actor, llm: ScriptedLLM, text: str
+) -> None:
+    generation = _generate(client, member, Reply(text=text), CODE, llm=llm)
+    assert (generation["status"], generation["content"]) == ("error", text)
+    assert "empty" in generation["error"]
+    assert len(llm.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "reason"),
+    [
+        ("length", "stopped the reply at its length limit"),
+        ("content_filter", "content filter stopped the reply"),
+    ],
+)
+def test_code_the_provider_stopped_keeps_its_text_and_says_why(
+    client: TestClient, member: Actor, llm: ScriptedLLM, finish_reason: str, reason: str
+) -> None:
+    stopped = Reply(text=CODE, finish_reason=finish_reason)
+    generation = _generate(client, member, stopped, CODE, llm=llm)
+    assert (generation["status"], generation["content"]) == ("error", CODE)
+    assert reason in generation["error"]
+    assert len(llm.requests) == 1
+
+
 @pytest.mark.parametrize(
     "settings_overrides", [{"fallback_models": [BACKUP], "llm_max_retries": 0}], ids=["fallback"]
 )
