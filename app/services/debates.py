@@ -116,11 +116,13 @@ def view_thread(session: Session, *, thread_id: int) -> ThreadView:
 
 
 def has_completed_blind_round(session: Session, project_id: int) -> bool:
-    """A blind thread of the project has at least one complete model reply."""
+    """A blind thread of the project has at least one complete model reply with text."""
     return bool(session.scalar(_COMPLETED_BLIND_ROUND, {"project_id": project_id}))
 
 
 # Built once: every review page and prompt asks, and composing it cost more than running it.
+# An empty reply now fails (app/llm.py), but one stored as complete before that must not
+# count either: a round that produced no design is not a blind round.
 _COMPLETED_BLIND_ROUND = select(
     exists()
     .where(Message.thread_id == Thread.id)
@@ -128,6 +130,7 @@ _COMPLETED_BLIND_ROUND = select(
     .where(Thread.mode == ThreadMode.BLIND)
     .where(Message.role == MessageRole.ASSISTANT)
     .where(Message.status == MessageStatus.COMPLETE)
+    .where(func.trim(Message.content, " \t\r\n") != "")
 )
 
 

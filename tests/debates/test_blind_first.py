@@ -3,6 +3,8 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from app.db import Database
+from app.models import Message
 from tests import factories
 from tests.conftest import Actor
 from tests.debates.helpers import item_in, last_reply, say, start_thread, thread
@@ -111,6 +113,26 @@ def test_a_blind_round_without_a_whole_answer_does_not_reveal_the_design(
     llm.script("Design 1: a queue consumer. Design 2: an outbox.")
     say(client, member, blind["id"], "Propose designs again.")
     assert thread(client, member, opened["id"])["design_visible"] is True
+
+
+@pytest.mark.parametrize("content", ["", " \n\t "], ids=["empty", "whitespace"])
+def test_an_empty_reply_stored_as_complete_by_an_earlier_version_does_not_reveal_the_design(
+    client: TestClient, member: Actor, db: Database, content: str
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    with db.transaction() as session:
+        stored = Message(
+            thread_id=blind["id"],
+            turn=1,
+            role="assistant",
+            status="complete",
+            model="openai/scripted-model",
+            content=content,
+        )
+        session.add(stored)
+    opened = start_thread(client, member, project["id"], "open")
+    assert opened["design_visible"] is False
 
 
 def test_blind_first_off_shows_the_design_at_once_but_never_in_a_blind_thread(
