@@ -139,6 +139,22 @@ def test_an_empty_reply_fails_with_a_reason_and_the_thread_takes_the_next_questi
 
 
 @pytest.mark.parametrize(
+    "settings_overrides", [{"fallback_models": ["openai/fallback-model"]}], ids=["with-fallback"]
+)
+def test_a_model_that_answers_with_nothing_gives_way_to_the_fallback(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """Nothing was shown of the empty answer, so another model may answer in its place; it
+    is not retried on the same model."""
+    llm.script_for("openai/scripted-model", "", "a retry must not happen")
+    llm.script_for("openai/fallback-model", "The fallback's designs.")
+    reply = _reply_after(client, member, llm=llm)
+    assert (reply["status"], reply["content"]) == ("complete", "The fallback's designs.")
+    assert reply["model"] == "openai/fallback-model"
+    assert [a["kind"] for a in reply["attempts"]] == ["empty"]
+
+
+@pytest.mark.parametrize(
     ("finish_reason", "reason"),
     [
         ("length", "stopped the reply at its length limit"),
