@@ -1,7 +1,15 @@
 from fastapi import APIRouter, BackgroundTasks, status
 
 from app.api.params import PathId
-from app.deps import CurrentUser, DbDep, EndpointDep, SessionDep, TemplatesDep, Writer
+from app.deps import (
+    CurrentUser,
+    DbDep,
+    EndpointDep,
+    ModelCallsDep,
+    SessionDep,
+    TemplatesDep,
+    Writer,
+)
 from app.models.enums import DraftStatus
 from app.schemas.draft import (
     DraftCreate,
@@ -26,6 +34,7 @@ def create_draft(
     catalog: TemplatesDep,
     endpoint: EndpointDep,
     db: DbDep,
+    calls: ModelCallsDep,
     background: BackgroundTasks,
 ) -> DraftRead:
     """Start a review from a one-line request; the model proposes (`status` pending until then)."""
@@ -35,8 +44,9 @@ def create_draft(
             drafts.run_draft,
             db,
             view.draft.id,
-            endpoint,
+            calls,
             catalog,
+            model=endpoint.model,
             keep_template=body.template is not None,
         )
     return draft_read(view)

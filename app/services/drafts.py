@@ -12,7 +12,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import model_process
 from app.db import Database, utcnow, when_available
 from app.errors import Conflict, NotFound
 from app.llm import LLMFailure, ModelEndpoint
@@ -33,6 +32,7 @@ from app.schemas.project import ProjectCreate
 from app.schemas.template import DEFAULT_TEMPLATE
 from app.services import audit, projects, prompts, templates
 from app.services.catalog import CATEGORY_CONCERNS
+from app.services.model_calls import CallTrace, ModelCalls
 from app.services.templates import TemplateCatalog
 
 MAX_PROPOSALS = 12
@@ -142,21 +142,29 @@ def _audit(session: Session, actor: User, action: str, draft: Draft, after: dict
 async def run_draft(
     db: Database,
     draft_id: int,
-    endpoint: ModelEndpoint,
+    calls: ModelCalls,
     catalog: TemplateCatalog,
     *,
+    model: str,
     keep_template: bool,
 ) -> None:
-    """Ask the model, outside any transaction; store its proposals, or why there are none."""
+    """Ask the model, outside any transaction; store its proposals, or why there are none.
+
+    The call goes through ``calls`` like a debate's reply: a rate limit or a 5xx is retried
+    after its back-off, an open circuit refuses it at once, and fallback models are tried."""
     what = f"draft {draft_id}"
     prompt = await when_available(what, _stored_prompt, db, draft_id)
     reply: dict[str, Any] | None = None
     reason: str | None = None
+    trace = CallTrace()
     try:
-        reply = (await model_process.shared().complete_json(endpoint, prompt)).data
+        reply = (await calls.complete_json(model, prompt, trace)).data
     except LLMFailure as failure:
         reason = failure.reason
-    await when_available(what, _fill, db, draft_id, reply, catalog, keep_template, reason)
+    answered_by = trace.model if reply is not None else None
+    await when_available(
+        what, _fill, db, draft_id, reply, catalog, keep_template, reason, answered_by
+    )
 
 
 def _stored_prompt(db: Database, draft_id: int) -> list[dict[str, Any]]:
@@ -171,6 +179,7 @@ def _fill(
     catalog: TemplateCatalog,
     keep_template: bool,
     failure: str | None,
+    answered_by: str | None = None,
 ) -> None:
     with db.transaction() as session:
         draft = get_draft(session, draft_id, for_update=True)
@@ -196,6 +205,8 @@ def _fill(
             draft.note = MODEL_FAILED.format(reason=failure, template=draft.template)
         else:
             _apply_reply(session, draft, parsed, catalog, keep_template)
+            # A fallback model may have answered for the one the draft was made for.
+            draft.model = answered_by or draft.model
         draft.status = DraftStatus.READY
         draft.updated_at = utcnow()
 

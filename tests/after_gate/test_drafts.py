@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from app.config import Settings
 from app.db import Database
 from app.models import Draft, DraftProposal
 from tests import factories
-from tests.conftest import Actor
+from tests.conftest import Actor, make_settings
 from tests.llm_server import Reply, ScriptedLLM
 
 REQUEST = (
@@ -48,6 +49,24 @@ MODEL_REPLY = {
     "template": "rabbitmq-consumer",
     "proposals": PROPOSALS,
 }
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def model_settings(model_settings: Settings, settings_overrides: dict[str, Any]) -> Settings:
+    """The scripted model with no waiting between retries (counts are asserted, not times);
+    change more per test with ``@pytest.mark.parametrize("settings_overrides", [...])``."""
+    values = {
+        **model_settings.model_dump(),
+        "llm_backoff_base_s": 0.0,
+        "llm_backoff_max_s": 0.0,
+        **settings_overrides,
+    }
+    return make_settings(**values)
 
 
 def _start(client: TestClient, actor: Actor, **fields: Any) -> dict[str, Any]:
@@ -270,3 +289,55 @@ def test_an_accepted_proposal_no_checklist_item_could_hold_is_named(
 
     assert made.status_code == 409, made.text
     assert made.json()["field"] == f"proposals[{proposal['id']}].title"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Reply(status=429, headers={"Retry-After": "1"}), Reply(status=500)],
+    ids=["rate-limited", "server-error"],
+)
+def test_a_transient_failure_is_retried_and_the_draft_gets_its_proposals(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM, failure: Reply
+) -> None:
+    llm.script(failure, Reply(json.dumps(MODEL_REPLY)))
+    draft = _start(model_client, member)
+
+    assert len(llm.requests) == 2
+    assert draft["status"] == "ready"
+    assert draft["note"] == ""
+    assert len(draft["proposals"]) == 4
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"llm_breaker_threshold": 1}], ids=["opens-after-one-failure"]
+)
+def test_an_open_circuit_refuses_a_drafts_call_without_asking_the_model(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script(Reply(status=503, error_message="down"))
+    _start(model_client, member)
+    assert len(llm.requests) == 1  # the failure opened the circuit; no retry went out
+
+    llm.script(Reply(json.dumps(MODEL_REPLY)))
+    draft = _start(model_client, member)
+
+    assert len(llm.requests) == 1
+    assert draft["proposals"] == []
+    assert "circuit open for openai/scripted-model" in draft["note"]
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"fallback_models": ["openai/fallback-model"], "llm_max_retries": 1}],
+    ids=["with-fallback"],
+)
+def test_a_fallback_model_writes_the_proposals_when_the_model_keeps_failing(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script_for("openai/scripted-model", Reply(status=500), Reply(status=503))
+    llm.script_for("openai/fallback-model", json.dumps(MODEL_REPLY))
+    draft = _start(model_client, member)
+
+    assert len(llm.requests_for("openai/scripted-model")) == 2
+    assert len(draft["proposals"]) == 4
+    assert draft["model"] == "openai/fallback-model"
