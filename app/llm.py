@@ -346,7 +346,9 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
         ("APIConnectionError", "unavailable", "The model server could not be reached."),
         ("ServiceUnavailableError", "unavailable", "The model server is unavailable."),
         ("InternalServerError", "unavailable", "The model server failed."),
-        ("NotFoundError", "unavailable", "The model server does not know this model."),
+        # A configuration problem like a refused key: not retried, not held against the
+        # model's health (its circuit), though a fallback model may still answer.
+        ("NotFoundError", "unknown_model", "The model server does not know this model."),
         ("BadRequestError", "bad_request", "The model provider rejected the request."),
     )
     if _refused_or_unresolved(exc):

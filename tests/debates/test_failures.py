@@ -216,6 +216,45 @@ def test_a_prompt_too_long_for_the_model_is_not_retried(
     assert len(llm.requests) == 1
 
 
+UNKNOWN_MODEL = Reply(status=404, error_message="The model `scripted-model` does not exist")
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"llm_breaker_threshold": 1}], ids=["opens-after-one-failure"]
+)
+def test_a_model_the_server_does_not_know_is_not_retried_and_leaves_the_circuit_closed(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """A configuration problem, like a refused key: retrying it only tripled the requests,
+    and counting it opened the circuit, so the next questions failed as "circuit open"."""
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script(UNKNOWN_MODEL, "Designs, once the model is known.")
+    say(client, member, blind["id"], "Propose designs.")
+    failed = last_reply(client, member, blind["id"])
+    say(client, member, blind["id"], "Propose designs again.")
+
+    assert (failed["status"], failed["error_kind"]) == ("error", "unknown_model")
+    assert "does not know this model" in failed["error"]
+    assert last_reply(client, member, blind["id"])["status"] == "complete"
+    assert len(llm.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"fallback_models": ["openai/fallback-model"]}], ids=["with-fallback"]
+)
+def test_a_fallback_model_answers_for_a_model_the_server_does_not_know(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    llm.script_for("openai/scripted-model", UNKNOWN_MODEL, "a retry must not happen")
+    llm.script_for("openai/fallback-model", "The fallback's designs.")
+    reply = _reply_after(client, member, llm=llm)
+
+    assert (reply["status"], reply["model"]) == ("complete", "openai/fallback-model")
+    assert [a["kind"] for a in reply["attempts"]] == ["unknown_model"]
+    assert len(llm.requests_for("openai/scripted-model")) == 1
+
+
 @pytest.mark.parametrize("status", [429, 500])
 def test_transient_failures_are_retried_and_the_reply_completes(
     client: TestClient, member: Actor, llm: ScriptedLLM, status: int
