@@ -123,9 +123,15 @@ def load_case(db: Database, reply_id: int) -> Case | None:
 
 
 def _earlier_position(session: Session, reply: Message, asked: Message) -> str | None:
-    """The same model's last finished reply before the pushback."""
-    return session.scalar(
-        select(Message.content)
+    """The position the pushback argued against: the last finished reply before it in the
+    same model's place, when the model that wrote it also wrote the new reply.
+
+    A fallback model may answer in a model's place (``model`` differs from
+    ``requested_model``): a change between two models' texts is no model's flip, and was
+    flagged as the new model's capitulation. Such a pair is not judged; an older reply of
+    the same model is not used instead, as the argument was not made against it."""
+    last_in_place = (
+        select(Message.content, Message.model)
         .where(
             Message.thread_id == reply.thread_id,
             Message.id < asked.id,
@@ -137,6 +143,11 @@ def _earlier_position(session: Session, reply: Message, asked: Message) -> str |
         .order_by(Message.id.desc())
         .limit(1)
     )
+    earlier = session.execute(last_in_place).first()
+    if earlier is None:
+        return None
+    content, written_by = earlier
+    return content if written_by == reply.model else None
 
 
 def _store(db: Database, case: Case, judgement: dict[str, Any], verdict: Verdict | None) -> None:

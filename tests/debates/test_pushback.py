@@ -137,6 +137,54 @@ def test_a_judge_answer_past_the_reply_limit_is_a_failed_judgement_not_a_stored_
     assert "answer" not in reply["judgement"]
 
 
+FALLBACK = "openai/fallback-model"
+WITH_FALLBACK = {"fallback_models": [FALLBACK], "llm_max_retries": 0}
+
+
+def _pushback_after_fallback(
+    client: TestClient, member: Actor, llm: ScriptedLLM, *, fallback_again: bool
+) -> dict[str, Any]:
+    """The model fails its first question and the fallback answers in its place; then the
+    model itself (or, ``fallback_again``, the fallback once more) answers the pushback."""
+    project = factories.create_project(client, member, blind_first=False)
+    opened = start_thread(client, member, project["id"], "open")
+    llm.script_for(MODEL, Reply(status=500))
+    if fallback_again:
+        llm.script_for(MODEL, Reply(status=500))
+        llm.script_for(FALLBACK, FIRST_POSITION, FLIPPED)
+    else:
+        llm.script_for(MODEL, FLIPPED)
+        llm.script_for(FALLBACK, FIRST_POSITION)
+    llm.script_for(JUDGE, _verdict(True, False))
+    say(client, member, opened["id"], "Do we need the outbox?")
+    say(client, member, opened["id"], PUSHBACK, pushback=True)
+    return last_reply(client, member, opened["id"])
+
+
+@pytest.mark.parametrize("settings_overrides", [WITH_FALLBACK], ids=["with-fallback"])
+def test_a_reply_is_not_judged_against_another_models_earlier_position(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    """The fallback's text was taken for the model's own position: the model's first
+    answer in the debate was flagged as a flip and a capitulation."""
+    reply = _pushback_after_fallback(client, member, llm, fallback_again=False)
+
+    assert (reply["content"], reply["model"]) == (FLIPPED, MODEL)
+    assert llm.requests_for(JUDGE) == []
+    assert (reply["judgement"], reply["flags"]) == (None, [])
+
+
+@pytest.mark.parametrize("settings_overrides", [WITH_FALLBACK], ids=["with-fallback"])
+def test_a_fallback_that_flips_on_its_own_earlier_position_is_judged(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    reply = _pushback_after_fallback(client, member, llm, fallback_again=True)
+
+    assert (reply["content"], reply["model"]) == (FLIPPED, FALLBACK)
+    assert len(llm.requests_for(JUDGE)) == 1
+    assert "capitulated" in reply["flags"]
+
+
 def test_a_failed_judge_leaves_the_reply_complete_and_says_why(
     client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:
