@@ -23,6 +23,7 @@ from app.models.enums import Role
 from app.services import users
 from app.services.model_calls import ModelCalls
 from app.services.templates import TemplateCatalog
+from app.stream_access import AccessWatch
 
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -139,8 +140,21 @@ def _checking_before_writing(
     return db.reading_first(session)
 
 
+TOKEN_REFUSAL = "The API token is unknown or revoked"  # noqa: S105 (a message)
+
+
 def _unknown_or_revoked() -> Unauthorized:
-    return Unauthorized("The API token is unknown or revoked")
+    return Unauthorized(TOKEN_REFUSAL)
+
+
+def token_watch(db: Database, user_id: int, plain: str) -> AccessWatch:
+    """Whether an event stream's token still holds, for streams that outlast the request."""
+
+    def still_live() -> bool:
+        with db.reads() as session:
+            return users.caller_for_token(session, plain) is not None
+
+    return AccessWatch(user_id, still_live)
 
 
 def _no_token() -> Unauthorized:

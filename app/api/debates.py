@@ -8,7 +8,17 @@ from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from starlette.responses import Response, StreamingResponse
 
 from app.api.params import PathId
-from app.deps import CurrentUser, DbDep, ModelCallsDep, SessionDep, SettingsDep, Writer
+from app.deps import (
+    TOKEN_REFUSAL,
+    CurrentUser,
+    DbDep,
+    ModelCallsDep,
+    RequiredBearerDep,
+    SessionDep,
+    SettingsDep,
+    Writer,
+    token_watch,
+)
 from app.models import Message, Thread
 from app.schemas.debate import (
     MessageCreate,
@@ -117,11 +127,16 @@ def _readable_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) 
     responses={200: {"description": "Successful Response", "content": SSE_CONTENT}},
 )
 async def thread_events(
-    thread: Annotated[Thread, Depends(_readable_thread)], request: Request, db: DbDep
+    thread: Annotated[Thread, Depends(_readable_thread)],
+    request: Request,
+    db: DbDep,
+    user: CurrentUser,
+    credentials: RequiredBearerDep,
 ) -> Response:
     """Server-Sent Events: every message's current state first, then deltas and new states.
 
-    A comment line (``: ping``) goes out after KEEPALIVE_S without an event.
+    A comment line (``: ping``) goes out after KEEPALIVE_S without an event. Once the token
+    is revoked (or its user deactivated) an `unauthorized` event (problem+json) ends it.
     """
     events = debate_events.thread_events(
         db=db,
@@ -129,6 +144,7 @@ async def thread_events(
         thread_id=thread.id,
         disconnected=request.is_disconnected,
         idle_after_s=KEEPALIVE_S,
+        watch=token_watch(db, user.id, credentials.credentials),
     )
     return StreamingResponse(_event_bytes(events), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 
@@ -140,6 +156,8 @@ async def _event_bytes(events: AsyncIterator[debate_events.ThreadEvent]) -> Asyn
     async for event in events:
         if event.kind == debate_events.IDLE:
             yield KEEPALIVE_COMMENT
+        elif event.kind == debate_events.ENDED:
+            yield format_sse_event(event="unauthorized", data_str=_REVOKED)
         elif event.message is not None:
             # On a worker thread: its content is rendered from Markdown, a millisecond or
             # more that every stream relaying tokens on this event loop would wait out.
@@ -147,6 +165,11 @@ async def _event_bytes(events: AsyncIterator[debate_events.ThreadEvent]) -> Asyn
             yield format_sse_event(event=event.kind, data_str=data)
         else:
             yield format_sse_event(event=event.kind, data_str=json.dumps(event.data))
+
+
+_REVOKED = json.dumps(
+    {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": TOKEN_REFUSAL}
+)
 
 
 def _message_json(message: Message) -> str:

@@ -21,6 +21,7 @@ from app.live import RESET, Hub
 from app.models import Message
 from app.models.enums import MessageStatus
 from app.services.debates import thread_messages
+from app.stream_access import ACCOUNT, AccessWatch
 
 # How often an idle stream checks whether its client has gone.
 IDLE_CHECK_S = 1.0
@@ -30,6 +31,8 @@ SYNCED = "synced"
 IDLE = "idle"
 # Marks a delta sent before its text was stored (see replies.py); clients never see it.
 UNSAVED = "unsaved"
+# The kind of the last event of a stream whose sign-in no longer holds (only with a watch).
+ENDED = "ended"
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,22 @@ async def thread_events(
     disconnected: Callable[[], Awaitable[bool]],
     mark_synced: bool = False,
     idle_after_s: float | None = None,
+    watch: AccessWatch | None = None,
 ) -> AsyncGenerator[ThreadEvent]:
     """Yield until the client disconnects.
 
     With ``mark_synced``, a ``synced`` event follows the first snapshot, so a page can
     replace what it shows with the snapshot as a whole; with ``idle_after_s``, an ``idle``
     event follows each quiet stretch that long, so a page can keep its connection alive.
+    With a ``watch``, an ``ended`` event ends the stream once the sign-in that opened it
+    no longer holds (signed out, token revoked, account deactivated).
     """
-    async with hub.subscribe(f"thread:{thread_id}") as subscription:
+    channels = [f"thread:{thread_id}", *([watch.channel] if watch else [])]
+    async with hub.subscribe(*channels) as subscription:
+        # A sign-out between the request's check and the subscription announced nothing here.
+        if watch is not None and not await watch.holds():
+            yield ThreadEvent(ENDED)
+            return
         relay = _Relay(db, thread_id)
         for event in await relay.snapshot():
             yield event
@@ -68,6 +79,11 @@ async def thread_events(
             return
         while True:
             item = await subscription.get(timeout=IDLE_CHECK_S)
+            if watch is not None and not await watch.holds_after([item] if item else []):
+                yield ThreadEvent(ENDED)
+                return
+            if item is not None and item.get("type") == ACCOUNT:
+                continue
             # Asking the server whether the client left costs a cancel scope and a receive:
             # once per IDLE_CHECK_S, not once per relayed event.
             now = time.monotonic()

@@ -13,12 +13,14 @@ from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from app import live
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import ApiToken, User
 from app.models.enums import Role
 from app.schemas.common import is_storable
 from app.services import audit
+from app.stream_access import ACCOUNT, account_channel
 
 _hasher = PasswordHasher()  # argon2-cffi's default type is Argon2id
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -255,6 +257,12 @@ def end_sessions(session: Session, *, user: User) -> None:
     """
     user.session_epoch += 1
     session.flush()
+    account_changed(session, user_id=user.id)
+
+
+def account_changed(session: Session, *, user_id: int) -> None:
+    """Tell the user's open live streams to check their sign-in again (after the commit)."""
+    live.announce(session, account_channel(user_id), {"type": ACCOUNT})
 
 
 def create_first_admin(session: Session, *, email: str, name: str, password: str) -> User:
@@ -299,6 +307,7 @@ def change_role(session: Session, *, user_id: int, role: Role, actor: User) -> U
     before = {"role": user.role}
     user.role = role
     session.flush()
+    account_changed(session, user_id=user.id)
     audit.record(
         session,
         actor=actor,
@@ -350,4 +359,5 @@ def revoke_token(session: Session, *, token_id: int, actor: User | None) -> ApiT
             after={"user_id": token.user_id, "label": token.label},
         )
         session.flush()
+        account_changed(session, user_id=token.user_id)
     return token

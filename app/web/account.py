@@ -5,7 +5,7 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 
 from app.db import Database
@@ -13,10 +13,10 @@ from app.deps import DbDep, SessionDep, SettingsDep, run_admitted
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.services import login_throttle, users
-from app.web.deps import MaybeUser, SignedIn, check_csrf
+from app.web.deps import MaybeUser, SignedIn, check_csrf, safe_next
 from app.web.errors import redirect
 from app.web.forms import service_field_error
-from app.web.templating import page
+from app.web.templating import csrf_token, page
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 # Argon2id takes 64 MiB and about a tenth of a second of a core per check. Checked outside
@@ -34,13 +34,6 @@ def sign_in(request: Request, user: User) -> None:
         epoch=user.session_epoch,
     )
     request.state.user = SignedIn(user.id, user.name, user.email, user.role)
-
-
-def _safe_next(next_path: str | None) -> str:
-    """Only paths on this site: an open redirect would help phishing."""
-    if next_path and next_path.startswith("/") and not next_path.startswith(("//", "/\\")):
-        return next_path
-    return "/"
 
 
 @router.get("/setup", response_class=HTMLResponse)
@@ -85,9 +78,9 @@ def login_form(
     if users.count_users(session) == 0:
         return redirect(request, "/setup")
     if user is not None:
-        return redirect(request, _safe_next(next))
+        return redirect(request, safe_next(next))
     model = request.app.state.settings.model
-    return page(request, "login.html", {"next": _safe_next(next), "error": None, "model": model})
+    return page(request, "login.html", {"next": safe_next(next), "error": None, "model": model})
 
 
 async def checked_password(
@@ -131,7 +124,7 @@ def login(
     """Check the password (Argon2id) unless sign-in is throttled, and start a new session."""
     limits = login_throttle.Limits.from_settings(settings)
     outcome = login_throttle.settle(session, checked, limits=limits)
-    context = {"next": _safe_next(next), "email": email}
+    context = {"next": safe_next(next), "email": email}
     if outcome.retry_after_s is not None:
         context["error"] = _throttled_message(outcome.retry_after_s)
         headers = {"Retry-After": str(outcome.retry_after_s)}
@@ -140,7 +133,7 @@ def login(
         context["error"] = "Wrong email or password."
         return page(request, "login.html", context, status_code=401)
     sign_in(request, outcome.user)
-    return redirect(request, _safe_next(next))
+    return redirect(request, safe_next(next))
 
 
 def _client_address(request: Request) -> str:
@@ -155,6 +148,15 @@ def _throttled_message(seconds: int) -> str:
         "Too many failed sign-ins for this account or from this address. "
         f"Sign-in is paused; try again in about {wait}."
     )
+
+
+@router.get("/session/token")
+def session_token(request: Request, user: MaybeUser) -> Response:
+    """The signed-in session's form token, for a page left open across a new sign-in (it
+    keeps what was typed there); 204 when nobody is signed in."""
+    if user is None:
+        return Response(status_code=204)
+    return JSONResponse({"csrf_token": csrf_token(request)})
 
 
 @router.post("/logout")

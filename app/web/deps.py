@@ -4,7 +4,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -135,10 +135,43 @@ async def require_user(
 
 
 def _login_required(request: Request) -> LoginRequired:
-    path = request.url.path
-    if request.url.query:
-        path += "?" + request.url.query
-    return LoginRequired(path if request.method in SAFE_METHODS else "/")
+    return LoginRequired(return_path(request))
+
+
+def return_path(request: Request) -> str:
+    """Where signing in again should lead: the page itself for a page; for a form sent, an
+    htmx fragment or a live stream, the page it came from (a POST's address is no page)."""
+    if request.method in SAFE_METHODS and not _from_a_page(request):
+        path = request.url.path
+        return path + "?" + request.url.query if request.url.query else path
+    for header in ("HX-Current-URL", "Referer"):
+        found = _same_site_path(request, request.headers.get(header))
+        if found is not None:
+            return found
+    return "/"
+
+
+def _from_a_page(request: Request) -> bool:
+    htmx = request.headers.get("HX-Request") == "true"
+    return htmx or "text/event-stream" in request.headers.get("accept", "")
+
+
+def _same_site_path(request: Request, url: str | None) -> str | None:
+    """The path and query of ``url`` if it is an address on this site."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and (parts.netloc != request.url.netloc or parts.scheme != request.url.scheme):
+        return None
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    return path if safe_next(path) == path else None
+
+
+def safe_next(next_path: str | None) -> str:
+    """Only paths on this site: an open redirect would help phishing."""
+    if next_path and next_path.startswith("/") and not next_path.startswith(("//", "/\\")):
+        return next_path
+    return "/"
 
 
 async def require_writer(user: Annotated[User, Depends(require_user)]) -> User:
@@ -169,6 +202,15 @@ async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T
     """
     db: Database = request.app.state.db
     return await run_admitted(db, _signed_in_read, request, db, work)
+
+
+def readmit(request: Request, db: Database) -> SignedIn | None:
+    """The cookie's user read again, as on every request: None once their session has
+    ended (signed out anywhere, deactivated). For live streams, which outlast the request."""
+    with db.reads() as session:
+        user_id = request.session.get("uid")
+        account = users.account(session, user_id) if isinstance(user_id, int) else None
+        return _admit(request, account)
 
 
 def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:

@@ -6,20 +6,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.sse import format_sse_event
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import SAFE_METHODS
 from app.errors import DesignGateError
 from app.problems import HTTP_TITLES
 from app.web.deps import LoginRequired, SetupRequired
-from app.web.templating import fragment, is_htmx
+from app.web.templating import fragment, is_htmx, render_text
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 NOT_WEB = ("/api/", "/static/", "/healthz", "/docs", "/redoc", "/openapi.json")
 # htmx puts error messages here (see templates/base.html) instead of the request's target.
 FLASH_TARGET = "#flash"
+# The live-stream event after which a page's stream stops for good (static/app.js).
+SIGNED_OUT = "signed-out"
 
 
 def is_web(request: Request) -> bool:
@@ -109,8 +113,43 @@ def _setup_required(request: Request, exc: Exception) -> Response:
 
 
 def _login_required(request: Request, exc: Exception) -> Response:
+    """A page goes to sign-in; a form sent or a live stream of a page whose session has
+    ended stays where it is, with what was typed, and says how to sign in again."""
     assert isinstance(exc, LoginRequired)
+    if is_event_stream(request):
+        # An EventSource follows a redirect to the sign-in page, fails on its HTML and
+        # reconnects for ever; this event tells the page instead (static/app.js).
+        return Response(signed_out_event(exc), media_type="text/event-stream")
+    if is_htmx(request):
+        headers = {"HX-Retarget": FLASH_TARGET, "HX-Reswap": "innerHTML"}
+        context = session_ended_context(exc, sent=request.method not in SAFE_METHODS)
+        return fragment(request, "_session_ended.html", context, status_code=401, headers=headers)
     return redirect(request, exc.login_url)
+
+
+def is_event_stream(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+def session_ended_context(exc: LoginRequired, *, sent: bool) -> dict[str, Any]:
+    what = (
+        "Your session ended (you signed out, perhaps in another tab or browser), so this was "
+        "not sent."
+        if sent
+        else "Your session ended (you signed out, perhaps in another tab or browser)."
+    )
+    return {"login_url": exc.login_url, "what": what, "sent": sent}
+
+
+def signed_out_event(exc: LoginRequired) -> bytes:
+    """The live-stream event that tells a page its session has ended."""
+    context = session_ended_context(exc, sent=False)
+    context["what"] = (
+        "Your session ended (you signed out, perhaps in another tab or browser, or your "
+        "account changed), so live updates stopped."
+    )
+    html = render_text("_session_ended.html", context)
+    return format_sse_event(event=SIGNED_OUT, data_str=html)
 
 
 def install(app: FastAPI) -> None:

@@ -28,8 +28,10 @@ from app.services import debate_overview, meetings, projects, review
 from app.services import generation as generation_service
 from app.services.debate_events import UNSAVED
 from app.services.review import Review
+from app.stream_access import AccessWatch, without_account_events
 from app.web import regions
-from app.web.deps import WebUser, require_setup_done
+from app.web.deps import LoginRequired, SignedIn, WebUser, readmit, require_setup_done, return_path
+from app.web.errors import signed_out_event
 from app.web.templating import base_context, render_text
 
 router = APIRouter(dependencies=[Depends(require_setup_done)])
@@ -58,6 +60,36 @@ def _changed(sent: dict[str, str], parts: regions.Regions) -> regions.Regions:
     return fresh
 
 
+class SessionWatch:
+    """Whether the cookie session of a live page's stream still holds (see
+    app/stream_access.py), and what the page is told once it has ended."""
+
+    def __init__(self, request: Request, db: Database, context: dict[str, Any]) -> None:
+        self.request = request
+        self.context = context
+        signed_in: SignedIn = request.state.user
+        self.access = AccessWatch(signed_in.id, lambda: readmit(request, db) is not None)
+        self.channel = self.access.channel
+
+    async def holds(self) -> bool:
+        return await self.access.holds()
+
+    async def holds_after(self, events: list[live.Event] | None) -> bool:
+        return await self.access.holds_after(events or [])
+
+    def viewer_changed(self) -> bool:
+        """After a check: whether the role changed (so the forms shown do); the stream's
+        context follows it."""
+        fresh = base_context(self.request)
+        if _viewer(fresh) == _viewer(self.context):
+            return False
+        self.context.update(fresh)
+        return True
+
+    def ended(self) -> bytes:
+        return signed_out_event(LoginRequired(return_path(self.request)))
+
+
 def _read(db: Database, work: Callable[[Any], Any]) -> Any:
     with db.transaction(write=False) as session:
         return work(session)
@@ -72,24 +104,59 @@ def project_events(
     context = base_context(request)
     hub: live.LocalHub = request.app.state.hub
     shared = shared_reviews(db)
+    watch = SessionWatch(request, db, context)
 
     async def body() -> AsyncIterator[bytes]:
         sent: dict[str, str] = {}
-        async with hub.subscribe(f"project:{project_id}") as subscription:
+        async with hub.subscribe(f"project:{project_id}", watch.channel) as subscription:
             fresh_after, design = time.monotonic(), False
-            while True:
-                parts = await shared.regions(project_id, context, design, fresh_after)
-                for rid, fragment in _changed(sent, parts):
-                    yield event_bytes(rid, fragment)
-                items = await _next_events(subscription)
-                while items is None:
-                    yield b": keep-alive\n\n"
-                    items = await _next_events(subscription)
-                # Everything queued so far is answered by one read that starts after it.
-                fresh_after = subscription.delivered_at
-                design = any(item.get("type") in {"project", live.RESET} for item in items)
+            try:
+                # A sign-out between the request's check and the subscription announced
+                # nothing here.
+                if not await watch.holds():
+                    raise SessionEnded()
+                while True:
+                    parts = await shared.regions(project_id, context, design, fresh_after)
+                    for rid, fragment in _changed(sent, parts):
+                        yield event_bytes(rid, fragment)
+                    items = await _relevant_events(subscription, watch)
+                    while items is None:
+                        yield b": keep-alive\n\n"
+                        items = await _relevant_events(subscription, watch)
+                    # Everything queued so far is answered by one read that starts after it.
+                    fresh_after = subscription.delivered_at
+                    design = any(item.get("type") in EVERYTHING for item in items)
+            except SessionEnded:
+                yield watch.ended()
 
     return event_stream(body())
+
+
+class SessionEnded(Exception):
+    """The session of a live page's stream has ended: the page is told, the stream ends."""
+
+
+# A role changed: every region is rendered again for it, as after a reset.
+VIEWER_CHANGED: live.Event = {"type": "viewer"}
+EVERYTHING = frozenset({"project", live.RESET, "viewer"})
+
+
+async def _relevant_events(
+    subscription: live.Subscription, watch: SessionWatch
+) -> list[live.Event] | None:
+    """The next events a page is shown (an account change that leaves its session and role
+    as they were is not one); None after a quiet ``KEEPALIVE_S``."""
+    while True:
+        items = await _next_events(subscription)
+        if not await watch.holds_after(items):
+            raise SessionEnded()
+        if items is None:
+            return None
+        relayed = without_account_events(items)
+        if watch.viewer_changed():
+            relayed.append(VIEWER_CHANGED)
+        if relayed:
+            return relayed
 
 
 async def _next_events(
@@ -180,14 +247,26 @@ def generation_events(
         found = generation_service.get_generation(s, generation_id)
         return found.status, found.content, found.error
 
+    watch = SessionWatch(request, db, base_context(request))
+
     async def body() -> AsyncIterator[bytes]:
-        async with hub.subscribe(f"generation:{generation_id}") as subscription:
+        channels = (f"generation:{generation_id}", watch.channel)
+        async with hub.subscribe(*channels) as subscription:
+            if not await watch.holds():
+                yield watch.ended()
+                return
             status, content, error = await asyncio.to_thread(_read, db, state)
             yield event_bytes("snapshot", html.escape(content))
             sent = len(content)
             while status not in FINISHED:
-                if await subscription.get(timeout=KEEPALIVE_S) is None:
+                found = await _next_events(subscription)
+                if not await watch.holds_after(found):
+                    yield watch.ended()
+                    return
+                if found is None:
                     yield b": keep-alive\n\n"
+                    continue
+                if not without_account_events(found):
                     continue
                 status, content, error = await asyncio.to_thread(_read, db, state)
                 if len(content) > sent:
@@ -243,12 +322,17 @@ def meeting_events(
     def render_replies(s: Any) -> tuple[regions.Regions, int | None, bool]:
         return [regions.meeting_replies(s, project_id, context)], shown_item, False
 
+    watch = SessionWatch(request, db, context)
+
     async def body() -> AsyncIterator[bytes]:
-        channels = (f"meeting:{meeting_id}", f"project:{project_id}")
+        channels = (f"meeting:{meeting_id}", f"project:{project_id}", watch.channel)
         async with ProjectFeed(hub, db, project_id, *channels) as feed:
+            if not await watch.holds():
+                yield watch.ended()
+                return
             since = await asyncio.to_thread(arrive)
             try:
-                async for chunk in _meeting_updates(db, feed, render, render_replies):
+                async for chunk in _meeting_updates(db, feed, watch, render, render_replies):
                     yield chunk
             finally:
                 if since is not None:
@@ -261,7 +345,11 @@ MeetingRender = Callable[[Any], tuple[regions.Regions, int | None, bool]]
 
 
 async def _meeting_updates(
-    db: Database, feed: "ProjectFeed", render: MeetingRender, render_replies: MeetingRender
+    db: Database,
+    feed: "ProjectFeed",
+    watch: SessionWatch,
+    render: MeetingRender,
+    render_replies: MeetingRender,
 ) -> AsyncIterator[bytes]:
     sent: dict[str, str] = {}
     parts, _item, ended = await asyncio.to_thread(_read, db, render)
@@ -272,8 +360,17 @@ async def _meeting_updates(
             yield event_bytes("closed", "")
             return
         batch = await feed.batch(timeout=KEEPALIVE_S)
+        if not await watch.holds_after(batch):
+            yield watch.ended()
+            return
         if batch is None:
             yield b": keep-alive\n\n"
+            parts = []
+            continue
+        if watch.viewer_changed():
+            batch.append({"type": live.RESET})  # every part again, for the new role
+        batch = without_account_events(batch)
+        if not batch:
             parts = []
             continue
         # A model writing changes only the replies; the rest of the meeting need not be re-read.

@@ -21,12 +21,12 @@ from app.deps import DbDep, SessionDep
 from app.models import Message
 from app.models.enums import MessageRole
 from app.services import debate_events, debate_overview, debates
-from app.services.debate_events import IDLE, SYNCED, ThreadEvent
+from app.services.debate_events import ENDED, IDLE, SYNCED, ThreadEvent
 from app.services.debate_overview import ThreadPage, Turn
 from app.web.debates import digest
 from app.web.deps import WebUser, require_setup_done
-from app.web.streams import KEEPALIVE_S, event_bytes, event_stream
-from app.web.templating import render_text
+from app.web.streams import KEEPALIVE_S, SessionWatch, event_bytes, event_stream
+from app.web.templating import base_context, render_text
 
 router = APIRouter(dependencies=[Depends(require_setup_done)])
 MESSAGE_PARTS = ("head", "body", "verdict")
@@ -52,6 +52,7 @@ def thread_events(
 ) -> Response:
     """Live thread page: new messages, the text of replies as it arrives, outcomes and verdicts."""
     debates.get_thread(session, thread_id)
+    watch = SessionWatch(request, db, base_context(request))
     events = debate_events.thread_events(
         db=db,
         hub=request.app.state.hub,
@@ -59,15 +60,17 @@ def thread_events(
         disconnected=request.is_disconnected,
         mark_synced=True,
         idle_after_s=KEEPALIVE_S,
+        watch=watch.access,
     )
-    return event_stream(ThreadPageUpdates(db, thread_id, shown).run(events))
+    return event_stream(ThreadPageUpdates(db, thread_id, shown, watch).run(events))
 
 
 class ThreadPageUpdates:
     """What one browser has been sent, so each change becomes the right swap."""
 
-    def __init__(self, db: Database, thread_id: int, shown: str) -> None:
+    def __init__(self, db: Database, thread_id: int, shown: str, watch: SessionWatch) -> None:
         self.db = db
+        self.watch = watch
         self.thread_id = thread_id
         self.shown = shown
         self.known: set[int] = set()
@@ -80,6 +83,9 @@ class ThreadPageUpdates:
                 if event.kind == IDLE:
                     yield b": keep-alive\n\n"  # so proxies keep a quiet connection open
                     continue
+                if event.kind == ENDED:
+                    yield self.watch.ended()
+                    return
                 if snapshot is not None and event.kind != SYNCED:
                     if event.message is not None:
                         snapshot.append(event.message)

@@ -1,0 +1,33 @@
+"""A thread's event stream stops once the API token that opened it is revoked."""
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests import factories
+from tests.after_gate.sse import events as sse_events
+from tests.conftest import Actor
+from tests.debates.helpers import say, start_thread
+from tests.llm_server import ScriptedLLM
+
+
+def test_a_thread_stream_ends_with_unauthorized_once_its_token_is_revoked(
+    app: FastAPI, client: TestClient, member: Actor, admin: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script("First designs.")
+    say(client, member, blind["id"], "Propose designs.")
+    url = f"/api/v1/threads/{blind['id']}/events"
+    with client.stream("GET", url, headers=member.headers) as response:
+        events = sse_events(response.iter_lines())
+        assert [next(events)[0], next(events)[0]] == ["message", "message"]
+        token_id = client.get("/api/v1/tokens", headers=member.headers).json()[0]["id"]
+        revoked = client.delete(f"/api/v1/tokens/{token_id}", headers=member.headers)
+        assert revoked.status_code == 204
+        llm.script("Designs the member must not see.")
+        say(client, admin, blind["id"], "More designs, please.")
+
+        name, problem = next(events)
+        assert (name, problem["status"]) == ("unauthorized", 401)
+        assert list(events) == []  # and the stream has ended
+    assert app.state.hub.subscriber_count(f"thread:{blind['id']}") == 0
