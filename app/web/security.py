@@ -1,4 +1,5 @@
-"""Response headers that make injected markup inert even if escaping ever failed."""
+"""Response headers that make injected markup inert even if escaping ever failed, and keep
+what depends on the signed-in user out of every cache."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,8 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+NOT_STORED = "no-store"
+STATIC = "/static/"
 # The OpenAPI pages load their own scripts; only the app's pages get the strict policy.
 EXEMPT = ("/api/", "/docs", "/redoc", "/openapi.json")
 
@@ -32,15 +35,20 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(EXEMPT):
+        if scope["type"] != "http" or scope["path"].startswith(STATIC):
             await self.app(scope, receive, send)
             return
+        strict = not scope["path"].startswith(EXEMPT)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
+                # Every answer but a static file depends on who asks: kept in the browser's
+                # cache, the Back button showed the last user's pages after signing out.
+                headers.setdefault("Cache-Control", NOT_STORED)
+                if strict:
+                    for name, value in HEADERS.items():
+                        headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
