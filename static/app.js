@@ -128,3 +128,152 @@
     }
   });
 })();
+
+// ---- Review page: an opened checklist item follows its row -------------------------------
+// An item's panel (decision, history, form) is fetched when it is first opened. When the
+// row's state changes (a decision, a revision, the design moving on) the panel is fetched
+// again: its record is replaced, and its form too unless it holds text not recorded yet;
+// that form is kept with a notice that a newer revision exists, so recording it answers
+// with a conflict that shows that revision and keeps the text (app/web/projects.py).
+(function () {
+  "use strict";
+
+  var ITEM_STATE_ID = /^item-(\d+)-state$/;
+  var ITEM_DETAILS_ID = /^item-(\d+)-details$/;
+  var refreshing = {}; // item id -> true while its panel is fetched, "again" if it moved on since
+
+  function rowKey(itemId) {
+    var state = document.querySelector("#item-" + itemId + "-state [data-state]");
+    return state ? state.getAttribute("data-state") + ":" + state.getAttribute("data-revision") : null;
+  }
+
+  function panelKey(itemId) {
+    var shown = document.querySelector("#item-" + itemId + "-record [data-record-state]");
+    return shown ? shown.getAttribute("data-record-state") + ":" + shown.getAttribute("data-record-revision") : null;
+  }
+
+  function followRow(itemId) {
+    var shown = panelKey(itemId);
+    if (shown === null || shown === rowKey(itemId)) {
+      return; // never opened (it loads fresh when opened), or already current
+    }
+    if (refreshing[itemId]) {
+      refreshing[itemId] = "again";
+      return;
+    }
+    refreshing[itemId] = true;
+    fetchPanel(itemId).then(function (html) {
+      if (html !== null) {
+        applyPanel(itemId, html);
+      }
+    }).finally(function () {
+      var again = refreshing[itemId] === "again";
+      delete refreshing[itemId];
+      if (again) {
+        followRow(itemId);
+      }
+    });
+  }
+
+  function fetchPanel(itemId) {
+    var request = { headers: { "HX-Request": "true" }, credentials: "same-origin" };
+    return fetch("/items/" + itemId, request).then(function (response) {
+      // A redirect is the sign-in page, not the panel: leave the panel as it is.
+      return response.ok && !response.redirected ? response.text() : null;
+    }).catch(function () {
+      return null;
+    });
+  }
+
+  function applyPanel(itemId, html) {
+    var panel = document.getElementById("item-" + itemId + "-panel");
+    if (!panel) {
+      return;
+    }
+    var fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    var parts = fresh.content;
+    replaceWith(panel.querySelector("#item-" + itemId + "-record"), parts.querySelector("#item-" + itemId + "-record"));
+    replaceWith(panel.querySelector(".ask-model"), parts.querySelector(".ask-model"));
+    var form = panel.querySelector("form.decision-form");
+    var newForm = parts.querySelector("form.decision-form");
+    if (form && newForm && formVersion(newForm) > formVersion(form)) {
+      if (formGivesWay(form)) {
+        replaceForm(form, newForm);
+      } else {
+        noteNewerRevision(form, formVersion(newForm));
+      }
+    }
+  }
+
+  function replaceWith(current, replacement) {
+    if (current && replacement) {
+      current.replaceWith(replacement);
+      htmx.process(replacement);
+    }
+  }
+
+  function formVersion(form) {
+    var version = form.querySelector("input[name='version']");
+    return version ? parseInt(version.value, 10) || 0 : 0;
+  }
+
+  // A form whose request is under way gets its answer; one with text not recorded keeps it.
+  function formGivesWay(form) {
+    return !form.classList.contains("htmx-request") && !holdsUnrecordedText(form);
+  }
+
+  function holdsUnrecordedText(form) {
+    if (form.hasAttribute("data-unsaved")) {
+      return true; // answered with a conflict or field errors: it holds what was sent
+    }
+    return Array.prototype.some.call(form.elements, function (field) {
+      if (field.type === "radio" || field.type === "checkbox") {
+        return field.checked !== field.defaultChecked;
+      }
+      return (field.tagName === "TEXTAREA" || field.type === "text") && field.value !== field.defaultValue;
+    });
+  }
+
+  function replaceForm(form, newForm) {
+    var focused = form.contains(document.activeElement) ? document.activeElement.id : null;
+    replaceWith(form, newForm);
+    var again = focused && document.getElementById(focused);
+    if (again) {
+      again.focus();
+    }
+  }
+
+  function noteNewerRevision(form, revision) {
+    var id = form.id.replace(/-form$/, "-newer");
+    var note = document.getElementById(id);
+    if (!note) {
+      note = document.createElement("p");
+      note.id = id;
+      note.className = "flash";
+      note.setAttribute("role", "status");
+      form.insertBefore(note, form.querySelector("fieldset"));
+    }
+    note.textContent = "Revision " + revision + " was recorded while you were editing (shown above). " +
+      "Your text is kept: recording it will first show you that revision, then you can record yours over it.";
+  }
+
+  // After the whole response is swapped: a decision's own answer brings the row, the record
+  // and the form together, and the row alone must not send for the panel.
+  function onSwap(event) {
+    var match = event.target && event.target.id && ITEM_STATE_ID.exec(event.target.id);
+    if (match) {
+      setTimeout(followRow, 0, match[1]);
+    }
+  }
+
+  document.addEventListener("htmx:afterSwap", onSwap);
+  document.addEventListener("htmx:oobAfterSwap", onSwap);
+  // A closed panel is brought up to date when it is opened again ("toggle" does not bubble).
+  document.addEventListener("toggle", function (event) {
+    var match = event.target.open && event.target.id && ITEM_DETAILS_ID.exec(event.target.id);
+    if (match) {
+      followRow(match[1]);
+    }
+  }, true);
+})();

@@ -3,8 +3,12 @@ gets a conflict that keeps what was typed."""
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
-from app.models.enums import Role
+from app.models import User
+from app.models.enums import DecisionStatus, Role
+from app.schemas.checklist import DecisionWrite
+from app.services import decisions, projects
 from tests.web.conftest import (
     LiveServer,
     NewContext,
@@ -52,3 +56,62 @@ def test_a_decision_updates_the_other_page_live_and_its_stale_form_gets_a_confli
     expect(mine.locator("article.item").first.locator("[id$='-state']")).to_contain_text(
         "Noor's summary, typed first"
     )
+
+
+def _record_as(server: LiveServer, email: str, item_id: int, summary: str, version: int) -> None:
+    """A decision recorded elsewhere (another screen, the API), through the same service."""
+    with server.db.transaction() as session:
+        actor = session.scalar(select(User).where(User.email == email))
+        assert actor is not None
+        data = DecisionWrite(
+            status=DecisionStatus.ACCEPTED_RISK,
+            summary=summary,
+            rationale=f"Why: {summary}",
+            version=version,
+        )
+        decisions.record_decision(session, item_id=item_id, data=data, actor=actor)
+
+
+def _item_ids(server: LiveServer, project_id: int) -> list[int]:
+    with server.db.transaction() as session:
+        project = projects.get_project(session, project_id)
+        return [entry.item.id for entry in decisions.checklist(session, project)]
+
+
+def test_an_open_item_shows_each_new_revision_and_keeps_text_being_typed(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    ann = create_user(live_server, Role.MEMBER, "Ann")
+    bob_email = create_user(live_server, Role.MEMBER, "Bob")
+    project_id = create_project(live_server, ann)
+    first_id, second_id = _item_ids(live_server, project_id)[:2]
+    bob = new_context().new_page()
+    sign_in(bob, live_server, bob_email)
+    bob.goto(f"{live_server.url}/projects/{project_id}")
+    item = bob.locator(f"#item-{first_id}")
+    panel = open_item(item)
+    record, form = panel.locator("[id$='-record']"), panel.locator("form.decision-form")
+    expect(record).to_contain_text("No decision yet")
+
+    _record_as(live_server, ann, first_id, "Ann takes the risk", version=0)
+    expect(item.locator("[id$='-state']")).to_contain_text("Ann takes the risk")
+    expect(record).to_contain_text("Why: Ann takes the risk")  # the untouched form follows
+    expect(form.get_by_label("Summary")).to_have_value("Ann takes the risk")
+
+    form.get_by_label("Summary").fill("Bob's better summary, typed")
+    _record_as(live_server, ann, first_id, "Ann revises it", version=1)
+    expect(record).to_contain_text("Why: Ann revises it")
+    expect(record).to_contain_text("Revision history (2 revisions)")
+    expect(form.get_by_role("status")).to_contain_text("Revision 2 was recorded")
+    expect(form.get_by_label("Summary")).to_have_value("Bob's better summary, typed")
+    form.get_by_role("button", name="Record decision").click()  # based on revision 1: 409
+    expect(form.get_by_role("alert")).to_contain_text("Ann revises it")
+    expect(form.get_by_label("Summary")).to_have_value("Bob's better summary, typed")
+
+    other = bob.locator(f"#item-{second_id}")
+    open_item(other)
+    other.locator("details > summary").click()  # closed again
+    _record_as(live_server, ann, second_id, "Ann decides the second", version=0)
+    expect(other.locator("[id$='-state']")).to_contain_text("Ann decides the second")
+    other.locator("details > summary").click()
+    expect(other.locator("[id$='-record']")).to_contain_text("Why: Ann decides the second")
