@@ -129,7 +129,9 @@
   });
 })();
 
-// ---- Review page: an opened checklist item follows its row -------------------------------
+// ---- Review page: the checklist follows live changes -----------------------------------
+// An opened item follows its row, and an item added after the page loaded gets its row.
+//
 // An item's panel (decision, history, form) is fetched when it is first opened. When the
 // row's state changes (a decision, a revision, the design moving on) the panel is fetched
 // again: its record is replaced, and its form too unless it holds text not recorded yet;
@@ -142,6 +144,7 @@
   var ITEM_DETAILS_ID = /^item-(\d+)-details$/;
   var refreshing = {}; // item id -> true while its panel is fetched, "again" if it moved on since
 
+  // What an item's row says of it, and what its loaded panel shows: "state:revision".
   function rowKey(itemId) {
     var state = document.querySelector("#item-" + itemId + "-state [data-state]");
     return state ? state.getAttribute("data-state") + ":" + state.getAttribute("data-revision") : null;
@@ -176,9 +179,14 @@
   }
 
   function fetchPanel(itemId) {
+    return fetchFragment("/items/" + itemId);
+  }
+
+  // The fragment as htmx would get it, or null: a redirect is the sign-in page, and a failure
+  // leaves the page as it is (the next change, or a reload, tries again).
+  function fetchFragment(url) {
     var request = { headers: { "HX-Request": "true" }, credentials: "same-origin" };
-    return fetch("/items/" + itemId, request).then(function (response) {
-      // A redirect is the sign-in page, not the panel: leave the panel as it is.
+    return fetch(url, request).then(function (response) {
       return response.ok && !response.redirected ? response.text() : null;
     }).catch(function () {
       return null;
@@ -258,12 +266,90 @@
       "Your text is kept: recording it will first show you that revision, then you can record yours over it.";
   }
 
+  // Items added after the page loaded: a category's count lists its items (data-items, as
+  // id:state:revision), and the row of any item missing from the page is fetched and put
+  // in its place among them.
+  var CATEGORY_STATE_ID = /^cat-(.+)-state$/;
+  var fetchingRow = {}; // item id -> true while its row is fetched
+
+  function listedItems(section) {
+    var listed = section.querySelector("[id$='-state'] > [data-items]");
+    var text = listed ? listed.getAttribute("data-items").trim() : "";
+    return text ? text.split(/\s+/).map(function (entry) {
+      var parts = entry.split(":");
+      return { id: parts[0], key: parts[1] + ":" + parts[2] };
+    }) : [];
+  }
+
+  function addMissingRows(categoryState) {
+    var section = categoryState.closest("section.category");
+    if (!section) {
+      return;
+    }
+    listedItems(section).forEach(function (entry) {
+      if (!document.getElementById("item-" + entry.id)) {
+        fetchRow(section, entry.id);
+      }
+    });
+  }
+
+  function fetchRow(section, itemId) {
+    if (fetchingRow[itemId]) {
+      return;
+    }
+    fetchingRow[itemId] = true;
+    fetchFragment("/items/" + itemId + "/row").then(function (html) {
+      return html !== null && placeRow(section, itemId, html);
+    }).finally(function () {
+      delete fetchingRow[itemId];
+    }).then(function (inserted) {
+      // A change made between the row's read and its insertion reached no listener of the
+      // row (it had none yet): the category's list says so, and the row is read again once.
+      if (inserted && rowKey(itemId) !== listedKey(section, itemId)) {
+        fetchRow(section, itemId);
+      }
+    });
+  }
+
+  function listedKey(section, itemId) {
+    var found = listedItems(section).filter(function (entry) { return entry.id === itemId; })[0];
+    return found ? found.key : null;
+  }
+
+  // The row goes after the nearest item listed before it that is on the page. A row already
+  // there (read again) takes only the newer state: its panel may be open.
+  function placeRow(section, itemId, html) {
+    var fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    var row = fresh.content.querySelector("article.item");
+    var existing = document.getElementById("item-" + itemId);
+    if (!row || existing) {
+      var state = row && existing.querySelector("#item-" + itemId + "-state");
+      if (state) {
+        state.innerHTML = row.querySelector("#item-" + itemId + "-state").innerHTML;
+      }
+      return false;
+    }
+    var ids = listedItems(section).map(function (entry) { return entry.id; });
+    var before = ids.slice(0, ids.indexOf(itemId)).reverse().map(function (id) {
+      return section.querySelector("#item-" + id);
+    }).filter(Boolean)[0];
+    var anchor = before || section.querySelector("h3");
+    anchor.after(row);
+    htmx.process(row);
+    section.hidden = false;
+    return true;
+  }
+
   // After the whole response is swapped: a decision's own answer brings the row, the record
   // and the form together, and the row alone must not send for the panel.
   function onSwap(event) {
-    var match = event.target && event.target.id && ITEM_STATE_ID.exec(event.target.id);
-    if (match) {
-      setTimeout(followRow, 0, match[1]);
+    var id = event.target && event.target.id;
+    var item = id && ITEM_STATE_ID.exec(id);
+    if (item) {
+      setTimeout(followRow, 0, item[1]);
+    } else if (id && CATEGORY_STATE_ID.test(id)) {
+      setTimeout(addMissingRows, 0, event.target);
     }
   }
 

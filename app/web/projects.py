@@ -154,6 +154,14 @@ def item_page(request: Request, item_id: PathId, session: SessionDep, user: WebU
     return page(request, "item.html", context, partial="_item_panel.html")
 
 
+@router.get("/items/{item_id}/row", response_class=HTMLResponse)
+def item_row(request: Request, item_id: PathId, session: SessionDep, user: WebUser) -> Response:
+    """An item's row of the review page alone: a page adds the row of an item made after
+    it loaded."""
+    detail = review.item_detail(session, item_id=item_id)
+    return fragment(request, "_item_row.html", {"entry": detail.entry})
+
+
 def _review_context(found: review.Review, **extra: Any) -> dict[str, Any]:
     return {"review": found, "project": found.project, "gate": found.gate, **extra}
 

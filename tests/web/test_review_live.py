@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.models import User
-from app.models.enums import DecisionStatus, Role
-from app.schemas.checklist import DecisionWrite
+from app.models.enums import Category, DecisionStatus, Role
+from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
 from app.services import decisions, projects
 from tests.web.conftest import (
     LiveServer,
@@ -115,3 +115,35 @@ def test_an_open_item_shows_each_new_revision_and_keeps_text_being_typed(
     expect(other.locator("[id$='-state']")).to_contain_text("Ann decides the second")
     other.locator("details > summary").click()
     expect(other.locator("[id$='-record']")).to_contain_text("Why: Ann decides the second")
+
+
+def test_an_item_added_elsewhere_gets_its_row_live_and_follows_its_decisions(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    ann = create_user(live_server, Role.MEMBER, "Ann")
+    bob_email = create_user(live_server, Role.MEMBER, "Bob")
+    project_id = create_project(live_server, ann)
+    bob = new_context().new_page()
+    sign_in(bob, live_server, bob_email)
+    bob.goto(f"{live_server.url}/projects/{project_id}")
+    load = bob.locator("#cat-load")
+    rows_before = load.locator("article.item").count()
+
+    with live_server.db.transaction() as session:
+        actor = session.scalar(select(User).where(User.email == ann))
+        assert actor is not None
+        data = ChecklistItemCreate(
+            category=Category.LOAD, title="Batch import floods", question="What then?"
+        )
+        item_id = decisions.add_item(session, project_id=project_id, data=data, actor=actor).item.id
+
+    row = load.locator(f"#item-{item_id}")
+    expect(row).to_contain_text("Batch import floods")  # in its category, without a reload
+    expect(load.locator("article.item")).to_have_count(rows_before + 1)
+    expect(load.locator("article.item").last).to_have_id(f"item-{item_id}")
+    expect(bob.locator("#gate-missing")).to_contain_text("Batch import floods")
+    expect(row.locator("[data-state]")).to_have_attribute("data-state", "open")
+
+    _record_as(live_server, ann, item_id, "Ann caps the batch size", version=0)
+    expect(row.locator("[id$='-state']")).to_contain_text("Ann caps the batch size")
+    expect(open_item(row).locator("[id$='-record']")).to_contain_text("Why: Ann caps")
