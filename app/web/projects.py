@@ -15,7 +15,7 @@ from app.config import Settings
 from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
 from app.models import User
-from app.schemas.checklist import DecisionWrite
+from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
 from app.schemas.common import Id
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.schemas.template import DEFAULT_TEMPLATE
@@ -45,6 +45,7 @@ from app.web.templating import (
 
 router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
 PROJECT_FIELDS = ("name", "problem", "architecture", "data_model", "constraints")
+ITEM_FIELDS = ("category", "title", "question")
 DECISION_FIELDS = ("status", "summary", "rationale", "alternatives", "version", "meeting_id")
 
 
@@ -234,6 +235,27 @@ def _design_conflict(
     return _design_form(
         request, session, project_id, mine, errors={}, status=409, conflict=conflict
     )
+
+
+@router.post("/projects/{project_id}/checklist", response_class=HTMLResponse)
+async def add_checklist_item(
+    request: Request, project_id: PathId, session: SessionDep, user: WebWriter
+) -> Response:
+    """Add a custom checklist item; its row appears on every open review page."""
+    submitted = values(await request.form(), *ITEM_FIELDS)
+    data, errors = parse(ChecklistItemCreate, submitted)
+    if data is None:
+        project = projects.get_project(session, project_id)
+        context = {"project": project, "values": submitted, "errors": errors}
+        return fragment(request, "_checklist_item_form.html", context, status_code=422)
+    added = decisions.add_item(session, project_id=project_id, data=data, actor=user).item
+    found = review.review(session, project_id=project_id)
+    # A fresh form, keeping the category: items are often added to one category in a row.
+    context = {"project": found.project, "values": {"category": added.category}, "errors": {}}
+    response = fragment(request, "_checklist_item_form.html", {**context, "added": added})
+    # The new row is not on the page yet: its category's count, which lists it, brings it.
+    live = regions.review_regions(found, base_context(request), item_states=False)
+    return _with_regions(request, response, live)
 
 
 @router.post("/items/{item_id}/decision", response_class=HTMLResponse)

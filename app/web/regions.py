@@ -17,11 +17,17 @@ Regions = list[tuple[str, str]]
 
 
 def review_regions(
-    review: Review, context: dict[str, Any], *, design: bool = False, item_id: int | None = None
+    review: Review,
+    context: dict[str, Any],
+    *,
+    design: bool = False,
+    item_id: int | None = None,
+    item_states: bool = True,
 ) -> Regions:
     """The gate, each category's count and each item's state (and a design notice).
 
     With ``item_id``, only that item's state: a decision changes no other item's row.
+    Without ``item_states``, none: an item just added changed no row, and has none yet.
     """
     base = {**context, "review": review, "project": review.project, "gate": review.gate}
     regions: Regions = [("gate-state", render_text("_gate.html", base))]
@@ -31,7 +37,7 @@ def review_regions(
         )
     state = templates.env.get_template("_item_state.html")
     for entry in review.items:
-        if item_id is None or entry.item.id == item_id:
+        if item_states and (item_id is None or entry.item.id == item_id):
             html = state.render({**base, "entry": entry})
             regions.append((f"item-{entry.item.id}-state", html))
     regions.append(("meeting-banner", render_text("_meeting_banner.html", base)))

@@ -147,3 +147,39 @@ def test_an_item_added_elsewhere_gets_its_row_live_and_follows_its_decisions(
     _record_as(live_server, ann, item_id, "Ann caps the batch size", version=0)
     expect(row.locator("[id$='-state']")).to_contain_text("Ann caps the batch size")
     expect(open_item(row).locator("[id$='-record']")).to_contain_text("Why: Ann caps")
+
+
+def test_a_writer_adds_an_item_from_the_review_page_and_everyone_sees_its_row(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    ann = create_user(live_server, Role.MEMBER, "Ann")
+    bob_email = create_user(live_server, Role.MEMBER, "Bob")
+    vic_email = create_user(live_server, Role.VIEWER, "Vic")
+    project_id = create_project(live_server, ann)
+    pages = {email: new_context().new_page() for email in (ann, bob_email, vic_email)}
+    for email, page in pages.items():
+        sign_in(page, live_server, email)
+        page.goto(f"{live_server.url}/projects/{project_id}")
+    mine, bob, vic = pages[ann], pages[bob_email], pages[vic_email]
+    expect(vic.get_by_text("Add a checklist item")).to_have_count(0)  # viewers read only
+
+    mine.get_by_text("Add a checklist item").click()
+    form = mine.locator("#add-item-form")
+    form.get_by_label("Category").select_option(label="Recovery")
+    form.get_by_role("button", name="Add item").click()  # no title, no question: 422
+    expect(form.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    expect(form.locator("#add-item-title-error")).to_have_text("This field is required.")
+    expect(form.locator("#add-item-question-error")).to_have_text("This field is required.")
+    expect(form.get_by_label("Category")).to_have_value("recovery")
+
+    form.get_by_label("Title").fill("Restore from last night's backup")
+    form.get_by_label("Question").fill("How much is lost, and who notices?")
+    form.get_by_role("button", name="Add item").click()
+    expect(form.get_by_role("status")).to_contain_text("Added “Restore from last night's backup”")
+    expect(form.get_by_label("Title")).to_have_value("")
+    for page in (mine, bob, vic):
+        row = page.locator("#cat-recovery article.item").last
+        expect(row).to_contain_text("Restore from last night's backup")
+        expect(page.locator("#gate-missing")).to_contain_text("Restore from last night's backup")
+    panel = open_item(bob.locator("#cat-recovery article.item").last)
+    expect(panel).to_contain_text("How much is lost, and who notices?")
