@@ -70,35 +70,22 @@ def test_no_prompt_carries_the_design_before_the_blind_round(
     assert "withheld until a blind design round is complete" in llm.prompts_text()[0]
 
 
-def test_a_failed_blind_round_does_not_reveal_the_design(
-    client: TestClient, member: Actor, llm: ScriptedLLM
-) -> None:
-    project = factories.create_project(client, member)
-    blind = start_thread(client, member, project["id"], "blind")
-    llm.script(Reply(status=401, error_message="bad key"))
-    say(client, member, blind["id"], "Propose designs.")
-    assert last_reply(client, member, blind["id"])["status"] == "error"
-    opened = start_thread(client, member, project["id"], "open")
-    assert opened["design_visible"] is False
-    llm.script("Still blind.")
-    say(client, member, opened["id"], "Thoughts?")
-    assert not _mentions_design(llm.prompts_text()[-1])
-
-
 @pytest.mark.parametrize(
     "answer",
     [
+        Reply(status=401, error_message="bad key"),
         Reply(text=""),
         Reply(text="  \n  "),
         Reply(text="Design 1: a queue", finish_reason="length"),
         Reply(text="Design 1: a queue", finish_reason="content_filter"),
     ],
-    ids=["empty", "whitespace", "cut-at-max-tokens", "content-filter"],
+    ids=["failed", "empty", "whitespace", "cut-at-max-tokens", "content-filter"],
 )
 def test_a_blind_round_without_a_whole_answer_does_not_reveal_the_design(
     client: TestClient, member: Actor, llm: ScriptedLLM, answer: Reply
 ) -> None:
-    """Only a whole answer is a completed blind round: an empty one released the design."""
+    """Only a whole answer is a completed blind round (an empty one released the design);
+    a later whole answer then releases it."""
     project = factories.create_project(client, member)
     blind = start_thread(client, member, project["id"], "blind")
     llm.script(answer)
