@@ -49,6 +49,11 @@ def valid_forms(ids: dict[str, Any], other_email: str) -> dict[str, dict[str, st
             "template": "generic-service",
         },
         "/projects/{project_id}/design": {**project, "version": "1"},
+        "/projects/{project_id}/checklist": {
+            "category": "recovery",
+            "title": "Replay after a restore",
+            "question": "How are messages sent twice told apart?",
+        },
         "/items/{item_id}/decision": {
             "status": "decided",
             "summary": "One consumer.",
