@@ -47,7 +47,12 @@ Email = Annotated[str, StringConstraints(max_length=320), Storable]
 Name = Annotated[str, StringConstraints(max_length=200), Storable]
 Key = Annotated[str, StringConstraints(max_length=64), Storable]
 ErrorKind = Annotated[str, StringConstraints(max_length=32), Storable]
-Integer = Annotated[Number, Field(ge=-MAX_COUNT, le=MAX_COUNT)]
+# Numbers the app counts itself start where it starts them: a project's version and design
+# version, a decision's revision and the turns of a thread at 1, positions in a list at 0.
+# An imported project at version 0 could never be edited (the API asks for version 1 or
+# more), and a revision below 1 sorted under the ones the app adds after it.
+Positive = Annotated[Number, Field(ge=1, le=MAX_COUNT)]
+Position = Annotated[Number, Field(ge=0, le=MAX_COUNT)]
 # Tokens, milliseconds, budgets and money are never negative, nor infinite or NaN (which
 # JSON as Python reads it allows): a negative count imported, and the project's usage added
 # it up.
@@ -85,12 +90,12 @@ class UserRecord(Record):
 
 class DecisionRecord(Record):
     ref: int
-    revision: Integer
+    revision: Positive
     status: DecisionStatus
     summary: StoredText
     rationale: StoredText
     alternatives: list[StoredText]
-    design_version: Integer
+    design_version: Positive
     decided_by: Email | None
     decided_at: datetime
     meeting: int | None
@@ -103,7 +108,7 @@ class ItemRecord(Record):
     title: Name
     question: StoredText
     verification: StoredText
-    position: Integer
+    position: Position
     custom: bool
     created_at: datetime
     decisions: list[DecisionRecord]
@@ -116,7 +121,7 @@ class ItemRecord(Record):
 
 class MessageRecord(Record):
     ref: int
-    turn: Integer
+    turn: Positive
     role: MessageRole
     content: StoredText
     status: MessageStatus
@@ -154,7 +159,7 @@ class ThreadRecord(Record):
 class BasisRecord(Record):
     decision: int
     item: int
-    revision: Integer
+    revision: Positive
 
 
 class GenerationRecord(Record):
@@ -182,7 +187,7 @@ class VoteRecord(Record):
     item: int
     user: Email
     vote: Vote
-    decision_revision: Integer | None = None
+    decision_revision: Positive | None = None
     created_at: datetime
 
 
@@ -229,8 +234,8 @@ class ProjectRecord(Record):
     blind_first: bool
     template: Key
     token_budget: Count | None
-    version: Integer
-    design_version: Integer
+    version: Positive
+    design_version: Positive
     created_by: Email | None
     created_at: datetime
     updated_at: datetime
@@ -251,7 +256,7 @@ class TemplateRecord(Record):
 
 
 class ProposalRecord(Record):
-    position: Integer
+    position: Position
     category: Category
     title: Name
     question: StoredText

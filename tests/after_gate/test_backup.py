@@ -288,6 +288,15 @@ def _without_recovery_items(template: dict[str, Any]) -> None:
         (lambda d: d["projects"][0].update(name="n" * 201), "projects[0].name: String should"),
         (lambda d: _first_decision(d).update(revision=2**31), "revision: Input should be less"),
         (_repeat_first_revision, "decision revision 1 appears more than once"),
+        # Each of these was stored: a project at version 0 could never be edited through the
+        # API again, and a revision below 1 sorted under those the app added after it.
+        (lambda d: d["projects"][0].update(version=0), "projects[0].version: Input should be"),
+        (lambda d: d["projects"][0].update(design_version=0), "design_version: Input should"),
+        (lambda d: _first_decision(d).update(revision=0), "revision: Input should be greater"),
+        (lambda d: _first_decision(d).update(revision=-3), "revision: Input should be greater"),
+        (lambda d: _first_decision(d).update(design_version=-1), "design_version: Input"),
+        (lambda d: _first_decided_item(d).update(position=-7), "position: Input should be"),
+        (lambda d: _first_message(d).update(turn=0), "turn: Input should be greater"),
         (lambda d: _first_message(d).update(tokens_in=-5), "tokens_in: Input should be greater"),
         (lambda d: _first_message(d).update(cost=float("nan")), "cost: Input should be a finite"),
         # Each of these was stored, and then every list of templates (the API's, the
