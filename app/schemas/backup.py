@@ -29,7 +29,7 @@ from app.models.enums import (
     ThreadMode,
     Vote,
 )
-from app.schemas.common import MAX_COUNT, Number, storable, storable_json
+from app.schemas.common import Count, Positive, storable, storable_json
 
 BACKUP_FORMAT = "designgate-backup"
 BACKUP_VERSION = 1
@@ -48,15 +48,13 @@ Name = Annotated[str, StringConstraints(max_length=200), Storable]
 Key = Annotated[str, StringConstraints(max_length=64), Storable]
 ErrorKind = Annotated[str, StringConstraints(max_length=32), Storable]
 # Numbers the app counts itself start where it starts them: a project's version and design
-# version, a decision's revision and the turns of a thread at 1, positions in a list at 0.
-# An imported project at version 0 could never be edited (the API asks for version 1 or
-# more), and a revision below 1 sorted under the ones the app adds after it.
-Positive = Annotated[Number, Field(ge=1, le=MAX_COUNT)]
-Position = Annotated[Number, Field(ge=0, le=MAX_COUNT)]
-# Tokens, milliseconds, budgets and money are never negative, nor infinite or NaN (which
-# JSON as Python reads it allows): a negative count imported, and the project's usage added
-# it up.
-Count = Annotated[Number, Field(ge=0, le=MAX_COUNT)]
+# version, a decision's revision and the turns of a thread at 1 (``Positive``), positions in
+# a list at 0. An imported project at version 0 could never be edited (the API asks for
+# version 1 or more), and a revision below 1 sorted under the ones the app adds after it.
+Position = Count
+# Tokens, milliseconds, budgets and money are never negative (``Count``), nor infinite or NaN
+# (which JSON as Python reads it allows): a negative count imported, and the project's usage
+# added it up.
 Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 # Values of the JSON columns (prompts, judgements, audit snapshots...), carried verbatim but
 # for what no database can store: PostgreSQL's json column kept a lone surrogate, and every

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.schemas.common import MAX_COUNT, Flag, Number, Read, RequiredText, Strict, Text, Title
+from app.schemas.common import Count, Flag, Number, Read, RequiredText, Strict, Text, Title
 from app.schemas.template import DEFAULT_TEMPLATE, TemplateKey
 
 BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
@@ -15,7 +15,7 @@ class ProjectCreate(Strict):
     data_model: Text = ""
     constraints: Text = ""
     blind_first: Flag = True
-    token_budget: Number | None = Field(default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP)
+    token_budget: Count | None = Field(default=None, description=BUDGET_HELP)
     template: TemplateKey = Field(
         default=DEFAULT_TEMPLATE, description="The checklist template to start from."
     )
@@ -31,8 +31,8 @@ class ProjectUpdate(Strict):
     data_model: Text | None = None
     constraints: Text | None = None
     blind_first: Flag | None = None
-    token_budget: Number | None = Field(
-        default=None, ge=0, le=MAX_COUNT, description=BUDGET_HELP + " null removes the limit."
+    token_budget: Count | None = Field(
+        default=None, description=BUDGET_HELP + " null removes the limit."
     )
 
 
