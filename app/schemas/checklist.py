@@ -1,10 +1,10 @@
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, field_validator
 
 from app.models.enums import Category, DecisionStatus
-from app.schemas.common import NotABoolean, Read, RequiredText, Strict, Title
+from app.schemas.common import Count, Read, RequiredText, Strict, Title
 
 if TYPE_CHECKING:
     from app.models import Decision
@@ -34,7 +34,7 @@ class DecisionWrite(Strict):
     summary: RequiredText
     rationale: RequiredText
     alternatives: list[RequiredText] = Field(default_factory=list, max_length=50)
-    version: Annotated[int, Field(ge=0), NotABoolean] | None = None
+    version: Count | None = None
 
     @field_validator("alternatives", mode="before")
     @classmethod

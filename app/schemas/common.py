@@ -35,17 +35,18 @@ def _stripped_not_blank(value: str) -> str:
 
 
 NotABoolean = BeforeValidator(_not_a_boolean)
-Number = Annotated[int, NotABoolean]
 Flag = Annotated[bool, BeforeValidator(_not_a_number)]
 # Ids are INTEGER columns: PostgreSQL refuses anything larger (and SQLite anything past
 # 64 bits), so a bigger number is invalid input rather than a database error.
 MAX_ID = 2**31 - 1
 MAX_COUNT = 2**31 - 1
 # Bounds come before NotABoolean, and fields take these types rather than ``Field(ge=...)``
-# on a ``Number``: pydantic applies annotations in order, and bounds put on the validator's
-# function schema reached the OpenAPI document as "ge" and "le", which are not JSON Schema.
+# on an int checked by it: pydantic applies annotations in order, and bounds put on the
+# validator's function schema reached the OpenAPI document as "ge" and "le", which are not
+# JSON Schema.
 Id = Annotated[int, Field(ge=1, le=MAX_ID), NotABoolean]
-# Tokens, budgets and positions in a list: never negative.
+# Tokens, budgets, positions in a list and the revision a decision supersedes (0 for the
+# first): never negative.
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT), NotABoolean]
 # Versions and revisions, which the app counts from 1.
 Positive = Annotated[int, Field(ge=1, le=MAX_COUNT), NotABoolean]

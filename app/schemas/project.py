@@ -2,7 +2,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from app.schemas.common import Count, Flag, Number, Read, RequiredText, Strict, Text, Title
+from app.schemas.common import Count, Flag, Positive, Read, RequiredText, Strict, Text, Title
 from app.schemas.template import DEFAULT_TEMPLATE, TemplateKey
 
 BUDGET_HELP = "Model tokens (in and out) the project may spend on debates."
@@ -24,7 +24,7 @@ class ProjectCreate(Strict):
 class ProjectUpdate(Strict):
     """Changed fields plus the version they were based on."""
 
-    version: Number = Field(ge=1, description="The project version this edit was based on.")
+    version: Positive = Field(description="The project version this edit was based on.")
     name: Title | None = None
     problem: RequiredText | None = None
     architecture: Text | None = None

@@ -325,3 +325,27 @@ def test_the_decision_forms_hidden_numbers_are_checked(
     assert "text/html" in response.headers["content-type"]
     decisions = client.get(f"/api/v1/checklist-items/{item['id']}/decisions", headers=admin.headers)
     assert decisions.json()["revisions"] == []
+
+
+@pytest.mark.parametrize("number", HUGE)
+def test_a_version_past_the_integer_columns_is_invalid_input_not_a_conflict(
+    client: TestClient, admin: Actor, number: int
+) -> None:
+    """Both were 409, "based on revision 9223372036854775808", as if someone else had
+    written in between."""
+    project = factories.create_project(client, admin)
+    item = factories.checklist(client, admin, project["id"])[0]
+    decision = {"status": "decided", "summary": "s", "rationale": "r", "version": number}
+
+    edited = client.patch(
+        f"/api/v1/projects/{project['id']}",
+        json={"version": number, "name": "n"},
+        headers=admin.headers,
+    )
+    decided = client.put(
+        f"/api/v1/checklist-items/{item['id']}/decision", json=decision, headers=admin.headers
+    )
+
+    for response in (edited, decided):
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "version"
