@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from app.models.enums import Category, DecisionStatus
 from app.schemas.common import Count, Read, RequiredText, Strict, Title
@@ -28,6 +28,8 @@ class DecisionWrite(Strict):
 
     ``version`` is the revision this one supersedes (0 or absent for the first);
     a stale value is refused with 409 instead of overwriting someone else's decision.
+    A blank alternative is refused, as the schema says, rather than dropped unseen (the
+    web form drops blank lines of its textarea before this, app/web/forms.py's ``lines``).
     """
 
     status: DecisionStatus
@@ -35,13 +37,6 @@ class DecisionWrite(Strict):
     rationale: RequiredText
     alternatives: list[RequiredText] = Field(default_factory=list, max_length=50)
     version: Count | None = None
-
-    @field_validator("alternatives", mode="before")
-    @classmethod
-    def _drop_blank_alternatives(cls, value: object) -> object:
-        if isinstance(value, list):
-            return [v for v in value if not (isinstance(v, str) and not v.strip())]
-        return value
 
 
 class DecisionRead(Read):

@@ -132,6 +132,14 @@ def _put_decision(client: TestClient, actor: Actor, item_id: int, body: dict[str
         ({"status": "decided", "summary": "s", "rationale": "r", "version": -1}, "version"),
         ({"status": "not_applicable", "summary": "Not relevant", "rationale": ""}, "rationale"),
         ({"status": "not_applicable", "summary": "Not relevant"}, "rationale"),
+        (
+            {"status": "decided", "summary": "s", "rationale": "r", "alternatives": [""]},
+            "alternatives.0",
+        ),
+        (
+            {"status": "decided", "summary": "s", "rationale": "r", "alternatives": ["A", " "]},
+            "alternatives.1",
+        ),
     ],
     ids=[
         "missing summary",
@@ -143,6 +151,9 @@ def _put_decision(client: TestClient, actor: Actor, item_id: int, body: dict[str
         "negative version",
         "not_applicable with an empty rationale",
         "not_applicable without a rationale",
+        # Both were 200, the alternative dropped unseen, though the schema says minLength 1.
+        "empty alternative",
+        "blank alternative",
     ],
 )
 def test_an_invalid_decision_is_422_naming_the_field(

@@ -349,3 +349,25 @@ def test_a_version_past_the_integer_columns_is_invalid_input_not_a_conflict(
     for response in (edited, decided):
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["field"] == "version"
+
+
+def test_the_decision_forms_blank_lines_of_alternatives_are_dropped_not_refused(
+    client: TestClient, admin: Actor
+) -> None:
+    """The API refuses a blank alternative; the form's textarea has one per line, and the
+    empty lines between them are not alternatives."""
+    project = factories.create_project(client, admin)
+    item = factories.checklist(client, admin, project["id"])[0]
+    headers = {"X-CSRF-Token": sign_in(client, admin.email)}
+    form = {"status": "decided", "summary": "S", "rationale": "R", "version": "0"}
+    alternatives = "\n  Poll instead \n\n   \nPush\n"
+
+    response = client.post(
+        f"/items/{item['id']}/decision",
+        data={**form, "alternatives": alternatives},
+        headers=headers,
+    )
+
+    assert response.status_code == 200, response.text
+    decisions = client.get(f"/api/v1/checklist-items/{item['id']}/decisions", headers=admin.headers)
+    assert decisions.json()["revisions"][0]["alternatives"] == ["Poll instead", "Push"]
