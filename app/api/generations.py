@@ -1,7 +1,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, status
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.api.params import PathId
@@ -24,11 +24,14 @@ from app.services import generation as generation_service
 
 router = APIRouter(tags=["generations"])
 
+# Every field is optional, so a request without a body asks for the defaults.
+OptionalGenerationCreate = Annotated[GenerationCreate, Body(default_factory=GenerationCreate)]
+
 
 @router.post("/projects/{project_id}/generations", status_code=status.HTTP_202_ACCEPTED)
 def start_generation(
     project_id: PathId,
-    body: GenerationCreate,
+    body: OptionalGenerationCreate,
     session: SessionDep,
     user: Writer,
     db: DbDep,

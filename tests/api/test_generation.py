@@ -157,6 +157,21 @@ def test_a_closed_gate_is_refused_before_the_model_is_called(
     assert llm.requests == []
 
 
+def test_a_generation_can_be_started_without_a_body(
+    model_client: TestClient, writer: Actor, llm: ScriptedLLM
+) -> None:
+    """Every field of the body is optional; without one the call was a 422, Field required."""
+    project = _decided_project(model_client, writer)
+    llm.script(Reply(text=CODE))
+
+    response = model_client.post(
+        f"/api/v1/projects/{project['id']}/generations", headers=writer.headers
+    )
+
+    assert response.status_code == 202, response.text
+    assert _read(model_client, writer, response.json()["id"])["instructions"] == ""
+
+
 def test_without_a_model_generation_is_503_saying_how_to_configure_one(
     client: TestClient, member: Actor
 ) -> None:
