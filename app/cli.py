@@ -38,7 +38,9 @@ def _database() -> Database:
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")
+    ] = 8000,
 ) -> None:
     """Apply migrations, then serve the web app and the API."""
     import uvicorn

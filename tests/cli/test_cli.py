@@ -332,3 +332,13 @@ def test_a_project_id_no_project_can_have_is_a_usage_error(
     assert done.returncode == 2, done.stderr
     assert "Invalid value for 'project_id'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["65536", "73654", "-1"])
+def test_a_port_no_socket_can_have_is_a_usage_error(database_url: str, port: str) -> None:
+    """73654 was served, and logged as such, on 73654 - 65536 = 8118."""
+    done = run(database_url, "serve", "--port", port)
+
+    assert done.returncode == 2, done.stderr
+    assert "Invalid value for '--port'" in done.stderr
+    assert "Traceback" not in done.stderr
