@@ -52,7 +52,7 @@ def serve(
     try:  # a malformed template file is named with its field, not shown as a traceback
         app = create_app(settings)
     except DesignGateError as exc:
-        _fail(exc.detail)
+        _fail(exc.detail, code=2)  # configuration the app cannot use, as a bad setting is
     _ensure_current_schema(settings.database_url)
     _settle_for_serving()
     # The app object, not an import string: it is built once, in this process. No websocket

@@ -1,16 +1,23 @@
 """The one settings object; nothing else in the app reads the environment."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 ONE_MIB = 1024 * 1024
 DEFAULT_MAX_REPLY_CHARS = 400_000
 # A comma list in the environment ("openai/a, anthropic/b"), not JSON.
 ModelList = Annotated[list[str], NoDecode]
+# The databases the app is built and tested for, with the drivers it installs (after
+# ``normalise_database_url``); any other, such as mysql://, failed at start with a traceback
+# about a driver module that is not installed.
+SUPPORTED_DRIVERS = {"sqlite", "sqlite+pysqlite", "postgresql+psycopg"}
 
 
 class Settings(BaseSettings):
@@ -77,6 +84,43 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _refuse_other_databases(cls, value: str) -> str:
+        try:
+            url = make_url(normalise_database_url(value))
+        except ArgumentError:
+            return value  # said when the database is opened, with the URL's own problem
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                "DESIGNGATE_DATABASE_URL must be sqlite:///path or postgresql://...; "
+                f"{url.get_backend_name()} databases are not supported"
+            )
+        return value
+
+    @field_validator("templates_dir", mode="after")
+    @classmethod
+    def _refuse_a_missing_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("DESIGNGATE_TEMPLATES_DIR is not a folder that can be read")
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="after")
+    @classmethod
+    def _refuse_what_is_not_an_address(cls, value: str | None) -> str | None:
+        """uvicorn's middleware would keep a malformed entry as a name no peer ever has,
+        so a typo left the proxy untrusted without a word."""
+        if value is None or value.strip() == "*":
+            return value
+        entries = [entry.strip() for entry in value.split(",")]
+        for number, entry in enumerate(entries, start=1):
+            if not _is_address_or_network(entry):
+                raise ValueError(
+                    f"DESIGNGATE_FORWARDED_ALLOW_IPS entry {number} is not an IP address or "
+                    "network (such as 10.0.0.5 or 10.0.0.0/8); * alone trusts every peer"
+                )
+        return value
+
     @field_validator("secret_key", mode="after")
     @classmethod
     def _refuse_placeholder_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -113,6 +157,15 @@ class Settings(BaseSettings):
     @property
     def judging_model(self) -> str | None:
         return self.judge_model or self.model or (self.models[0] if self.models else None)
+
+
+def _is_address_or_network(entry: str) -> bool:
+    try:
+        # Strict, as uvicorn reads it: 10.0.0.5/8 (host bits set) is no network to it.
+        ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+    except ValueError:
+        return False
+    return True
 
 
 def normalise_database_url(url: str) -> str:

@@ -283,8 +283,28 @@ def test_token_create_refuses_a_label_that_is_not_utf8(database_url: str) -> Non
         ("DESIGNGATE_LLM_TIMEOUT_S", "-1", "DESIGNGATE_LLM_TIMEOUT_S: Input should be greater"),
         ("DESIGNGATE_LLM_TIMEOUT_S", "inf", "DESIGNGATE_LLM_TIMEOUT_S: Input should be a finite"),
         ("DESIGNGATE_SECRET_KEY", "short-secret", "DESIGNGATE_SECRET_KEY: must be at least 32"),
+        # A traceback (no module named MySQLdb), exit 1.
+        ("DESIGNGATE_DATABASE_URL", "mysql://x", "DESIGNGATE_DATABASE_URL: must be sqlite"),
+        # The right words, but exit 1.
+        ("DESIGNGATE_TEMPLATES_DIR", "/no/such/folder", "DESIGNGATE_TEMPLATES_DIR: is not a"),
+        # Accepted without a word: the proxy was then never believed.
+        ("DESIGNGATE_FORWARDED_ALLOW_IPS", "notanip", "DESIGNGATE_FORWARDED_ALLOW_IPS: entry 1"),
+        (
+            "DESIGNGATE_FORWARDED_ALLOW_IPS",
+            "10.0.0.5, 10.0.0.1/8",
+            "DESIGNGATE_FORWARDED_ALLOW_IPS: entry 2",
+        ),
     ],
-    ids=["not-a-number", "negative-timeout", "endless-timeout", "short-secret"],
+    ids=[
+        "not-a-number",
+        "negative-timeout",
+        "endless-timeout",
+        "short-secret",
+        "unsupported-database",
+        "missing-templates-folder",
+        "proxy-not-an-address",
+        "proxy-network-with-host-bits",
+    ],
 )
 def test_a_bad_setting_stops_serve_with_the_variable_named(
     database_url: str, variable: str, value: str, words: str
@@ -341,4 +361,23 @@ def test_a_port_no_socket_can_have_is_a_usage_error(database_url: str, port: str
 
     assert done.returncode == 2, done.stderr
     assert "Invalid value for '--port'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_malformed_template_file_stops_serve_as_a_bad_setting_does(
+    database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.yml").write_text("key: x\nname: [unclosed")
+
+    done = run(
+        database_url,
+        "serve",
+        "--port",
+        str(_free_port()),
+        env={"DESIGNGATE_TEMPLATES_DIR": str(tmp_path)},
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: "), done.stderr
+    assert "broken.yml" in done.stderr
     assert "Traceback" not in done.stderr

@@ -55,6 +55,33 @@ def test_a_blank_model_means_no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().model is None
 
 
+@pytest.mark.parametrize(
+    "url", ["mysql://x", "postgresql+asyncpg://h/db", "sqlite+aiosqlite:///x.db", "oracle://h"]
+)
+def test_a_database_the_app_has_no_driver_for_is_refused_as_a_setting(url: str) -> None:
+    """mysql:// was a traceback about a driver module that is not installed."""
+    with pytest.raises(ValidationError, match="not supported"):
+        Settings(database_url=url)
+
+
+@pytest.mark.parametrize("allowed", ["*", "10.0.0.5", "10.0.0.0/8, ::1", " 192.0.2.1 "])
+def test_proxy_addresses_and_networks_are_accepted(allowed: str) -> None:
+    assert Settings(forwarded_allow_ips=allowed).forwarded_allow_ips == allowed
+
+
+@pytest.mark.parametrize("allowed", ["notanip", "10.0.0.5,", "*, 10.0.0.5", "proxy.internal"])
+def test_a_proxy_that_is_not_an_address_or_network_is_refused(allowed: str) -> None:
+    """uvicorn keeps such an entry as a name no peer has: the proxy went unbelieved unseen."""
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(forwarded_allow_ips=allowed)
+
+
+def test_a_templates_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    assert Settings(templates_dir=tmp_path).templates_dir == tmp_path
+    with pytest.raises(ValidationError, match="not a folder"):
+        Settings(templates_dir=tmp_path / "missing")
+
+
 @pytest.mark.parametrize("secret", ["changeme", "secret", "too-short", "x" * 31])
 def test_a_placeholder_or_short_secret_key_is_refused(secret: str) -> None:
     with pytest.raises(ValidationError):
