@@ -132,6 +132,14 @@ def create_token(
     session: Session, *, user: User, label: str = "", actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """A new API token; the plain text is returned once and never stored."""
+    if not user.is_active:
+        # Every use of it would be refused as unknown or revoked (only active users' tokens
+        # are live), which reads as a mistyped token rather than the account's state. A
+        # conflict, not invalid input: the pages show it whatever form asked.
+        raise Conflict(
+            f"{user.email} is deactivated: a token of theirs would be refused at every use, "
+            "so none was made"
+        )
     label = _account_text(label.strip(), field="label", what="label", max_length=MAX_LABEL_LENGTH)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, label=label, token_sha256=token_digest(plain))

@@ -53,6 +53,16 @@ def create_user(database_url: str, email: str, *extra: str) -> subprocess.Comple
     return run(database_url, "user", "create", email, *extra, stdin=PASSWORD + "\n")
 
 
+def _sql(database_url: str, statement: str) -> Any:
+    """Run one statement on the test database, committed; its first column, if any."""
+    engine = create_engine(normalise_database_url(database_url))
+    with engine.begin() as connection:
+        result = connection.execute(text(statement))
+        value = result.scalar() if result.returns_rows else None
+    engine.dispose()
+    return value
+
+
 def test_the_console_script_is_installed() -> None:
     assert DESIGNGATE.exists()
 
@@ -131,6 +141,19 @@ def test_token_create_prints_the_token_alone_on_the_last_line_and_it_works(
         stored = connection.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
     engine.dispose()
     assert token not in stored
+
+
+def test_token_create_for_a_deactivated_user_fails_and_makes_no_token(database_url: str) -> None:
+    """A token was printed, and every use of it was 401 "unknown or revoked"."""
+    assert create_user(database_url, "eve@example.com").returncode == 0
+    _sql(database_url, "UPDATE users SET is_active = false WHERE email = 'eve@example.com'")
+
+    done = run(database_url, "token", "create", "eve@example.com")
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: eve@example.com is deactivated"), done.stderr
+    assert done.stdout == ""
+    assert _sql(database_url, "SELECT count(*) FROM api_tokens") == 0
 
 
 def test_token_create_for_an_unknown_email_fails(database_url: str) -> None:
