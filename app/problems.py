@@ -139,9 +139,16 @@ def _field_error(error: Any) -> dict[str, Any]:
     return {
         "field": ".".join(field_path),
         "location": location,
-        "message": error.get("msg", ""),
+        "message": error_message(error),
         "type": error.get("type", ""),
     }
+
+
+def error_message(error: Any) -> str:
+    """Pydantic's message for one error, without the "Value error, " it puts before what
+    one of the app's validators raised (app/schemas): those words are the message."""
+    raised = (error.get("ctx") or {}).get("error") if error.get("type") == "value_error" else None
+    return str(raised) if raised is not None else str(error.get("msg", ""))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

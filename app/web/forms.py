@@ -7,6 +7,7 @@ from starlette.datastructures import FormData
 
 from app.errors import InvalidInput
 from app.models.enums import DecisionStatus
+from app.problems import error_message
 from app.services.decisions import ItemWithDecision
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -47,8 +48,15 @@ def field_errors(exc: ValidationError) -> FieldErrors:
     for error in exc.errors():
         location = error.get("loc", ())
         field = str(location[0]) if location else "form"
-        errors.setdefault(field, MESSAGES.get(error.get("type", ""), error.get("msg", "")))
+        message = MESSAGES.get(error.get("type", "")) or _sentence(error_message(error))
+        errors.setdefault(field, message)
     return errors
+
+
+def _sentence(text: str) -> str:
+    """ "must not be blank" as the forms' other messages read: "Must not be blank."."""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else f"{text}."
 
 
 def service_field_error(exc: InvalidInput) -> FieldErrors:

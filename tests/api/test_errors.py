@@ -170,6 +170,15 @@ def test_an_invalid_decision_is_422_naming_the_field(
     assert factories.checklist(client, member, project["id"])[0]["decision"] is None
 
 
+def test_a_blank_field_is_said_in_the_apps_words_without_pydantics_prefix(
+    client: TestClient, member: Actor
+) -> None:
+    body = {"name": "   ", "problem": "Orders arrive twice."}
+    response = client.post("/api/v1/projects", json=body, headers=member.headers)
+    errors = assert_problem(response, 422)["errors"]
+    assert [(e["field"], e["message"]) for e in errors] == [("name", "must not be blank")]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

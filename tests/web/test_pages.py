@@ -72,6 +72,14 @@ def test_setup_shows_errors_next_to_their_fields(client: TestClient) -> None:
     assert 'aria-describedby="setup-email-error"' in response.text
 
 
+def test_a_blank_project_name_is_refused_in_plain_words(client: TestClient, member: Actor) -> None:
+    headers = {"X-CSRF-Token": sign_in(client, member.email)}
+    response = client.post("/projects", data={"name": "   ", "problem": "p"}, headers=headers)
+    assert response.status_code == 422
+    assert "Must not be blank." in response.text
+    assert "Value error" not in response.text
+
+
 def test_login_starts_a_new_http_only_same_site_session(client: TestClient, member: Actor) -> None:
     client.get("/login")
     before = client.cookies.get("designgate_session")
