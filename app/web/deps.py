@@ -152,8 +152,12 @@ def return_path(request: Request) -> str:
 
 
 def _from_a_page(request: Request) -> bool:
-    htmx = request.headers.get("HX-Request") == "true"
-    return htmx or "text/event-stream" in request.headers.get("accept", "")
+    return request.headers.get("HX-Request") == "true" or is_event_stream(request)
+
+
+def is_event_stream(request: Request) -> bool:
+    """A live stream's request (an EventSource asks for this type)."""
+    return "text/event-stream" in request.headers.get("accept", "")
 
 
 def _same_site_path(request: Request, url: str | None) -> str | None:
@@ -208,16 +212,18 @@ def readmit(request: Request, db: Database) -> SignedIn | None:
     """The cookie's user read again, as on every request: None once their session has
     ended (signed out anywhere, deactivated). For live streams, which outlast the request."""
     with db.reads() as session:
-        user_id = request.session.get("uid")
-        account = users.account(session, user_id) if isinstance(user_id, int) else None
-        return _admit(request, account)
+        return _cookie_user(request, session)
+
+
+def _cookie_user(request: Request, session: Session) -> SignedIn | None:
+    user_id = request.session.get("uid")
+    account = users.account(session, user_id) if isinstance(user_id, int) else None
+    return _admit(request, account)
 
 
 def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:
     with db.reads() as session:
-        user_id = request.session.get("uid")
-        account = users.account(session, user_id) if isinstance(user_id, int) else None
-        signed_in = _admit(request, account)
+        signed_in = _cookie_user(request, session)
         if signed_in is None:
             raise _login_required(request)
         return work(session, signed_in)

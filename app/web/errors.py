@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.deps import SAFE_METHODS
 from app.errors import DesignGateError
 from app.problems import HTTP_TITLES
-from app.web.deps import LoginRequired, SetupRequired
+from app.web.deps import LoginRequired, SetupRequired, is_event_stream
 from app.web.templating import fragment, is_htmx, render_text
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -127,10 +127,6 @@ def _login_required(request: Request, exc: Exception) -> Response:
     return redirect(request, exc.login_url)
 
 
-def is_event_stream(request: Request) -> bool:
-    return "text/event-stream" in request.headers.get("accept", "")
-
-
 def session_ended_context(exc: LoginRequired, *, sent: bool) -> dict[str, Any]:
     what = (
         "Your session ended (you signed out, perhaps in another tab or browser), so this was "
@@ -143,11 +139,11 @@ def session_ended_context(exc: LoginRequired, *, sent: bool) -> dict[str, Any]:
 
 def signed_out_event(exc: LoginRequired) -> bytes:
     """The live-stream event that tells a page its session has ended."""
-    context = session_ended_context(exc, sent=False)
-    context["what"] = (
+    what = (
         "Your session ended (you signed out, perhaps in another tab or browser, or your "
         "account changed), so live updates stopped."
     )
+    context = {"login_url": exc.login_url, "what": what, "sent": False}
     html = render_text("_session_ended.html", context)
     return format_sse_event(event=SIGNED_OUT, data_str=html)
 
