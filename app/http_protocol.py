@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.problems import PROBLEM_JSON
+from app.problems import PROBLEM_JSON, problem_body
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,14 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def _request_timeout_response(self) -> bytes:
         body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request Timeout",
-                "status": 408,
-                "detail": (
+            problem_body(
+                status=408,
+                title="Request Timeout",
+                detail=(
                     f"The request body stopped arriving for more than {self.body_idle_timeout_s:g}"
                     " s; send it again"
                 ),
-            }
+            )
         ).encode()
         head = (
             "HTTP/1.1 408 Request Timeout\r\n"

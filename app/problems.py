@@ -85,6 +85,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
+def problem_body(
+    *, status: int, title: str, detail: str, problem_type: str = "about:blank", **members: Any
+) -> dict[str, Any]:
+    """An RFC 9457 document; ``members`` adds ``instance`` and extensions."""
+    return {"type": problem_type, "title": title, "status": status, "detail": detail, **members}
+
+
 def problem(
     request: Request,
     *,
@@ -95,14 +102,14 @@ def problem(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> Response:
-    body = {
-        "type": problem_type,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
+    body = problem_body(
+        status=status,
+        title=title,
+        detail=detail,
+        problem_type=problem_type,
+        instance=request.url.path,
         **extensions,
-    }
+    )
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -216,13 +223,12 @@ class ProblemForOversizedBody:
 
 async def _send_oversized_problem(scope: Scope, send: Send) -> None:
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": HTTP_TITLES[413],
-            "status": 413,
-            "detail": "The request body is larger than this server accepts",
-            "instance": scope.get("path", ""),
-        }
+        problem_body(
+            status=413,
+            title=HTTP_TITLES[413],
+            detail="The request body is larger than this server accepts",
+            instance=scope.get("path", ""),
+        )
     ).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),

@@ -20,6 +20,7 @@ from app.deps import (
     token_watch,
 )
 from app.models import Message, Thread
+from app.problems import HTTP_TITLES, problem_body
 from app.schemas.debate import (
     MessageCreate,
     MessageRead,
@@ -167,9 +168,7 @@ async def _event_bytes(events: AsyncIterator[debate_events.ThreadEvent]) -> Asyn
             yield format_sse_event(event=event.kind, data_str=json.dumps(event.data))
 
 
-_REVOKED = json.dumps(
-    {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": TOKEN_REFUSAL}
-)
+_REVOKED = json.dumps(problem_body(status=401, title=HTTP_TITLES[401], detail=TOKEN_REFUSAL))
 
 
 def _message_json(message: Message) -> str:
