@@ -1,5 +1,7 @@
 """A form sent after its session ended is not lost, and signing in again leads back to its page."""
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from app.db import Database
@@ -17,14 +19,23 @@ def _end_sessions(db: Database, user_id: int) -> None:
         users.end_sessions(session, user=user)
 
 
-def test_a_form_sent_after_the_session_ended_is_answered_on_its_page(
+def _form_of_an_ended_session(
     client: TestClient, member: Actor, db: Database
-) -> None:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """A project, its first item, and a decision form filled in while signed in, once the
+    session it was filled in has ended."""
     project = factories.create_project(client, member)
     item = factories.checklist(client, member, project["id"])[0]
     token = sign_in(client, member.email)
     _end_sessions(db, member.user_id)
     form = {"status": "decided", "summary": "S", "rationale": "R", "csrf_token": token}
+    return project, item, form
+
+
+def test_a_form_sent_after_the_session_ended_is_answered_on_its_page(
+    client: TestClient, member: Actor, db: Database
+) -> None:
+    project, item, form = _form_of_an_ended_session(client, member, db)
     page = f"http://testserver/projects/{project['id']}"
 
     kept = client.post(
@@ -39,11 +50,7 @@ def test_a_form_sent_after_the_session_ended_is_answered_on_its_page(
 def test_a_plain_form_sent_after_the_session_ended_signs_in_back_to_its_own_site_page(
     client: TestClient, member: Actor, db: Database
 ) -> None:
-    project = factories.create_project(client, member)
-    item = factories.checklist(client, member, project["id"])[0]
-    token = sign_in(client, member.email)
-    _end_sessions(db, member.user_id)
-    form = {"status": "decided", "summary": "S", "rationale": "R", "csrf_token": token}
+    project, item, form = _form_of_an_ended_session(client, member, db)
 
     def sign_in_next(referer: str) -> str:
         sent = client.post(
