@@ -11,7 +11,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from app import heap
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, sqlite_path
 from app.db import Database
 from app.errors import DesignGateError
 from app.models.enums import Role
@@ -32,7 +32,18 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _database() -> Database:
-    return Database(get_settings())
+    """The database, for a command that works on one that exists: only serve, db upgrade and
+    import create it. SQLite would make an empty file for a path that is not there, and the
+    command then failed on a missing table, leaving the file behind."""
+    settings = get_settings()
+    path = sqlite_path(settings.sqlalchemy_url)
+    if path is not None and not path.exists():
+        _fail(
+            f"DESIGNGATE_DATABASE_URL {settings.database_url}: there is no database at "
+            f"{path.absolute()}; designgate db upgrade (or serve) creates it",
+            code=2,  # as for any database that cannot be used
+        )
+    return Database(settings)
 
 
 @cli.command()
@@ -130,9 +141,10 @@ def user_create(
     """Create a user; the password is read from standard input (or prompted for)."""
     from app.services import users
 
+    database = _database()  # refused before the password is asked for
     password = _read_password(password_stdin)
     try:
-        with _database().transaction() as session:
+        with database.transaction() as session:
             user = users.create_user(session, email=email, name=name, role=role, password=password)
             typer.echo(f"created {user.role} {user.email} (id {user.id})")
     except DesignGateError as exc:

@@ -177,11 +177,14 @@ def normalise_database_url(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for memory databases and other engines."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url.endswith(":memory:"):
+    """The file behind a SQLite URL, or None for memory databases, SQLite's own ``file:``
+    URIs and other engines."""
+    if not url.startswith("sqlite"):
         return None
-    return Path(url[len(prefix) :])
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("uri"):
+        return None
+    return Path(parsed.database)
 
 
 @lru_cache(maxsize=1)

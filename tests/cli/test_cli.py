@@ -27,16 +27,24 @@ CLI_TIMEOUT_S = 60
 
 
 def run(
-    database_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+    database_url: str,
+    *args: str,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    done = run_bytes(database_url, *args, stdin=stdin.encode(), env=env)
+    done = run_bytes(database_url, *args, stdin=stdin.encode(), env=env, cwd=cwd)
     return subprocess.CompletedProcess(
         done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
 
 
 def run_bytes(
-    database_url: str, *args: str | bytes, stdin: bytes, env: dict[str, str] | None = None
+    database_url: str,
+    *args: str | bytes,
+    stdin: bytes,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """As ``run``, with arguments and input that need not be UTF-8."""
     return subprocess.run(
@@ -44,6 +52,7 @@ def run_bytes(
         input=stdin,
         capture_output=True,
         env={**os.environ, "DESIGNGATE_DATABASE_URL": database_url, **(env or {})},
+        cwd=cwd,
         timeout=CLI_TIMEOUT_S,
         check=False,
     )
@@ -207,6 +216,42 @@ def test_gate_of_an_unknown_project_exits_2(database_url: str) -> None:
     assert "987654" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gate", "1"],
+        ["export", "1"],
+        ["export", "--all"],
+        ["token", "create", "ann@example.com"],
+        ["token", "revoke", "1"],
+        ["user", "create", "ann@example.com", "--password-stdin"],
+    ],
+    ids=lambda args: "-".join(args[:2]),
+)
+def test_a_command_on_a_sqlite_file_that_is_not_there_creates_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """An empty nope.db was made, and the command failed on a missing table."""
+    done = run("sqlite:///nope.db", *args, stdin=PASSWORD + "\n", cwd=tmp_path)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"error: DESIGNGATE_DATABASE_URL sqlite:///nope.db: there is no database at "
+        f"{tmp_path / 'nope.db'}; designgate db upgrade (or serve) creates it\n"
+    )
+    assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_db_upgrade_still_creates_a_sqlite_file_that_is_not_there(tmp_path: Path) -> None:
+    done = run("sqlite:///new.db", "db", "upgrade", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    opened = run("sqlite:///new.db", "gate", "1", cwd=tmp_path)
+    assert opened.returncode == 2, opened.stderr
+    assert "Project 1 does not exist" in opened.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -344,7 +389,8 @@ def test_a_bad_setting_stops_serve_with_the_variable_named(
     ("url", "words"),
     [
         ("not a url", "(not a database URL): Could not parse"),
-        ("sqlite:////no/such/folder/x.db", "sqlite:////no/such/folder/x.db: unable to open"),
+        # serve says SQLite's words (unable to open), the other commands that nothing is there.
+        ("sqlite:////no/such/folder/x.db", "sqlite:////no/such/folder/x.db: "),
         ("postgresql://someone:hunter2@127.0.0.1:1/x", "postgresql://someone:***@127.0.0.1:1/x:"),
     ],
     ids=["malformed", "sqlite-folder-missing", "postgresql-refused"],
