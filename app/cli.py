@@ -151,6 +151,30 @@ def user_create(
         _fail(exc.detail)
 
 
+def _set_active(email: str, *, active: bool) -> None:
+    from app.services import users
+
+    try:
+        with _database().transaction() as session:
+            user = users.get_by_email(session, email)
+            users.set_active(session, user_id=user.id, active=active, actor=None)
+    except DesignGateError as exc:
+        _fail(exc.detail)
+    typer.echo(f"{user.email} is {'active' if active else 'deactivated'}")
+
+
+@user_cli.command("deactivate")
+def user_deactivate(email: str) -> None:
+    """Deactivate a user: their sessions, API tokens and open live streams stop at once."""
+    _set_active(email, active=False)
+
+
+@user_cli.command("reactivate")
+def user_reactivate(email: str) -> None:
+    """Reactivate a user: their API tokens work again, and they can sign in."""
+    _set_active(email, active=True)
+
+
 @token_cli.command("create")
 def token_create(
     email: str,

@@ -9,6 +9,7 @@ class UserRead(Read):
     email: str
     name: str
     role: Role
+    is_active: bool
     created_at: datetime
 
 

@@ -328,6 +328,35 @@ def change_role(session: Session, *, user_id: int, role: Role, actor: User) -> U
     return user
 
 
+def set_active(session: Session, *, user_id: int, active: bool, actor: User | None) -> User:
+    """Deactivate or reactivate a user (``actor`` None is the server's operator).
+
+    Deactivation takes effect at once: their browser sessions end (reactivation does not
+    bring them back), their API tokens are refused until they are reactivated, and their
+    open live streams end. The instance always keeps at least one active admin.
+    """
+    user = get_user(session, user_id)
+    if user.is_active == active:
+        return user
+    if not active and user.role == Role.ADMIN and _active_admin_count(session) <= 1:
+        raise Conflict(f"{user.email} is the last active admin; make someone else an admin first")
+    user.is_active = active
+    if active:
+        session.flush()
+    else:
+        end_sessions(session, user=user)  # tells their open streams, too
+    audit.record(
+        session,
+        actor=actor,
+        action="user.reactivated" if active else "user.deactivated",
+        entity_type="user",
+        entity_id=user.id,
+        before={"is_active": not active},
+        after={"is_active": active},
+    )
+    return user
+
+
 def _active_admin_count(session: Session) -> int:
     stmt = select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.is_active)
     return session.scalar(stmt) or 0

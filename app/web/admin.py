@@ -92,6 +92,26 @@ def change_role(
     return _users_page(request, session, notice=f"{changed.email} is now {changed.role}.")
 
 
+@router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
+def deactivate_user(
+    request: Request, user_id: PathId, session: SessionDep, admin: WebAdmin
+) -> Response:
+    """Deactivate a user: their sessions, API tokens and live pages stop at once (the last
+    active admin stays)."""
+    changed = users.set_active(session, user_id=user_id, active=False, actor=admin)
+    notice = f"{changed.email} is deactivated; their sessions and API tokens no longer work."
+    return _users_page(request, session, notice=notice)
+
+
+@router.post("/users/{user_id}/reactivate", response_class=HTMLResponse)
+def reactivate_user(
+    request: Request, user_id: PathId, session: SessionDep, admin: WebAdmin
+) -> Response:
+    """Reactivate a user: their API tokens work again, and they can sign in."""
+    changed = users.set_active(session, user_id=user_id, active=True, actor=admin)
+    return _users_page(request, session, notice=f"{changed.email} is active again.")
+
+
 def _tokens_page(
     request: Request,
     session: Any,

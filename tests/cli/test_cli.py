@@ -165,6 +165,29 @@ def test_token_create_for_a_deactivated_user_fails_and_makes_no_token(database_u
     assert _sql(database_url, "SELECT count(*) FROM api_tokens") == 0
 
 
+def test_user_deactivate_refuses_their_token_at_once_and_reactivate_restores_it(
+    database_url: str, client: TestClient, member: Actor
+) -> None:
+    done = run(database_url, "user", "deactivate", member.email)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{member.email} is deactivated\n"
+    assert client.get("/api/v1/me", headers=member.headers).status_code == 401
+    again = run(database_url, "user", "reactivate", member.email)
+    assert again.returncode == 0, again.stderr
+    assert client.get("/api/v1/me", headers=member.headers).status_code == 200
+
+
+def test_user_deactivate_refuses_the_last_active_admin(database_url: str, admin: Actor) -> None:
+    done = run(database_url, "user", "deactivate", admin.email)
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"error: {admin.email} is the last active admin; make someone else an admin first\n"
+    )
+    assert _sql(database_url, "SELECT count(*) FROM users WHERE is_active") == 1
+
+
 def test_token_create_for_an_unknown_email_fails(database_url: str) -> None:
     done = run(database_url, "token", "create", "nobody@example.com")
     assert done.returncode != 0

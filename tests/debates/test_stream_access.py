@@ -1,4 +1,5 @@
-"""A thread's event stream stops once the API token that opened it is revoked."""
+"""A thread's event stream stops once the API token that opened it is revoked or its user
+deactivated."""
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -30,4 +31,28 @@ def test_a_thread_stream_ends_with_unauthorized_once_its_token_is_revoked(
         name, problem = next(events)
         assert (name, problem["status"]) == ("unauthorized", 401)
         assert list(events) == []  # and the stream has ended
+    assert app.state.hub.subscriber_count(f"thread:{blind['id']}") == 0
+
+
+def test_a_thread_stream_ends_with_unauthorized_once_its_user_is_deactivated(
+    app: FastAPI, client: TestClient, member: Actor, admin: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script("First designs.")
+    say(client, member, blind["id"], "Propose designs.")
+    url = f"/api/v1/threads/{blind['id']}/events"
+    with client.stream("GET", url, headers=member.headers) as response:
+        events = sse_events(response.iter_lines())
+        assert [next(events)[0], next(events)[0]] == ["message", "message"]
+        deactivated = client.post(
+            f"/api/v1/users/{member.user_id}/deactivate", headers=admin.headers
+        )
+        assert deactivated.status_code == 200, deactivated.text
+        llm.script("Designs the member must not see.")
+        say(client, admin, blind["id"], "More designs, please.")
+
+        name, problem = next(events)
+        assert (name, problem["status"]) == ("unauthorized", 401)
+        assert list(events) == []
     assert app.state.hub.subscriber_count(f"thread:{blind['id']}") == 0

@@ -78,13 +78,15 @@ def valid_forms(ids: dict[str, Any], other_email: str) -> dict[str, dict[str, st
     }
 
 
-# Forms with no field, whose only effect would end the fuzzing's own session or meeting.
+# Forms with no field, a button alone: most would end the fuzzing's own session or meeting.
 NOT_FUZZED = {
     "/logout",
     "/projects/{project_id}/meeting",
     "/meetings/{meeting_id}/join",
     "/meetings/{meeting_id}/end",
     "/admin/tokens/{token_id}/revoke",
+    "/admin/users/{user_id}/deactivate",
+    "/admin/users/{user_id}/reactivate",
 }
 
 HOSTILE = [
