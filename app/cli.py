@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from app import heap
+from app import heap, live
 from app.config import Settings, get_settings, sqlite_path
 from app.db import Database
 from app.errors import DesignGateError
@@ -43,7 +43,13 @@ def _database() -> Database:
             f"{path.absolute()}; designgate db upgrade (or serve) creates it",
             code=2,  # as for any database that cannot be used
         )
-    return Database(settings)
+    database = Database(settings)
+    if not database.is_sqlite:
+        # What a command announces (a token revoked, a user deactivated) reaches every running
+        # server's open streams through NOTIFY at its commit, as a server's own changes do. On
+        # SQLite nothing reaches another process: those streams re-check within RECHECK_S.
+        live.connect(database.writer, live.make_hub(database.engine))
+    return database
 
 
 @cli.command()
