@@ -12,7 +12,9 @@ them in process. Retries, fallbacks and circuit breakers stay in the server
 One child serves every app in the process. It is started on the first call (or by the
 warm-up after start-up), started again on the next call if it dies (the calls it had fail
 with a stored reason), and it exits when its stdin closes, so a server killed with SIGKILL
-leaves no child behind.
+leaves no child behind. A thread of the server's checks every second or so that the child
+answers over its pipe; one that answers no check within ``ANSWER_WITHIN_S`` (stopped, or
+wedged so it reads and sends nothing) is killed and its calls fail, as if it had died.
 """
 
 import asyncio
@@ -22,10 +24,12 @@ import itertools
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
@@ -36,6 +40,14 @@ log = logging.getLogger(__name__)
 # The child must answer (a piece, the end or a failure) within the call's own timeout; this
 # margin covers its start and litellm's import, so only a child that hangs is cut off here.
 SILENCE_MARGIN_S = 30.0
+# A check goes to the child this long after its last answer, calls in flight or not; the
+# child answers it from its event loop, between the pieces of its replies.
+CHECK_EVERY_S = 1.0
+# A child that answers no check within this long once it has started (its first answer may
+# take SILENCE_MARGIN_S: the interpreter's start) is hung and is killed. Its event loop
+# answers in milliseconds even with a hundred replies streaming.
+ANSWER_WITHIN_S = 10.0
+_WATCH_TICK_S = 0.5
 Message = dict[str, Any]
 
 
@@ -47,6 +59,24 @@ class _Call:
     child: "subprocess.Popen[bytes]"
     inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     finished: bool = False
+
+
+@dataclass
+class _Watch:
+    """One child's checks: the last one sent, and whether and when it was answered."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ended: threading.Event = field(default_factory=threading.Event)  # its reader saw its end
+    number: int = 0
+    asked_at: float | None = None  # when the check not yet answered was due
+    answered_at: float = 0.0
+    started: bool = False  # it has answered once
+    reason: str | None = None  # why the server killed it
+
+    def answered(self, number: Any) -> None:
+        with self.lock:
+            if number == self.number:
+                self.asked_at, self.answered_at, self.started = None, time.monotonic(), True
 
 
 class ModelProcess:
@@ -167,28 +197,97 @@ class ModelProcess:
         except OSError as exc:
             raise LLMFailure("unavailable", f"The model process could not start: {exc}") from exc
         self._child = child
-        reader = threading.Thread(
-            target=self._read_replies, args=(child,), name="model-process-reader", daemon=True
-        )
-        reader.start()
+        watch = _Watch()
+        for target, name in ((self._read_replies, "reader"), (self._watch_over, "watch")):
+            thread = threading.Thread(
+                target=target, args=(child, watch), name=f"model-process-{name}", daemon=True
+            )
+            thread.start()
         return child
 
-    def _read_replies(self, child: subprocess.Popen[bytes]) -> None:
+    def _read_replies(self, child: subprocess.Popen[bytes], watch: _Watch) -> None:
         """Route each line the child writes to its call, one hand-over per event loop per read."""
         assert child.stdout is not None
         fd = child.stdout.fileno()
         pending = b""
         while chunk := os.read(fd, 1 << 16):
             *lines, pending = (pending + chunk).split(b"\n")
-            self._deliver([message for line in lines if (message := _parsed(line))])
+            self._deliver([message for line in lines if (message := _parsed(line))], watch)
         code = child.wait()
-        self._fail_calls_of(child, code)
+        watch.ended.set()
+        self._fail_calls_of(child, code, watch)
 
-    def _deliver(self, messages: list[Message]) -> None:
+    def _watch_over(self, child: subprocess.Popen[bytes], watch: _Watch) -> None:
+        """Send the child a check after each answer; kill it if one goes unanswered too long.
+
+        Calls waited on a hung child for their whole timeout plus SILENCE_MARGIN_S, and so
+        did every later call, for as long as the server ran.
+        """
+        sent = True
+        while not watch.ended.wait(_WATCH_TICK_S):
+            now = time.monotonic()
+            with watch.lock:
+                if watch.asked_at is None and now - watch.answered_at >= CHECK_EVERY_S:
+                    watch.number += 1
+                    watch.asked_at, sent = now, False
+                asked_at, number = watch.asked_at, watch.number
+                limit = ANSWER_WITHIN_S if watch.started else SILENCE_MARGIN_S
+            if asked_at is None:
+                continue
+            if now - asked_at > limit:
+                self._kill_hung(child, watch, limit)
+                return
+            if not sent:
+                sent = self._write_now(child, {"id": 0, "op": "check", "number": number})
+
+    def _write_now(self, child: subprocess.Popen[bytes], message: Message) -> bool:
+        """Write a short message if that can be done without waiting: not behind a write
+        blocked on the pipe of a child that reads nothing, nor on that full pipe itself."""
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            assert child.stdin is not None
+            poll = select.poll()  # not select.select: a busy server has descriptors past 1024
+            poll.register(child.stdin.fileno(), select.POLLOUT)
+            if not poll.poll(0):
+                return False
+            # Shorter than PIPE_BUF, so the pipe takes it whole once it has room.
+            child.stdin.write(json.dumps(message).encode() + b"\n")
+            return True
+        except (OSError, ValueError):  # the child is gone, or stop() closed its stdin
+            return False
+        finally:
+            self._write_lock.release()
+
+    def _kill_hung(self, child: subprocess.Popen[bytes], watch: _Watch, limit: float) -> None:
+        """SIGKILL a child that stopped answering; its reader then fails its calls."""
+        reason = (
+            f"The model process stopped answering (no answer to a check within {limit:g} s); "
+            "it was killed and the next call starts a new one."
+        )
+        with self._lock:
+            if self._child is not child:
+                return  # stop() is ending it
+            self._child = None  # the next call starts a new child, even before this one is gone
+            watch.reason = reason
+            calls = sum(1 for call in self._calls.values() if call.child is child)
+        log.error(
+            "the model process (pid %d) stopped answering (no answer to a check within %g s):"
+            " killed it, failing its %d call(s); the next call starts a new one",
+            child.pid,
+            limit,
+            calls,
+        )
+        with contextlib.suppress(OSError):
+            child.kill()  # SIGKILL ends a stopped process too
+
+    def _deliver(self, messages: list[Message], watch: _Watch) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Call, Message]]] = {}
         for message in messages:
             if "log" in message:
                 _log_here(message["log"])
+            elif "checked" in message:
+                watch.answered(message["checked"])
         with self._lock:
             for message in messages:
                 call = self._calls.get(int(message["id"]))
@@ -197,7 +296,7 @@ class ModelProcess:
         for loop, batch in by_loop.items():
             _hand_over(loop, batch)
 
-    def _fail_calls_of(self, child: subprocess.Popen[bytes], code: int) -> None:
+    def _fail_calls_of(self, child: subprocess.Popen[bytes], code: int, watch: _Watch) -> None:
         """The child has exited: every call it still had fails now, with the reason."""
         with self._lock:
             if self._child is child:
@@ -206,9 +305,12 @@ class ModelProcess:
             else:
                 how = "when it was told to"  # by stop()
             lost = [(i, call) for i, call in self._calls.items() if call.child is child]
-        if lost:
-            log.error("the model process ended (exit code %s) with %d call(s)", code, len(lost))
-        reason = f"The model process stopped {how} (exit code {code})."
+        if watch.reason is not None:  # killed for not answering, and logged then
+            reason = watch.reason
+        else:
+            if lost:
+                log.error("the model process ended (exit code %s) with %d call(s)", code, len(lost))
+            reason = f"The model process stopped {how} (exit code {code})."
         failure = {"failure": {"kind": "unavailable", "reason": reason}}
         for call_id, call in lost:
             _hand_over(call.loop, [(call, {"id": call_id, **failure})])
@@ -362,6 +464,9 @@ async def _serve(read_requests: Callable[[], Coroutine[Any, Any, bytes]], out: I
     running: dict[int, asyncio.Task[None]] = {}
     while line := await read_requests():
         request = json.loads(line)
+        if request["op"] == "check":  # the server asks whether this process still answers
+            replies.send({"id": 0, "checked": request["number"]})
+            continue
         if request["op"] == "cancel":
             task = running.get(request["id"])
             if task is not None:

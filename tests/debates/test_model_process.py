@@ -2,6 +2,7 @@
 in the child), and what goes wrong with the child itself still ends every call with a reason."""
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -146,3 +147,33 @@ def test_a_child_stopped_mid_stream_fails_its_calls_at_once(
         run_coroutine(stopped_mid_stream())
     assert raised.value.kind == "unavailable"
     assert "model process stopped when it was told to" in raised.value.reason
+
+
+def test_a_child_that_stops_answering_while_idle_is_replaced(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    """A child stopped (or wedged) with no call in flight would have taken every later call
+    with it, each waiting its timeout plus the margin; it is killed within a check's
+    deadline, and the next call goes to a new child."""
+    llm.script(Reply(text="Up."), Reply(text="Still here."))
+
+    async def answer() -> str:
+        return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
+
+    assert run_coroutine(answer()) == "Up."  # the child has started and answered
+    hung = process.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    try:
+
+        async def replaced() -> str:
+            await wait_until(lambda: process.pid != hung, timeout_s=60)
+            return await answer()
+
+        assert run_coroutine(replaced()) == "Still here."
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+    assert process.pid not in (None, hung)
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left stopped
+        os.kill(hung, 0)

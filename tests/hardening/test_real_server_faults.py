@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -138,6 +141,53 @@ def test_a_sigkill_mid_stream_leaves_interrupted_replies_and_loses_nothing_commi
     assert CODE.startswith(stopped["content"])
     assert after == before
     assert "marked 1 unfinished generation(s) as interrupted" in restarted.output()
+
+
+def test_a_model_process_that_stops_answering_is_replaced_and_its_reply_fails_with_a_reason(
+    server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    """SIGSTOP on the model process mid-reply, as a process wedged so it reads no request
+    and sends nothing: the server kills it, the reply ends with a reason and its text so far,
+    and the next reply is answered by a new model process. Every later call waited the
+    model's timeout plus 30 s and failed, for as long as the server ran."""
+    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.1), Reply(text="Still here."))
+    server_env = {**server_env, "DESIGNGATE_LLM_TIMEOUT_S": "5"}
+    stopped: list[int] = []
+    try:
+        with (
+            Server(server_env, tmp_path / "server.log") as server,
+            server.client(headers=member.headers) as http,
+        ):
+            project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"})
+            thread = http.post(
+                f"/api/v1/projects/{project.json()['id']}/threads", json={"mode": "blind"}
+            )
+            thread_url = f"/api/v1/threads/{thread.json()['id']}"
+            http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+            wait_for(lambda: _last_message(http, thread_url)["content"] != "", "reply text")
+            assert server.process is not None
+            stopped = _children(server.process.pid)
+            assert len(stopped) == 1, "the model calls run in one process of the server's"
+            os.kill(stopped[0], signal.SIGSTOP)
+            wait_for(lambda: _last_message(http, thread_url)["status"] != "streaming", "the end")
+            failed = _last_message(http, thread_url)
+            http.post(f"{thread_url}/messages", json={"content": "Next?"}).raise_for_status()
+            wait_for(lambda: _last_message(http, thread_url)["status"] != "streaming", "the next")
+            answered = _last_message(http, thread_url)
+            replaced_by = _children(server.process.pid)
+    finally:
+        for pid in stopped:  # whatever happened, leave no stopped process behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert (failed["status"], failed["error_kind"]) == ("error", "unavailable")
+    assert "The model process stopped answering" in failed["error"]
+    assert 0 < len(failed["content"]) < len(REPLY)
+    assert REPLY.startswith(failed["content"])
+    assert (answered["status"], answered["content"]) == ("complete", "Still here.")
+    assert not _running(stopped[0])
+    assert len(replaced_by) == 1
+    assert replaced_by != stopped
+    assert server.output().count("stopped answering") == 1
 
 
 def test_a_server_stopped_mid_stream_stores_the_text_it_has_as_interrupted(
