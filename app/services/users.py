@@ -281,17 +281,25 @@ def create_first_admin(session: Session, *, email: str, name: str, password: str
     return create_user(session, email=email, name=name, role=Role.ADMIN, password=password)
 
 
-# Any fixed number: it names the lock that first-run setups take turns on.
+# Any fixed numbers: they name the locks that first-run setups, and changes that could
+# take away the last active admin, take turns on.
 _SETUP_LOCK = 0x5E7_0F_D6
+_ADMINS_LOCK = 0xAD_41_45
 
 
 def _one_setup_at_a_time(session: Session) -> None:
     """Two setups submitted at once would each count no users on PostgreSQL, where the
     other's admin is not yet committed, and make two admins. The second now waits for the
-    first's transaction to end, then counts again. SQLite's write transactions already
-    run one at a time."""
+    first's transaction to end, then counts again."""
+    _take_turns(session, _SETUP_LOCK)
+
+
+def _take_turns(session: Session, key: int) -> None:
+    """Hold ``key`` until this transaction ends, so that another transaction counting what
+    this one changes waits and counts again. SQLite's write transactions already run one
+    at a time; on PostgreSQL they need the lock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -358,6 +366,9 @@ def set_active(session: Session, *, user_id: int, active: bool, actor: User | No
 
 
 def _active_admin_count(session: Session) -> int:
+    """Two admins demoting or deactivating each other at once would each count the other
+    (not yet committed) and leave no active admin; the second now waits and counts one."""
+    _take_turns(session, _ADMINS_LOCK)
     stmt = select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.is_active)
     return session.scalar(stmt) or 0
 
