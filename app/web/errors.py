@@ -12,16 +12,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import SAFE_METHODS
+from app.db import Database
+from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError
 from app.problems import HTTP_TITLES
-from app.web.deps import LoginRequired, SetupRequired, is_event_stream
+from app.web.deps import LoginRequired, SetupRequired, is_event_stream, readmit
 from app.web.templating import fragment, is_htmx, render_text
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 NOT_WEB = ("/api/", "/static/", "/healthz", "/docs", "/redoc", "/openapi.json")
 # htmx puts error messages here (see templates/base.html) instead of the request's target.
 FLASH_TARGET = "#flash"
+ADDRESS_NOT_VALID = "This address is not valid"
+# What a page's path parameter names, for a malformed or impossible id in its address.
+PATH_NOUNS = {
+    "project_id": "project",
+    "item_id": "checklist item",
+    "thread_id": "debate thread",
+    "meeting_id": "meeting",
+    "generation_id": "generation",
+    "user_id": "user",
+    "token_id": "API token",
+}
 # The live-stream event after which a page's stream stops for good (static/app.js).
 SIGNED_OUT = "signed-out"
 
@@ -52,7 +64,9 @@ class ReadableOversizedBody:
                     "shorten it and send it again."
                 )
                 title = HTTP_TITLES[413]
-                await error_response(Request(scope), status=413, title=title, detail=detail)(
+                request = Request(scope)
+                await known_viewer(request)
+                await error_response(request, status=413, title=title, detail=detail)(
                     scope, receive, send
                 )
                 return
@@ -60,6 +74,21 @@ class ReadableOversizedBody:
                 await send(message)
 
         await self.app(scope, receive, send_readable)
+
+
+async def known_viewer(request: Request) -> None:
+    """The cookie's user, for an error page's navigation: an address no route has, or one
+    whose id is malformed, fails before its route reads the user, and its page looked signed
+    out. A request whose route read them already is left as it is."""
+    if hasattr(request.state, "user") or "session" not in request.scope:
+        return
+    if not isinstance(request.session.get("uid"), int):
+        return
+    db: Database = request.app.state.db
+    try:
+        await run_admitted(db, readmit, request, db)
+    except OperationalError:
+        request.state.user = None  # the page says the database is down, not who is signed in
 
 
 def error_response(
@@ -88,10 +117,20 @@ def _designgate_error(request: Request, exc: Exception) -> Response:
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
+    """An address or a form the pages did not make: said in the user's words, since the
+    parameters' names mean nothing to them (the forms' own fields have errors under them)."""
     assert isinstance(exc, RequestValidationError)
-    fields = sorted({str(e.get("loc", ("", ""))[-1]) for e in exc.errors()})
-    detail = f"Check these fields: {', '.join(fields)}" if fields else "The request is not valid"
-    return error_response(request, status=422, title="Invalid input", detail=detail)
+    in_path = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("path",)]
+    if in_path:
+        name = str(in_path[0]["loc"][-1])
+        what = PATH_NOUNS.get(name, "page")
+        detail = f"No such {what}: the address names a {what} by a number that none can have."
+        return error_response(request, status=422, title=ADDRESS_NOT_VALID, detail=detail)
+    detail = (
+        "Something this form sent is not what the page expects, so nothing was saved; "
+        "reload the page and try again."
+    )
+    return error_response(request, status=422, title=HTTP_TITLES[422], detail=detail)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -166,6 +205,8 @@ def install(app: FastAPI) -> None:
 def _dispatch(web_handler: Callable[[Request, Exception], Response], api_handler: Any) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         if is_web(request) or api_handler is None:
+            if not isinstance(exc, OperationalError):
+                await known_viewer(request)
             return web_handler(request, exc)
         response: Response = await api_handler(request, exc)
         return response
