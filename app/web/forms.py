@@ -12,16 +12,18 @@ from app.services.decisions import ItemWithDecision
 
 Model = TypeVar("Model", bound=BaseModel)
 FieldErrors = dict[str, str]
+# A message may name a value of the error's context (pydantic's ``ctx``): a limit the user
+# needs in order to fix what they typed.
 MESSAGES = {
     "missing": "This field is required.",
     "string_too_short": "This field is required.",
-    "string_too_long": "This is too long.",
+    "string_too_long": "This is too long: at most {max_length:,} characters.",
     # The forms' only pattern is NO_NUL (app/schemas/common.py); a browser sends NUL as %00.
     "string_pattern_mismatch": "This contains a character that is not allowed (NUL).",
     "enum": "Choose one of the options.",
     "literal_error": "Choose one of the options.",
     "int_parsing": "This must be a whole number.",
-    "too_long": "There are too many entries.",
+    "too_long": "There are too many entries: at most {max_length:,}.",
 }
 
 
@@ -48,9 +50,15 @@ def field_errors(exc: ValidationError) -> FieldErrors:
     for error in exc.errors():
         location = error.get("loc", ())
         field = str(location[0]) if location else "form"
-        message = MESSAGES.get(error.get("type", "")) or _sentence(error_message(error))
-        errors.setdefault(field, message)
+        errors.setdefault(field, _message(error))
     return errors
+
+
+def _message(error: Any) -> str:
+    template = MESSAGES.get(error.get("type", ""))
+    if template is None:
+        return _sentence(error_message(error))
+    return template.format(**(error.get("ctx") or {}))
 
 
 def _sentence(text: str) -> str:
