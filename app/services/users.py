@@ -101,6 +101,11 @@ def create_user(
         raise InvalidInput(
             f"The password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
+    if not password.strip():
+        # Eight spaces passed the length check: a password anyone could guess first.
+        raise InvalidInput(
+            "The password cannot be blank: spaces alone are not a password", field="password"
+        )
     taken = Conflict(f"A user with email {email!r} already exists")
     if find_by_email(session, email) is not None:
         raise taken

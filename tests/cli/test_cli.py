@@ -130,6 +130,15 @@ def test_a_short_password_is_refused(database_url: str) -> None:
     assert "password" in done.stderr
 
 
+def test_a_password_of_spaces_alone_is_refused(database_url: str) -> None:
+    done = run(
+        database_url, "user", "create", "blank@example.com", "--password-stdin", stdin=" " * 12
+    )
+    assert done.returncode != 0
+    assert "The password cannot be blank" in done.stderr
+    assert _sql(database_url, "SELECT count(*) FROM users WHERE email = 'blank@example.com'") == 0
+
+
 def test_token_create_prints_the_token_alone_on_the_last_line_and_it_works(
     database_url: str, client: TestClient
 ) -> None:
