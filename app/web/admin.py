@@ -26,12 +26,14 @@ def _users_page(
     errors: FieldErrors | None = None,
     status: int = 200,
     notice: str | None = None,
+    refusal: str | None = None,
 ) -> Response:
     context = {
         "users": users.list_users(session),
         "values": values or {},
         "errors": errors or {},
         "notice": notice,
+        "refusal": refusal,
     }
     return page(
         request, "admin_users.html", context, partial="_admin_users.html", status_code=status
@@ -88,7 +90,12 @@ def change_role(
         chosen = Role(role)
     except ValueError as exc:
         raise InvalidInput("Choose admin, member or viewer", field="role") from exc
-    changed = users.change_role(session, user_id=user_id, role=chosen, actor=admin)
+    try:
+        changed = users.change_role(session, user_id=user_id, role=chosen, actor=admin)
+    except Conflict as exc:
+        # The whole list again, so the refused row shows the role its user still has and
+        # the last change's notice gives way to the refusal.
+        return _users_page(request, session, refusal=f"{exc.detail}.", status=409)
     return _users_page(request, session, notice=f"{changed.email} is now {changed.role}.")
 
 
