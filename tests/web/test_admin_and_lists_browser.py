@@ -3,10 +3,14 @@ on the pages that list them."""
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from app.models.enums import Role
-from tests.web.conftest import LiveServer, NewContext, create_user, sign_in
+from tests.web.conftest import LiveServer, NewContext, create_project, create_user, sign_in
+
+LONG_NAME = "N" * 200  # a project name at its limit, with nowhere to break
+NARROW = {"width": 420, "height": 800}
+WIDE = {"width": 1280, "height": 900}
 
 
 def test_a_refused_demotion_shows_the_real_role_and_only_its_own_message(
@@ -32,3 +36,38 @@ def test_a_refused_demotion_shows_the_real_role_and_only_its_own_message(
     expect(page.get_by_label(f"Role of {admin_email}")).to_have_value("admin")
     expect(page.get_by_label(f"Role of {member_email}")).to_have_value("viewer")
     expect(page.locator("#flash")).to_be_empty()
+
+
+def _fits_the_window(page: Page) -> bool:
+    fits: bool = page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    return fits
+
+
+def test_a_long_unbroken_project_name_wraps_in_the_list_and_the_heading(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    email = create_user(live_server, Role.ADMIN, "Ada")
+    project_id = create_project(live_server, email, name=LONG_NAME)
+    for viewport in (WIDE, NARROW):
+        page = new_context(viewport=viewport).new_page()
+        sign_in(page, live_server, email)
+        expect(page.get_by_role("link", name=LONG_NAME)).to_be_visible()
+        assert _fits_the_window(page), ("project list", viewport)
+        expect(page.get_by_text("0/", exact=False).first).to_be_visible()
+
+        page.goto(f"{live_server.url}/projects/{project_id}")
+        expect(page.get_by_role("heading", level=1)).to_contain_text(LONG_NAME)
+        assert _fits_the_window(page), ("review page", viewport)
+
+
+def test_a_long_unbroken_user_name_and_email_wrap_on_the_users_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    email = create_user(live_server, Role.ADMIN, "A" * 200)
+    page = new_context(viewport=NARROW).new_page()
+    sign_in(page, live_server, email)
+    page.goto(f"{live_server.url}/admin/users")
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    assert _fits_the_window(page)
