@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)
+    web.install_form_limit(app, max_body_bytes=settings.max_body_bytes)
     problems.install(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     api.install(app)

@@ -15,6 +15,7 @@ from app.web import (
     streams,
     thread_stream,
 )
+from app.web.form_limit import SignedInFormLimit
 from app.web.page_cache import RenderedPages
 from app.web.security import SecurityHeaders
 from app.web.sessions import CookieSessionMiddleware
@@ -37,3 +38,9 @@ def install(app: FastAPI) -> None:
     # every request's route matching walks through, and one more copy of every route.
     for module in (*modules, exports):
         app.include_router(module.router, include_in_schema=False)
+
+
+def install_form_limit(app: FastAPI, *, max_body_bytes: int) -> None:
+    """A signed-in session's forms may be larger than API bodies (app/web/form_limit.py).
+    Installed before the body limit of app/problems.py, so that limit wraps it."""
+    app.add_middleware(SignedInFormLimit, max_body_bytes=max_body_bytes)

@@ -16,6 +16,7 @@ from app.errors import Forbidden
 from app.models import User
 from app.models.enums import Role
 from app.services import users
+from app.web.forms import read_form
 
 T = TypeVar("T")
 CSRF_HEADER = "X-CSRF-Token"
@@ -78,9 +79,11 @@ async def check_csrf(request: Request) -> None:
     # even if it somehow carried a valid token.
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         raise Forbidden(CSRF_REFUSAL)
+    # Parsed here whether or not the token is in it, so that the route's form is parsed with
+    # the pages' field limit.
+    form = await read_form(request)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
-        form = await request.form()
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else None
     expected = request.session.get("csrf")

@@ -2,12 +2,14 @@
 
 from typing import Any, TypeVar
 
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from app.errors import InvalidInput
 from app.models.enums import DecisionStatus
 from app.problems import error_message
+from app.schemas.project import ProjectCreate
 from app.services.decisions import ItemWithDecision
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -25,6 +27,43 @@ MESSAGES = {
     "int_parsing": "This must be a whole number.",
     "too_long": "There are too many entries: at most {max_length:,}.",
 }
+
+
+# A form field takes 100,000 characters (app/schemas/common.py), and a form sends a
+# character as up to 12 bytes: 4 of UTF-8 (one character to the fields' limits past U+FFFF),
+# each as %XX. Most scripts but Latin take 6 or 9. Under the API's DESIGNGATE_MAX_BODY_BYTES
+# (1 MiB by default) a project's design in Chinese was refused (413) while each of its fields
+# was within what it says it takes.
+BYTES_PER_CHARACTER = 12
+# The fields' names, the form's token and its separators, with room to spare.
+FORM_OVERHEAD_BYTES = 64 * 1024
+# The pages' largest form: a project's design, every field of it.
+LARGEST_FORM = ProjectCreate
+
+
+def characters_at_limits(model: type[BaseModel]) -> int:
+    """The characters a form of ``model`` holds with each of its text fields at its limit."""
+    return sum(
+        limit
+        for field in model.model_fields.values()
+        for constraint in field.metadata
+        if isinstance(limit := getattr(constraint, "max_length", None), int)
+    )
+
+
+def web_form_limit(max_body_bytes: int) -> int:
+    """The body limit of a signed-in session's pages (app/web/form_limit.py): the largest
+    form with every field at its limit in any script, or DESIGNGATE_MAX_BODY_BYTES if larger."""
+    largest = characters_at_limits(LARGEST_FORM) * BYTES_PER_CHARACTER + FORM_OVERHEAD_BYTES
+    return max(max_body_bytes, largest)
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, parsed once for the request (later ``request.form()`` calls get
+    this one). Starlette refuses a field past 1 MiB (400) unless told otherwise: one field of
+    100,000 characters can take 1.2 MB; the body limit bounds the whole form already."""
+    limit = web_form_limit(request.app.state.settings.max_body_bytes)
+    return await request.form(max_part_size=limit)
 
 
 def values(form: FormData, *names: str) -> dict[str, str]:

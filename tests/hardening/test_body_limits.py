@@ -1,6 +1,7 @@
 """Bodies over DESIGNGATE_MAX_BODY_BYTES (1 MiB by default) get 413 problem+json (a
 readable message on pages), whether the client announces the size (Content-Length) or
-streams it (chunked)."""
+streams it (chunked). A signed-in session's pages take forms up to the largest form with
+every field at its limit in any script."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import ONE_MIB
+from app.schemas.common import MAX_TEXT
+from app.web.forms import web_form_limit
 from tests import factories
 from tests.conftest import Actor
 from tests.hardening.server import Server, designgate_env, read_response
@@ -84,7 +87,8 @@ def test_an_oversized_form_on_a_page_is_a_readable_message(
     project = factories.create_project(client, member)
     item = factories.checklist(client, member, project["id"])[0]
     token = sign_in(client, member.email)
-    form = {"status": "decided", "summary": "s" * OVER, "rationale": "r", "csrf_token": token}
+    past_limit = "s" * (web_form_limit(ONE_MIB) + 1)  # a signed-in page's forms' limit
+    form = {"status": "decided", "summary": past_limit, "rationale": "r", "csrf_token": token}
     headers = {"HX-Request": "true"} if htmx else {}
     response = client.post(f"/items/{item['id']}/decision", data=form, headers=headers)
 
@@ -141,3 +145,59 @@ def test_a_real_server_refuses_a_chunked_oversized_body(
         with server.client(headers=member.headers) as http:
             assert http.get("/api/v1/projects").json() == []
     _assert_problem_413(status, content_type, body)
+
+
+# The widest character a form field can hold: 4 bytes of UTF-8, each sent as %XX.
+WIDEST = "\U0001f600"
+
+
+def test_a_project_form_at_every_field_limit_in_any_script_is_taken(
+    client: TestClient, member: Actor
+) -> None:
+    """Each field says it takes 100,000 characters; in most scripts but Latin a form spends 6
+    to 12 bytes on one, and the 1 MiB body limit refused (413) what the fields allow."""
+    token = sign_in(client, member.email)
+    form = {
+        "name": WIDEST * 200,
+        **dict.fromkeys(("problem", "architecture", "data_model"), WIDEST * MAX_TEXT),
+        "constraints": "\u4e2d" * MAX_TEXT,  # 9 bytes each
+        "csrf_token": token,
+    }
+    response = client.post("/projects", data=form, follow_redirects=False)
+
+    assert response.status_code == 303, response.text[:500]
+    created = client.get("/api/v1/projects", headers=member.headers).json()
+    assert [len(project["name"]) for project in created] == [200]
+    project = client.get(f"/api/v1/projects/{created[0]['id']}", headers=member.headers).json()
+    assert len(project["problem"]) == MAX_TEXT
+    assert len(project["constraints"]) == MAX_TEXT
+
+
+def test_a_form_past_the_largest_form_is_still_refused(client: TestClient, member: Actor) -> None:
+    token = sign_in(client, member.email)
+    form = {"name": "big", "problem": "p" * (web_form_limit(ONE_MIB) + 1), "csrf_token": token}
+    response = client.post("/projects", data=form)
+
+    assert response.status_code == 413
+    assert "larger than this server accepts, so nothing was saved" in response.text
+    assert client.get("/api/v1/projects", headers=member.headers).json() == []
+
+
+def test_a_form_sent_without_signing_in_keeps_the_body_limit(client: TestClient) -> None:
+    """Only a signed-in session's forms may be larger: anyone can send a sign-in form."""
+    response = client.post("/login", data={"email": "x" * OVER, "password": "p"})
+
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_an_api_body_keeps_its_limit_for_a_signed_in_browser(
+    client: TestClient, member: Actor
+) -> None:
+    sign_in(client, member.email)
+    response = client.post(
+        "/api/v1/projects",
+        content=_oversized_project(),
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    _assert_problem_413(response.status_code, response.headers["content-type"], response.content)
