@@ -1,6 +1,7 @@
 """Projects: the design under review, with optimistic concurrency."""
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -117,16 +118,74 @@ def update_project(
             f"your edit was based on version {data.version}",
             current=snapshot(project),
         )
-    before = snapshot(project)
-    changes = _changed_fields(project, data)
+    return _apply(session, project, _changed_fields(project, data), actor)
+
+
+def text_digest(text: str) -> str:
+    """What a text field held when an edit began; a browser sends its line breaks as CRLF."""
+    return hashlib.sha256(_lines_as_stored(text).encode()).hexdigest()
+
+
+def _lines_as_stored(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def merge_edit(
+    session: Session,
+    *,
+    project_id: int,
+    data: ProjectUpdate,
+    base: Mapping[str, str],
+    actor: User,
+) -> Project:
+    """Apply the text fields this edit changed from ``base`` (each field's ``text_digest``
+    when the edit began) to the current version, whoever saved in between: a field only
+    one side changed merges; one both changed differently is a Conflict naming it (in
+    ``conflicts``). A field without a base counts as changed by this edit."""
+    project = get_project(session, project_id)
+    edited = {
+        name: value
+        for name, value in data.model_dump(exclude_unset=True, exclude={"version"}).items()
+        if value is not None and not _unchanged(value, base.get(name))
+    }
+    if data.version != project.version:
+        clashes = [
+            name
+            for name, value in edited.items()
+            if not _unchanged(getattr(project, name), base.get(name))
+            and not _same_text(getattr(project, name), value)
+        ]
+        if clashes:
+            raise Conflict(
+                f"Project {project_id} is at version {project.version}; your edit was based "
+                f"on version {data.version}, and both changed {', '.join(clashes)}",
+                current=snapshot(project),
+                conflicts=clashes,
+            )
+    changes = {k: v for k, v in edited.items() if not _same_text(getattr(project, k), v)}
+    return _apply(session, project, changes, actor)
+
+
+def _unchanged(value: Any, digest: str | None) -> bool:
+    return digest is not None and isinstance(value, str) and text_digest(value) == digest
+
+
+def _same_text(stored: Any, value: Any) -> bool:
+    if isinstance(stored, str) and isinstance(value, str):
+        return _lines_as_stored(stored) == _lines_as_stored(value)
+    return bool(stored == value)
+
+
+def _apply(session: Session, project: Project, changes: dict[str, Any], actor: User) -> Project:
     if not changes:
         return project
+    before = snapshot(project)
     for name, value in changes.items():
         setattr(project, name, value)
     if DESIGN_FIELDS & changes.keys():
         project.design_version += 1
     project.updated_at = utcnow()
-    _flush_or_conflict(session, project_id)
+    _flush_or_conflict(session, project.id)
     audit.record(
         session,
         actor=actor,

@@ -38,6 +38,7 @@ from app.web.templating import (
     base_context,
     csrf_token,
     fragment,
+    is_htmx,
     page,
     render_page,
     render_text,
@@ -128,14 +129,24 @@ def _render_review(
 
     rests: RenderedPages = request.app.state.review_page_rests
     rest = rests.get_or_render(rest_key, render_rest)
+    return _with_debates(session, project_id, rest, titles)
+
+
+def _with_debates(
+    session: Session, project_id: int, rest: str, titles: dict[int, str] | None
+) -> str:
     debates = debate_overview.project_debates(session, project_id=project_id, item_titles=titles)
     listing = render_text("_debates_list.html", {"debates": debates})
     opened = "" if debates.threads else " open"
     return rest.replace(_START_THREAD_OPEN, opened, 1).replace(_DEBATES_LIST, listing, 1)
 
 
-def _render_review_rest(request: Request, found: review.Review, settings: Settings) -> str:
-    context = _review_context(found, values=_project_values(found), errors={})
+def _render_review_rest(
+    request: Request, found: review.Review, settings: Settings, **design: Any
+) -> str:
+    """The page but its debates section; ``design`` is the design form's context when an
+    answer to it is the whole page (a form sent without JavaScript), a fresh form if none."""
+    context = _review_context(found, **(design or {"values": _project_values(found), "errors": {}}))
     context.update(
         debates_list=Markup(_DEBATES_LIST),  # noqa: S704 (a constant comment)
         start_thread_open=Markup(_START_THREAD_OPEN),  # noqa: S704 (a constant comment)
@@ -178,63 +189,98 @@ def gate_panel(
 
 @router.post("/projects/{project_id}/design", response_class=HTMLResponse)
 async def save_design(
-    request: Request, project_id: PathId, session: SessionDep, user: WebWriter
+    request: Request,
+    project_id: PathId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: WebWriter,
 ) -> Response:
-    """Save the design against the version it was read at; a conflict keeps the typed text."""
-    form = await request.form()
-    submitted = values(form, *PROJECT_FIELDS, "version")
-    data, errors = parse(ProjectUpdate, submitted)
+    """Save the fields changed since the form was read, merged with any version saved
+    since; a field someone else changed too is a conflict that keeps the typed text."""
+    submitted = values(await request.form(), *PROJECT_FIELDS, *BASE_FIELDS, "version")
+    edit = {name: submitted[name] for name in (*PROJECT_FIELDS, "version")}
+    data, errors = parse(ProjectUpdate, edit)
     if data is None:
-        return _design_form(request, session, project_id, submitted, errors=errors, status=422)
+        return _design_answer(request, session, project_id, settings, submitted, errors=errors)
+    base = {name: submitted[f"base_{name}"] for name in PROJECT_FIELDS if submitted[f"base_{name}"]}
     try:
-        projects.update_project(session, project_id=project_id, data=data, actor=user)
+        project = projects.merge_edit(
+            session, project_id=project_id, data=data, base=base, actor=user
+        )
     except Conflict as conflict:
-        return _design_conflict(request, session, project_id, submitted, conflict)
+        mine, shown = _design_conflict(session, project_id, submitted, conflict)
+        return _design_answer(request, session, project_id, settings, mine, conflict=shown)
+    if not is_htmx(request):
+        return redirect(request, f"/projects/{project_id}#design")
     found = review.review(session, project_id=project_id)
-    context = _review_context(found, values=_project_values(found), errors={}, saved=True)
+    merged = project.version > data.version + 1
+    context = _review_context(
+        found, values=_project_values(found), errors={}, saved=True, merged=merged
+    )
     response = fragment(request, "_design.html", context)
     return _with_regions(request, response, regions.review_regions(found, base_context(request)))
 
 
+# Each design field's text_digest as the form was read: a save applies only what changed.
+BASE_FIELDS = tuple(f"base_{name}" for name in PROJECT_FIELDS)
+
+
 def _project_values(found: review.Review) -> dict[str, Any]:
-    project = found.project
-    return {name: getattr(project, name) for name in (*PROJECT_FIELDS, "version")}
+    return _design_values(projects.snapshot(found.project))
 
 
-def _design_form(
+def _design_values(current: dict[str, Any]) -> dict[str, Any]:
+    """The form as the design ``current`` reads: its texts, their digests and version."""
+    texts = {name: str(current.get(name) or "") for name in PROJECT_FIELDS}
+    digests = {f"base_{name}": projects.text_digest(text) for name, text in texts.items()}
+    return {**texts, **digests, "version": current.get("version")}
+
+
+def _design_answer(
     request: Request,
-    session: Any,
+    session: Session,
     project_id: int,
-    submitted: dict[str, str],
+    settings: Settings,
+    submitted: dict[str, Any],
     *,
-    errors: FieldErrors,
-    status: int,
+    errors: FieldErrors | None = None,
     conflict: dict[str, Any] | None = None,
 ) -> Response:
+    """The form holding what was sent, with its errors (422) or the conflict (409): alone
+    for htmx, in the whole review page for a form sent without JavaScript."""
+    status = 409 if conflict else 422
     found = review.review(session, project_id=project_id)
-    context = _review_context(found, values=submitted, errors=errors, conflict=conflict)
-    return fragment(request, "_design.html", context, status_code=status)
+    design = {"values": submitted, "errors": errors or {}, "conflict": conflict}
+    if is_htmx(request):
+        context = _review_context(found, **design)
+        return fragment(request, "_design.html", context, status_code=status)
+    rest = _render_review_rest(request, found, settings, **design)
+    titles = {entry.item.id: entry.item.title for entry in found.items}
+    return HTMLResponse(_with_debates(session, project_id, rest, titles), status_code=status)
 
 
 def _design_conflict(
-    request: Request, session: Any, project_id: int, submitted: dict[str, str], exc: Conflict
-) -> Response:
-    """Show their text of each field that differs; keep ours; base the next save on theirs."""
+    session: Session, project_id: int, submitted: dict[str, str], exc: Conflict
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form to save again and what to show: their text of each field both changed;
+    ours kept in it, theirs in the fields only they changed, based on their version."""
     current: dict[str, Any] | None = exc.extensions.get("current")
     if current is None:
         # A race lost at flush time: the transaction is spent; read their version afresh.
         session.rollback()
         current = projects.snapshot(projects.get_project(session, project_id))
-    changed = {
-        name: str(current.get(name) or "")
+    theirs = _design_values(current)
+    ours = {
+        name
         for name in PROJECT_FIELDS
-        if str(current.get(name) or "") != submitted.get(name, "")
+        if projects.text_digest(submitted[name]) != submitted[f"base_{name}"]
     }
-    mine = {**submitted, "version": str(current.get("version", submitted.get("version")))}
-    conflict = {"version": current.get("version"), "changed": changed}
-    return _design_form(
-        request, session, project_id, mine, errors={}, status=409, conflict=conflict
-    )
+    clashes = exc.extensions.get("conflicts") or [
+        name for name in ours if projects.text_digest(submitted[name]) != theirs[f"base_{name}"]
+    ]
+    mine = {**theirs, **{name: submitted[name] for name in ours}}
+    changed = {name: theirs[name] for name in PROJECT_FIELDS if name in clashes}
+    return mine, {"version": current.get("version"), "changed": changed}
 
 
 @router.post("/projects/{project_id}/checklist", response_class=HTMLResponse)

@@ -48,7 +48,12 @@ def valid_forms(ids: dict[str, Any], other_email: str) -> dict[str, dict[str, st
             "constraints": "",
             "template": "generic-service",
         },
-        "/projects/{project_id}/design": {**project, "version": "1"},
+        "/projects/{project_id}/design": {
+            **project,
+            "version": "1",
+            "base_name": "0" * 64,
+            "base_architecture": "",
+        },
         "/projects/{project_id}/checklist": {
             "category": "recovery",
             "title": "Replay after a restore",

@@ -1,0 +1,48 @@
+"""The review page's forms in a Chromium with JavaScript off: every answer is a page."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.models.enums import Role
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    sign_in,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _signed_in_without_javascript(server: LiveServer, new_context: NewContext) -> tuple[Page, int]:
+    email = create_user(server, Role.MEMBER, "Noa")
+    project_id = create_project(server, email)
+    page = new_context(java_script_enabled=False).new_page()
+    sign_in(page, server, email)
+    return page, project_id
+
+
+def _is_a_whole_page(page: Page) -> None:
+    expect(page).to_have_title(re.compile("designgate"))
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_saving_the_design_without_javascript_returns_to_the_review_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    page, project_id = _signed_in_without_javascript(live_server, new_context)
+    page.goto(f"{live_server.url}/projects/{project_id}")
+    page.get_by_label("Proposed architecture").fill("One writer per account.")
+    page.get_by_role("button", name="Save design").click()
+    expect(page).to_have_url(re.compile(rf"/projects/{project_id}#design$"))
+    _is_a_whole_page(page)
+    expect(page.get_by_label("Proposed architecture")).to_have_value("One writer per account.")
+
+    page.locator("#design-problem").fill("   ")
+    page.get_by_role("button", name="Save design").click()
+    _is_a_whole_page(page)
+    expect(page.locator("#design-problem-error")).to_have_text("Must not be blank.")
+    expect(page.get_by_label("Proposed architecture")).to_have_value("One writer per account.")
