@@ -314,11 +314,16 @@ async def record_decision(
     meeting_id = _meeting_id(submitted["meeting_id"])
     data, errors = parse(DecisionWrite, _decision_data(submitted))
     if data is None:
-        return _decision_form(request, session, item_id, submitted, errors=errors, status=422)
+        return _decision_answer(request, session, item_id, submitted, errors=errors)
     try:
         entry = _record(session, item_id, data, user, meeting_id)
     except Conflict as conflict:
         return _decision_conflict(request, session, item_id, submitted, conflict)
+    if not is_htmx(request):
+        # Without JavaScript the form is on the item's page, or the meeting's.
+        project_id = entry.item.project_id
+        back = f"/projects/{project_id}/meeting" if meeting_id else f"/items/{item_id}"
+        return redirect(request, back)
     return _decision_recorded(request, session, entry, meeting_id)
 
 
@@ -358,31 +363,35 @@ def _meeting_id(text: str) -> int | None:
         raise InvalidInput("The form's meeting is not a meeting id", field="meeting_id") from exc
 
 
-def _decision_form(
+def _decision_answer(
     request: Request,
-    session: Any,
+    session: Session,
     item_id: int,
     submitted: dict[str, Any],
     *,
-    errors: FieldErrors,
-    status: int,
-    conflict: Any = None,
+    errors: FieldErrors | None = None,
+    conflict: dict[str, Any] | None = None,
 ) -> Response:
-    item = decisions.get_item(session, item_id)
-    context = {"item": item, "values": submitted, "errors": errors, "conflict": conflict}
-    return fragment(request, "_decision_form.html", context, status_code=status)
+    """The form holding what was sent, with its errors (422) or the conflict (409): alone
+    for htmx, in the item's whole page for a form sent without JavaScript."""
+    status = 409 if conflict else 422
+    sent = {"values": submitted, "errors": errors or {}, "conflict": conflict}
+    if is_htmx(request):
+        item = decisions.get_item(session, item_id)
+        return fragment(request, "_decision_form.html", {"item": item, **sent}, status_code=status)
+    detail = review.item_detail(session, item_id=item_id)
+    context = {"project": detail.project, "entry": detail.entry, "history": detail.history}
+    return fragment(request, "item.html", {**context, "decision_sent": sent}, status_code=status)
 
 
 def _decision_conflict(
-    request: Request, session: Any, item_id: int, submitted: dict[str, str], exc: Conflict
+    request: Request, session: Session, item_id: int, submitted: dict[str, str], exc: Conflict
 ) -> Response:
     """Someone decided first: show their decision, keep our text, base the retry on theirs."""
     theirs = decisions.current_decision(session, item_id)
     mine = {**submitted, "version": theirs.revision if theirs else 0}
-    context_error = {"detail": exc.detail, "theirs": theirs}
-    return _decision_form(
-        request, session, item_id, mine, errors={}, status=409, conflict=context_error
-    )
+    conflict = {"detail": exc.detail, "theirs": theirs}
+    return _decision_answer(request, session, item_id, mine, conflict=conflict)
 
 
 def _decision_recorded(

@@ -419,3 +419,32 @@ def test_an_opened_item_needs_a_signed_in_user(client: TestClient, member: Actor
     response = client.get(f"/items/{item['id']}", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login")
+
+
+def test_a_conflict_sent_without_javascript_is_answered_with_the_whole_page(
+    client: TestClient, member: Actor
+) -> None:
+    project = factories.create_project(client, member)
+    item = factories.checklist(client, member, project["id"])[0]
+    token = sign_in(client, member.email)
+    factories.decide(client, member, item, summary="Theirs came first")
+    decision = client.post(
+        f"/items/{item['id']}/decision",
+        data={"status": "decided", "summary": "Mine", "rationale": "My reasons", "version": "0"},
+        headers={"X-CSRF-Token": token},
+    )
+    client.patch(
+        f"/api/v1/projects/{project['id']}",
+        json={"architecture": "Their new architecture", "version": project["version"]},
+        headers=member.headers,
+    )
+    design = client.post(
+        f"/projects/{project['id']}/design",
+        data={"name": "n", "problem": "p", "architecture": "Mine", "version": "1"},
+        headers={"X-CSRF-Token": token},
+    )
+    for response, theirs in ((decision, "Theirs came first"), (design, "Their new architecture")):
+        assert response.status_code == 409
+        assert response.text.lstrip().lower().startswith("<!doctype html>")
+        assert theirs in response.text
+        assert "Mine" in response.text

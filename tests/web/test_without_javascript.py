@@ -46,3 +46,24 @@ def test_saving_the_design_without_javascript_returns_to_the_review_page(
     _is_a_whole_page(page)
     expect(page.locator("#design-problem-error")).to_have_text("Must not be blank.")
     expect(page.get_by_label("Proposed architecture")).to_have_value("One writer per account.")
+
+
+def test_recording_a_decision_without_javascript_returns_to_the_item_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    page, project_id = _signed_in_without_javascript(live_server, new_context)
+    page.goto(f"{live_server.url}/projects/{project_id}")
+    page.locator("article.item details > summary").first.click()  # opens without a script
+    page.get_by_role("link", name="Open this item on its own page").first.click()
+    item_url = page.url
+    page.get_by_label("Summary").fill("Retry with backoff")
+    page.get_by_role("button", name="Record decision").click()
+    _is_a_whole_page(page)
+    expect(page.locator("[id$='-rationale-error']")).to_have_text("This field is required.")
+    expect(page.get_by_label("Summary")).to_have_value("Retry with backoff")
+
+    page.get_by_label("Rationale").fill("The downstream recovers within seconds.")
+    page.get_by_role("button", name="Record decision").click()
+    expect(page).to_have_url(item_url)
+    _is_a_whole_page(page)
+    expect(page.locator("[id$='-record']")).to_contain_text("Retry with backoff")
