@@ -1,0 +1,99 @@
+"""A form's button double-clicked sends the form once: the request in flight disables it."""
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect
+from sqlalchemy import func, select
+
+from app.models import Thread
+from app.models.enums import Role
+from tests.llm_server import ScriptedLLM
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    open_item,
+    sign_in,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _review_page(server: LiveServer, new_context: NewContext) -> tuple[Page, int]:
+    email = create_user(server, Role.MEMBER, "Mia")
+    project_id = create_project(server, email)
+    page = new_context().new_page()
+    sign_in(page, server, email)
+    page.goto(f"{server.url}/projects/{project_id}")
+    return page, project_id
+
+
+def _threads(server: LiveServer) -> int:
+    with server.db.transaction(write=False) as session:
+        return session.scalar(select(func.count()).select_from(Thread)) or 0
+
+
+def test_double_clicking_start_the_thread_starts_one_thread(
+    live_server: LiveServer, new_context: NewContext, llm: ScriptedLLM
+) -> None:
+    llm.script_for("openai/scripted-model", "Design A.", "Design B.")
+    page, _ = _review_page(live_server, new_context)
+    form = page.locator("#thread-form")
+    form.get_by_label("Blind round").check()
+
+    form.get_by_role("button", name="Start the thread").dblclick()
+    expect(page).to_have_url(re.compile(r"/threads/\d+$"))
+    page.wait_for_load_state()
+    assert _threads(live_server) == 1
+
+
+def _fill_decision(page: Page) -> Locator:
+    panel = open_item(page.locator("article.item").first)
+    panel.get_by_label("Summary").fill("Retry with backoff")
+    panel.get_by_label("Rationale").fill("The downstream recovers within seconds.")
+    return panel.get_by_role("button", name="Record decision")
+
+
+def _fill_design(page: Page) -> Locator:
+    page.get_by_label("Proposed architecture").fill("One writer per account.")
+    return page.get_by_role("button", name="Save design")
+
+
+def _fill_item(page: Page) -> Locator:
+    page.get_by_text("Add a checklist item").click()
+    form = page.locator("#add-item-form")
+    form.get_by_label("Title").fill("Replay after a restore")
+    form.get_by_label("Question").fill("How are messages sent twice told apart?")
+    return form.get_by_role("button", name="Add item")
+
+
+@pytest.mark.parametrize(
+    ("fill", "path", "answered"),
+    [
+        (_fill_decision, r"/items/\d+/decision$", "Recorded revision 1."),
+        (_fill_design, r"/projects/\d+/design$", "Saved as version 2."),
+        (_fill_item, r"/projects/\d+/checklist$", "Added"),
+    ],
+    ids=["decision", "design", "checklist-item"],
+)
+def test_a_form_being_sent_has_its_button_disabled_until_the_answer(
+    live_server: LiveServer,
+    new_context: NewContext,
+    fill: Callable[[Page], Locator],
+    path: str,
+    answered: str,
+) -> None:
+    page, _ = _review_page(live_server, new_context)
+    button = fill(page)
+    held: list[Route] = []
+    page.route(re.compile(path), lambda route: held.append(route))
+
+    button.click()
+    expect(button).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.get_by_role("status").filter(has_text=answered)).to_be_visible()
+    expect(button).to_be_enabled()
