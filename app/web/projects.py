@@ -142,11 +142,12 @@ def _with_debates(
 
 
 def _render_review_rest(
-    request: Request, found: review.Review, settings: Settings, **design: Any
+    request: Request, found: review.Review, settings: Settings, **forms: Any
 ) -> str:
-    """The page but its debates section; ``design`` is the design form's context when an
-    answer to it is the whole page (a form sent without JavaScript), a fresh form if none."""
-    context = _review_context(found, **(design or {"values": _project_values(found), "errors": {}}))
+    """The page but its debates section; ``forms`` holds a form as sent when an answer to
+    it is the whole page (sent without JavaScript): the design form's values, errors and
+    conflict, or the checklist item form's context as ``item_form``."""
+    context = _review_context(found, **{"values": _project_values(found), "errors": {}, **forms})
     context.update(
         debates_list=Markup(_DEBATES_LIST),  # noqa: S704 (a constant comment)
         start_thread_open=Markup(_START_THREAD_OPEN),  # noqa: S704 (a constant comment)
@@ -254,9 +255,22 @@ def _design_answer(
     if is_htmx(request):
         context = _review_context(found, **design)
         return fragment(request, "_design.html", context, status_code=status)
-    rest = _render_review_rest(request, found, settings, **design)
+    return _whole_review(request, session, found, settings, status, **design)
+
+
+def _whole_review(
+    request: Request,
+    session: Session,
+    found: review.Review,
+    settings: Settings,
+    status: int,
+    **forms: Any,
+) -> HTMLResponse:
+    """The review page answering a form sent without JavaScript, holding what was sent."""
+    rest = _render_review_rest(request, found, settings, **forms)
     titles = {entry.item.id: entry.item.title for entry in found.items}
-    return HTMLResponse(_with_debates(session, project_id, rest, titles), status_code=status)
+    html = _with_debates(session, found.project.id, rest, titles)
+    return HTMLResponse(html, status_code=status)
 
 
 def _design_conflict(
@@ -285,16 +299,26 @@ def _design_conflict(
 
 @router.post("/projects/{project_id}/checklist", response_class=HTMLResponse)
 async def add_checklist_item(
-    request: Request, project_id: PathId, session: SessionDep, user: WebWriter
+    request: Request,
+    project_id: PathId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: WebWriter,
 ) -> Response:
     """Add a custom checklist item; its row appears on every open review page."""
     submitted = values(await request.form(), *ITEM_FIELDS)
     data, errors = parse(ChecklistItemCreate, submitted)
     if data is None:
+        if not is_htmx(request):
+            found = review.review(session, project_id=project_id)
+            item_form = {"values": submitted, "errors": errors}
+            return _whole_review(request, session, found, settings, 422, item_form=item_form)
         project = projects.get_project(session, project_id)
         context = {"project": project, "values": submitted, "errors": errors}
         return fragment(request, "_checklist_item_form.html", context, status_code=422)
     added = decisions.add_item(session, project_id=project_id, data=data, actor=user).item
+    if not is_htmx(request):
+        return redirect(request, f"/projects/{project_id}#item-{added.id}")
     found = review.review(session, project_id=project_id)
     # A fresh form, keeping the category: items are often added to one category in a row.
     context = {"project": found.project, "values": {"category": added.category}, "errors": {}}

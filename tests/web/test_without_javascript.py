@@ -67,3 +67,22 @@ def test_recording_a_decision_without_javascript_returns_to_the_item_page(
     expect(page).to_have_url(item_url)
     _is_a_whole_page(page)
     expect(page.locator("[id$='-record']")).to_contain_text("Retry with backoff")
+
+
+def test_adding_a_checklist_item_without_javascript_returns_to_the_review_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    page, project_id = _signed_in_without_javascript(live_server, new_context)
+    page.goto(f"{live_server.url}/projects/{project_id}")
+    page.get_by_text("Add a checklist item").click()
+    page.locator("#add-item-title").fill("Replay after a restore")
+    page.get_by_role("button", name="Add item").click()
+    _is_a_whole_page(page)
+    expect(page.locator("#add-item-question-error")).to_have_text("This field is required.")
+    expect(page.locator("#add-item-title")).to_have_value("Replay after a restore")
+
+    page.locator("#add-item-question").fill("How are messages sent twice told apart?")
+    page.get_by_role("button", name="Add item").click()
+    expect(page).to_have_url(re.compile(rf"/projects/{project_id}#item-\d+$"))
+    _is_a_whole_page(page)
+    expect(page.get_by_role("heading", name="Replay after a restore")).to_be_visible()
