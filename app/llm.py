@@ -34,12 +34,22 @@ class ModelEndpoint:
 class LLMFailure(Exception):
     """A model call that failed, with a reason a person can read."""
 
-    def __init__(self, kind: str, reason: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        reason: str,
+        *,
+        retry_after_s: float | None = None,
+        usage: "Usage | None" = None,
+    ) -> None:
         reason = storable(reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
         self.retry_after_s = retry_after_s
+        # What the provider billed for the failed call (a reply it cut off, one cut off
+        # here): the tokens were spent all the same, and count against the budget.
+        self.usage = usage
 
 
 @dataclass
@@ -49,6 +59,10 @@ class Usage:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.tokens_in is not None or self.tokens_out is not None
 
 
 @dataclass(frozen=True)
@@ -97,9 +111,28 @@ async def stream_chat(
 ) -> AsyncIterator[str]:
     """Yield the reply's text as it arrives; raise LLMFailure on any failure.
 
-    ``usage``, when given, is filled in from the stream's usage report once it arrives.
+    ``usage``, when given, is filled in from the stream's usage report once it arrives. A
+    failure after the model began to answer carries the usage the call was billed.
     """
     litellm = await asyncio.to_thread(_litellm)
+    billed = Usage()
+    streamed: list[str] = []
+    try:
+        async for piece in _stream_pieces(litellm, endpoint, messages, billed):
+            streamed.append(piece)
+            yield piece
+    except LLMFailure as failure:
+        if streamed or billed.known:
+            failure.usage = _billed(litellm, endpoint, messages, billed, "".join(streamed))
+        raise
+    finally:
+        if usage is not None:
+            vars(usage).update(vars(billed))
+
+
+async def _stream_pieces(
+    litellm: ModuleType, endpoint: ModelEndpoint, messages: list[dict[str, Any]], usage: Usage
+) -> AsyncIterator[str]:
     finished = False
     finish_reason: str | None = None
     length = 0
@@ -109,8 +142,7 @@ async def stream_chat(
         chunks = aiter(response)
         while (chunk := await _next_chunk(chunks, response, endpoint.timeout_s)) is not None:
             reported = getattr(chunk, "usage", None)
-            if usage is not None:
-                _record_usage(litellm, endpoint.model, reported, usage)
+            _record_usage(litellm, endpoint.model, reported, usage)
             if finished and reported is not None:
                 # The reply and its usage are in. Reading on, litellm would assemble the
                 # whole reply a second time and price it for its own logging (about a third
@@ -140,6 +172,28 @@ async def stream_chat(
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
     _check_outcome(finish_reason, has_text=has_text)
+
+
+def _billed(
+    litellm: ModuleType,
+    endpoint: ModelEndpoint,
+    messages: list[dict[str, Any]],
+    reported: Usage,
+    text: str,
+) -> Usage:
+    """The usage of a failed stream: as the provider reported it, or, for a stream that
+    ended before its report (cut off here, broken off, timed out), litellm's count of the
+    prompt and the text received, the estimate litellm makes of a whole reply whose
+    provider reports none."""
+    if reported.known:
+        return reported
+    try:
+        count = functools.partial(litellm.token_counter, model=endpoint.model)
+        tokens_in = count(messages=messages)
+        tokens_out = count(text=text, count_response_tokens=True)
+    except Exception:  # a count is an estimate; a failure to count must not hide the reason
+        return reported
+    return Usage(tokens_in, tokens_out, cost_of(litellm, endpoint.model, tokens_in, tokens_out))
 
 
 # A stream that ends for these reasons ended because the provider stopped the model, not
@@ -216,6 +270,15 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
         raise without_key(classify(litellm, exc), endpoint) from exc
     usage = Usage()
     _record_usage(litellm, endpoint.model, getattr(response, "usage", None), usage)
+    try:
+        return _json_reply(response, endpoint, usage)
+    except LLMFailure as failure:
+        failure.usage = usage  # the answer came, and was billed, whatever was wrong with it
+        raise
+
+
+def _json_reply(response: Any, endpoint: ModelEndpoint, usage: Usage) -> JsonReply:
+    """The answer as a JSON object; LLMFailure for one too long or not a JSON object."""
     text = storable(_reply_text(response))
     if len(text) > endpoint.max_reply_chars:
         # Stored whole, the judge's answer went into every read of its thread.
@@ -231,9 +294,13 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
     return JsonReply(storable_json(data), text, usage)
 
 
-def _reply_text(response: Any) -> str:
+def _first_choice(response: Any) -> Any:
     choices = getattr(response, "choices", None) or []
-    message = getattr(choices[0], "message", None) if choices else None
+    return choices[0] if choices else None
+
+
+def _reply_text(response: Any) -> str:
+    message = getattr(_first_choice(response), "message", None)
     return str(getattr(message, "content", None) or "")
 
 

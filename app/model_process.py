@@ -377,8 +377,13 @@ async def _next(call: _Call, endpoint: ModelEndpoint) -> Message:
 def _raise_failure(message: Message) -> None:
     failure = message.get("failure")
     if failure is not None:
+        billed = Usage()
+        _fill_usage(billed, failure.get("usage"))
         raise LLMFailure(
-            str(failure["kind"]), str(failure["reason"]), retry_after_s=failure.get("retry_after_s")
+            str(failure["kind"]),
+            str(failure["reason"]),
+            retry_after_s=failure.get("retry_after_s"),
+            usage=billed if billed.known else None,
         )
 
 
@@ -451,7 +456,9 @@ async def _run_call(request: Message, replies: _Replies) -> None:
             )
     except LLMFailure as failure:
         kind, reason, retry = failure.kind, failure.reason, failure.retry_after_s
-        failure_message = {"kind": kind, "reason": reason, "retry_after_s": retry}
+        failure_message: Message = {"kind": kind, "reason": reason, "retry_after_s": retry}
+        if failure.usage is not None:
+            failure_message["usage"] = asdict(failure.usage)
         replies.send({"id": call_id, "failure": failure_message})
     except Exception as exc:  # a bug here must still end the call with a reason
         log.exception("model call %s failed in the model process", call_id)

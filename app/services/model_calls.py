@@ -41,6 +41,18 @@ class CallTrace:
 
     def note(self, model: str, failure: LLMFailure) -> None:
         self.attempts.append({"model": model, "kind": failure.kind, "reason": failure.reason})
+        if failure.usage is not None:
+            self.bill(failure.usage)
+
+    def bill(self, usage: Usage) -> None:
+        """Add what one attempt was billed: a failed one's tokens were spent too."""
+        if not usage.known:
+            return
+        total = self.usage
+        total.tokens_in = (total.tokens_in or 0) + (usage.tokens_in or 0)
+        total.tokens_out = (total.tokens_out or 0) + (usage.tokens_out or 0)
+        if usage.cost is not None:  # unknown costs stay unknown rather than free
+            total.cost = (total.cost or 0.0) + usage.cost
 
 
 @dataclass
@@ -192,7 +204,7 @@ class ModelCalls:
                 self.breakers.released(model)
                 raise
             self.breakers.succeeded(model)
-            trace.usage = usage
+            trace.bill(usage)
             return
 
     async def _complete_with_retries(
@@ -213,7 +225,7 @@ class ModelCalls:
                 self.breakers.released(model)
                 raise
             self.breakers.succeeded(model)
-            trace.usage = reply.usage
+            trace.bill(reply.usage)
             return reply
 
     def _admit(self, model: str, trace: CallTrace) -> None:

@@ -357,8 +357,8 @@ def _apply_outcome(
     reply.attempts = list(trace.attempts)
     if reply.model != reply.requested_model and FALLBACK not in reply.flags:
         reply.flags = [*reply.flags, FALLBACK]
-    if status == MessageStatus.COMPLETE:
-        reply.tokens_in = trace.usage.tokens_in
-        reply.tokens_out = trace.usage.tokens_out
-        reply.cost = trace.usage.cost
+    # Every attempt's billed tokens, the failed ones' too: the budget counts what was spent.
+    reply.tokens_in = trace.usage.tokens_in
+    reply.tokens_out = trace.usage.tokens_out
+    reply.cost = trace.usage.cost
     reply.updated_at = utcnow()

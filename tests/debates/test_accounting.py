@@ -1,10 +1,12 @@
 """Tokens, cost and timings per message; totals per project; the token budget."""
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app import llm as app_llm
 from app.config import Settings
 from app.main import create_app
 from tests import factories
@@ -143,3 +145,73 @@ def test_no_model_configured_is_a_clear_503(
         )
     assert response.status_code == 503
     assert "DESIGNGATE_MODEL" in response.json()["detail"]
+
+
+LONG_TEXT = "Design one: a queue consumer that writes each order once. " * 4
+
+
+def _litellm_count(model: str, prompt: list[dict[str, Any]], text: str) -> tuple[int, int]:
+    """litellm's estimate of a streamed reply whose provider reports no usage."""
+    litellm = app_llm._litellm()
+    tokens_in = litellm.token_counter(model=model, messages=prompt)
+    tokens_out = litellm.token_counter(model=model, text=text, count_response_tokens=True)
+    return tokens_in, tokens_out
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "answer", "kind"),
+    [
+        ({}, Reply(text=LONG_TEXT, finish_reason="length"), "cut_off"),
+        ({}, Reply(text=LONG_TEXT, finish_reason="content_filter"), "cut_off"),
+        ({}, Reply(text=" "), "empty"),
+        ({"llm_max_reply_chars": 45}, Reply(text=LONG_TEXT * 20, chunk_size=10), "too_long"),
+        ({}, Reply(text=LONG_TEXT, chunk_size=10, cut_after_chunks=3), "unavailable"),
+    ],
+    ids=["max-tokens", "content-filter", "empty", "too-long", "broke-off-mid-stream"],
+)
+def test_a_failed_reply_stores_and_counts_the_tokens_it_was_billed(
+    client: TestClient, member: Actor, llm: ScriptedLLM, answer: Reply, kind: str
+) -> None:
+    """The provider bills a reply it cut off as any other: its tokens were stored on no
+    reply and counted against no budget. A stream that ended before the provider's usage
+    report is counted as litellm counts a whole reply whose provider reports none."""
+    answer.prompt_tokens, answer.completion_tokens = 400, 90
+    project = factories.create_project(client, member, token_budget=450)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script(answer)
+    say(client, member, blind["id"], "Propose designs.")
+    reply = last_reply(client, member, blind["id"])
+    assert (reply["status"], reply["error_kind"]) == ("error", kind)
+    if kind in ("too_long", "unavailable"):  # no usage report came
+        expected = _litellm_count(MODEL, reply["prompt"], reply["content"])
+        assert expected[1] > 0
+    else:
+        expected = (400, 90)
+    assert (reply["tokens_in"], reply["tokens_out"]) == expected
+
+    usage = client.get(f"/api/v1/projects/{project['id']}/usage", headers=member.headers).json()
+    assert usage["tokens_used"] == sum(expected)
+    (row,) = models_view(client, member, project["id"])["models"]
+    assert (row["tokens_in"], row["tokens_out"]) == expected
+    if sum(expected) >= 450:
+        again = {"content": "Again."}
+        refused = client.post(
+            f"/api/v1/threads/{blind['id']}/messages", json=again, headers=member.headers
+        )
+        assert refused.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"fallback_models": ["openai/fallback-model"]}], ids=["with-fallback"]
+)
+def test_tokens_billed_for_an_attempt_that_failed_count_with_the_reply_that_followed(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    project = factories.create_project(client, member)
+    blind = start_thread(client, member, project["id"], "blind")
+    llm.script_for(MODEL, Reply(text="", prompt_tokens=100, completion_tokens=1))
+    llm.script_for("openai/fallback-model", Reply(text="Designs.", prompt_tokens=100))
+    say(client, member, blind["id"], "Propose designs.")
+    reply = last_reply(client, member, blind["id"])
+    assert (reply["status"], reply["model"]) == ("complete", "openai/fallback-model")
+    assert (reply["tokens_in"], reply["tokens_out"]) == (200, 8)
