@@ -278,8 +278,12 @@ async def complete_json(endpoint: ModelEndpoint, messages: list[dict[str, Any]])
 
 
 def _json_reply(response: Any, endpoint: ModelEndpoint, usage: Usage) -> JsonReply:
-    """The answer as a JSON object; LLMFailure for one too long or not a JSON object."""
+    """The answer as a JSON object; LLMFailure for one the provider stopped, one too long,
+    or one that is not a JSON object."""
     text = storable(_reply_text(response))
+    # An answer cut at max tokens was parsed as if whole (a verdict, proposals) when what
+    # was cut still parsed, and otherwise failed as "not a JSON object".
+    _check_outcome(_finish_reason(response), has_text=True)
     if len(text) > endpoint.max_reply_chars:
         # Stored whole, the judge's answer went into every read of its thread.
         raise LLMFailure(
@@ -302,6 +306,11 @@ def _first_choice(response: Any) -> Any:
 def _reply_text(response: Any) -> str:
     message = getattr(_first_choice(response), "message", None)
     return str(getattr(message, "content", None) or "")
+
+
+def _finish_reason(response: Any) -> str | None:
+    reason = getattr(_first_choice(response), "finish_reason", None)
+    return reason if isinstance(reason, str) else None
 
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")

@@ -175,6 +175,30 @@ def test_a_failed_model_call_leaves_a_usable_draft_that_says_why(
     assert draft["problem"] == REQUEST
 
 
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Reply(json.dumps(MODEL_REPLY), finish_reason="length"), "its length limit"),
+        (Reply(json.dumps(MODEL_REPLY)[:300], finish_reason="length"), "its length limit"),
+        (Reply(json.dumps(MODEL_REPLY), finish_reason="content_filter"), "content filter"),
+    ],
+    ids=["whole-at-max-tokens", "cut-at-max-tokens", "content-filter"],
+)
+def test_an_answer_the_provider_stopped_gives_no_proposals_and_says_why(
+    model_client: TestClient, member: Actor, llm: ScriptedLLM, answer: Reply, reason: str
+) -> None:
+    """Cut at max tokens, the proposals that still parsed were offered as the model's whole
+    answer; cut mid-object, the draft said the model had not answered with JSON."""
+    llm.script(answer, Reply(json.dumps(MODEL_REPLY)))
+    draft = _start(model_client, member)
+
+    assert draft["status"] == "ready"
+    assert draft["proposals"] == []
+    assert "could not turn the request into proposals" in draft["note"]
+    assert reason in draft["note"]
+    assert len(llm.requests) == 1  # not asked again: the same model would stop again
+
+
 def test_malformed_proposals_and_unknown_templates_are_left_out_and_noted(
     model_client: TestClient, member: Actor, llm: ScriptedLLM
 ) -> None:

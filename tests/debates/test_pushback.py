@@ -137,6 +137,35 @@ def test_a_judge_answer_past_the_reply_limit_is_a_failed_judgement_not_a_stored_
     assert "answer" not in reply["judgement"]
 
 
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Reply(_verdict(True, False), finish_reason="length"), "its length limit"),
+        (Reply(_verdict(True, False)[:40], finish_reason="length"), "its length limit"),
+        (Reply(_verdict(True, False), finish_reason="content_filter"), "content filter"),
+    ],
+    ids=["whole-at-max-tokens", "cut-at-max-tokens", "content-filter"],
+)
+def test_a_judge_answer_the_provider_stopped_is_a_failed_judgement_that_says_why(
+    client: TestClient, member: Actor, llm: ScriptedLLM, answer: Reply, reason: str
+) -> None:
+    """An answer cut at max tokens was read as a whole verdict when what was cut still
+    parsed (a capitulation flagged on half an answer), and otherwise failed as "not a JSON
+    object". Its tokens were billed all the same, and count against the budget."""
+    answer.prompt_tokens, answer.completion_tokens = 300, 40
+    project, reply = _debate_with_pushback(client, member, llm, answer)
+
+    assert reply["status"] == "complete"
+    assert reply["flags"] == []
+    judgement = reply["judgement"]
+    assert judgement["error_kind"] == "cut_off"
+    assert reason in judgement["error"]
+    assert (judgement["tokens_in"], judgement["tokens_out"]) == (300, 40)
+    assert len(llm.requests_for(JUDGE)) == 1
+    usage = models_view(client, member, project["id"])["usage"]
+    assert (usage["judge_tokens_in"], usage["judge_tokens_out"]) == (300, 40)
+
+
 FALLBACK = "openai/fallback-model"
 WITH_FALLBACK = {"fallback_models": [FALLBACK], "llm_max_retries": 0}
 
