@@ -35,6 +35,11 @@ class Draft(Base):
     # Why the draft has no proposals (no model, or the model failed), in words.
     note: Mapped[str] = mapped_column(Text, default="")
     prompt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Every failed attempt (retries, fallbacks, breaker refusals) behind the model's answer,
+    # as for a reply.
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -271,6 +271,7 @@ class DraftRecord(Record):
     model: Name | None
     note: StoredText
     prompt: list[JsonObject]
+    attempts: list[JsonObject] = []
     project: int | None
     created_by: Email | None
     created_at: datetime

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -68,6 +68,9 @@ class DraftRead(Read):
     status: DraftStatus
     model: str | None
     note: str = Field(description="Why there are no proposals, when there are none.")
+    attempts: list[dict[str, Any]] = Field(
+        description="Each failed model attempt (retry, fallback, circuit refusal) behind it."
+    )
     project_id: int | None
     proposals: list[ProposalRead]
     created_at: datetime

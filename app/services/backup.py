@@ -225,6 +225,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "model",
         "note",
         "prompt",
+        "attempts",
         "created_at",
         "updated_at",
     ),

@@ -4,7 +4,7 @@ closest template and focus items; the team accepts, edits or drops each proposal
 the accepted ones become checklist items of the project made from the draft."""
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -163,7 +163,16 @@ async def run_draft(
         reason = failure.reason
     answered_by = trace.model if reply is not None else None
     await when_available(
-        what, _fill, db, draft_id, reply, catalog, keep_template, reason, answered_by
+        what,
+        _fill,
+        db,
+        draft_id,
+        reply,
+        catalog,
+        keep_template,
+        reason,
+        answered_by,
+        trace.attempts,
     )
 
 
@@ -180,6 +189,7 @@ def _fill(
     keep_template: bool,
     failure: str | None,
     answered_by: str | None = None,
+    attempts: Sequence[dict[str, Any]] = (),
 ) -> None:
     with db.transaction() as session:
         draft = get_draft(session, draft_id, for_update=True)
@@ -207,6 +217,7 @@ def _fill(
             _apply_reply(session, draft, parsed, catalog, keep_template)
             # A fallback model may have answered for the one the draft was made for.
             draft.model = answered_by or draft.model
+        draft.attempts = list(attempts)
         draft.status = DraftStatus.READY
         draft.updated_at = utcnow()
 

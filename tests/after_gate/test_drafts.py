@@ -196,6 +196,7 @@ def test_an_answer_the_provider_stopped_gives_no_proposals_and_says_why(
     assert draft["proposals"] == []
     assert "could not turn the request into proposals" in draft["note"]
     assert reason in draft["note"]
+    assert [a["kind"] for a in draft["attempts"]] == ["cut_off"]
     assert len(llm.requests) == 1  # not asked again: the same model would stop again
 
 
@@ -316,12 +317,15 @@ def test_an_accepted_proposal_no_checklist_item_could_hold_is_named(
 
 
 @pytest.mark.parametrize(
-    "failure",
-    [Reply(status=429, headers={"Retry-After": "1"}), Reply(status=500)],
+    ("failure", "kind"),
+    [
+        (Reply(status=429, headers={"Retry-After": "1"}), "rate_limited"),
+        (Reply(status=500), "unavailable"),
+    ],
     ids=["rate-limited", "server-error"],
 )
 def test_a_transient_failure_is_retried_and_the_draft_gets_its_proposals(
-    model_client: TestClient, member: Actor, llm: ScriptedLLM, failure: Reply
+    model_client: TestClient, member: Actor, llm: ScriptedLLM, failure: Reply, kind: str
 ) -> None:
     llm.script(failure, Reply(json.dumps(MODEL_REPLY)))
     draft = _start(model_client, member)
@@ -330,6 +334,8 @@ def test_a_transient_failure_is_retried_and_the_draft_gets_its_proposals(
     assert draft["status"] == "ready"
     assert draft["note"] == ""
     assert len(draft["proposals"]) == 4
+    # Stored as a reply's are: the failed attempt behind the answer.
+    assert [(a["model"], a["kind"]) for a in draft["attempts"]] == [("openai/scripted-model", kind)]
 
 
 @pytest.mark.parametrize(
@@ -365,3 +371,4 @@ def test_a_fallback_model_writes_the_proposals_when_the_model_keeps_failing(
     assert len(llm.requests_for("openai/scripted-model")) == 2
     assert len(draft["proposals"]) == 4
     assert draft["model"] == "openai/fallback-model"
+    assert [a["kind"] for a in draft["attempts"]] == ["unavailable", "unavailable"]
