@@ -50,13 +50,14 @@ class Disclosure:
             )
         if self.design_visible:
             return (
-                "A blind round has a complete reply, so prompts outside blind rounds now "
-                "include the proposed architecture and data model (blind rounds never do)."
+                "A blind round has a complete reply with text, so prompts outside blind rounds "
+                "now include the proposed architecture and data model (blind rounds never do)."
             )
         return (
-            "Blind-first is on and no blind round has a complete reply yet: until one does, "
-            "no prompt contains the proposed architecture or data model. The model sees the "
-            "problem and constraints only, so it proposes designs of its own first."
+            "Blind-first is on and no blind round has a complete reply with text yet (a failed "
+            "or empty one does not count): until one does, no prompt contains the proposed "
+            "architecture or data model. The model sees the problem and constraints only, so "
+            "it proposes designs of its own first."
         )
 
 

@@ -5,6 +5,7 @@ from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.models import Message
+from app.services import debate_overview
 from tests import factories
 from tests.conftest import Actor
 from tests.debates.helpers import item_in, last_reply, say, start_thread, thread
@@ -120,6 +121,11 @@ def test_an_empty_reply_stored_as_complete_by_an_earlier_version_does_not_reveal
         session.add(stored)
     opened = start_thread(client, member, project["id"], "open")
     assert opened["design_visible"] is False
+    # The review page says why in words true of what is stored: a blind round has a
+    # complete reply, but none with text.
+    with db.transaction(write=False) as session:
+        reason = debate_overview.disclosure(session, project_id=project["id"]).reason
+    assert "no blind round has a complete reply with text yet" in reason
 
 
 def test_blind_first_off_shows_the_design_at_once_but_never_in_a_blind_thread(

@@ -91,7 +91,7 @@ def test_the_review_page_shows_threads_the_withheld_design_and_a_start_form(
     page = client.get(f"/projects/{project['id']}").text
     assert 'id="debates"' in page
     assert "Design withheld from the model" in page
-    assert "no blind round has a complete reply yet" in page
+    assert "no blind round has a complete reply with text yet" in page
     assert 'id="thread-form"' in page
     assert page.count('name="models"') == 2  # every configured model can be chosen
     item = factories.checklist(client, member, project["id"])[0]
