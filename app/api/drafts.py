@@ -1,4 +1,6 @@
-from fastapi import APIRouter, BackgroundTasks, status
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Body, status
 
 from app.api.params import PathId
 from app.deps import (
@@ -24,6 +26,11 @@ from app.schemas.project import ProjectRead
 from app.services import drafts
 
 router = APIRouter(tags=["drafts"])
+
+# Every field of these is optional, so a request without a body means `{}`.
+OptionalDraftUpdate = Annotated[DraftUpdate, Body(default_factory=DraftUpdate)]
+OptionalProposalUpdate = Annotated[ProposalUpdate, Body(default_factory=ProposalUpdate)]
+OptionalDraftProjectCreate = Annotated[DraftProjectCreate, Body(default_factory=DraftProjectCreate)]
 
 
 @router.post("/drafts", status_code=status.HTTP_201_CREATED)
@@ -66,7 +73,11 @@ def get_draft(draft_id: PathId, session: SessionDep, user: CurrentUser) -> Draft
 
 @router.patch("/drafts/{draft_id}")
 def update_draft(
-    draft_id: PathId, body: DraftUpdate, session: SessionDep, user: Writer, catalog: TemplatesDep
+    draft_id: PathId,
+    body: OptionalDraftUpdate,
+    session: SessionDep,
+    user: Writer,
+    catalog: TemplatesDep,
 ) -> DraftRead:
     """Edit the draft's name or problem statement, or pick its template."""
     view = drafts.update_draft(session, draft_id=draft_id, data=body, actor=user, catalog=catalog)
@@ -83,7 +94,11 @@ def add_proposal(
 
 @router.patch("/drafts/{draft_id}/proposals/{proposal_id}")
 def update_proposal(
-    draft_id: PathId, proposal_id: PathId, body: ProposalUpdate, session: SessionDep, user: Writer
+    draft_id: PathId,
+    proposal_id: PathId,
+    body: OptionalProposalUpdate,
+    session: SessionDep,
+    user: Writer,
 ) -> DraftRead:
     """Accept (`status: accepted`), drop (`dropped`) or edit one proposal."""
     view = drafts.update_proposal(
@@ -95,7 +110,7 @@ def update_proposal(
 @router.post("/drafts/{draft_id}/project", status_code=status.HTTP_201_CREATED)
 def create_project(
     draft_id: PathId,
-    body: DraftProjectCreate,
+    body: OptionalDraftProjectCreate,
     session: SessionDep,
     user: Writer,
     catalog: TemplatesDep,
