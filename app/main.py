@@ -16,6 +16,7 @@ from app.api import router as api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.health import router as health_router
+from app.http_methods import HeadAsGet
 from app.services import instance, model_work, recovery, templates
 from app.services.model_calls import ModelCalls
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.install(app)
     web.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(HeadAsGet)
     if settings.forwarded_allow_ips:
         # Behind a reverse proxy every connection comes from the proxy: sign-in throttling
         # would take every client for one address, and cookies sent over its HTTPS would lack

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import DesignGateError
+from app.http_methods import method_not_allowed
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -161,14 +162,17 @@ def error_message(error: Any) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTP_TITLES.get(exc.status_code, "")
+    headers = dict(exc.headers) if exc.headers else None
     if exc.status_code == 413:
         detail = "The request body is larger than this server accepts"
+    if exc.status_code == 405:
+        detail, headers = method_not_allowed(request.scope)
     return problem(
         request,
         status=exc.status_code,
         title=HTTP_TITLES.get(exc.status_code, "Error"),
         detail=detail,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers,
     )
 
 

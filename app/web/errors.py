@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.db import Database
 from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError
+from app.http_methods import method_not_allowed
 from app.problems import HTTP_TITLES
 from app.web.deps import LoginRequired, SetupRequired, is_event_stream, readmit
 from app.web.templating import fragment, is_htmx, render_text
@@ -139,6 +140,11 @@ def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404:
         detail = "There is no page at this address."
+    if exc.status_code == 405:
+        detail, allow = method_not_allowed(request.scope)
+        response = error_response(request, status=405, title=title, detail=detail)
+        response.headers.update(allow)
+        return response
     return error_response(request, status=exc.status_code, title=title, detail=detail)
 
 
