@@ -13,7 +13,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import DesignGateError
+from app.errors import DesignGateError, field_error
+from app.errors import error_message as error_message  # the web forms read it from here
 from app.http_methods import method_not_allowed
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,14 +46,27 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "instance": {"type": "string"},
         "errors": {
             "type": "array",
-            "description": "On 422: one entry per invalid field.",
+            "description": "On every 422: one entry per invalid value (app/errors.py field_error).",
             "items": {
                 "type": "object",
+                "required": ["field", "location", "message", "type"],
                 "properties": {
-                    "field": {"type": "string"},
-                    "location": {"type": "array", "items": {"type": "string"}},
+                    "field": {
+                        "type": "string",
+                        "description": "The dotted path within the location; empty for the "
+                        "whole body (JSON that does not parse)",
+                    },
+                    "location": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": '"body", "path" or "query", then the path to the value',
+                    },
                     "message": {"type": "string"},
-                    "type": {"type": "string"},
+                    "type": {
+                        "type": "string",
+                        "description": "pydantic's error type (`missing`, `json_invalid`, ...); "
+                        "`value_error` for the app's own checks",
+                    },
                 },
             },
         },
@@ -130,33 +144,37 @@ async def _designgate_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [_field_error(error) for error in exc.errors()]
+    errors = [_field_error(error, exc.body) for error in exc.errors()]
     fields = ", ".join(sorted({e["field"] for e in errors if e["field"]}))
+    detail = f"Check these fields: {fields}" if fields else "The request is not valid"
     return problem(
         request,
         status=422,
         title="Invalid input",
-        detail=f"Check these fields: {fields}" if fields else "The request is not valid",
+        detail=errors[0]["message"] if len(errors) == 1 and not fields else detail,
         errors=errors,
     )
 
 
-def _field_error(error: Any) -> dict[str, Any]:
-    location = [str(part) for part in error.get("loc", ())]
-    field_path = location[1:] if location and location[0] in {"body", "query", "path"} else location
-    return {
-        "field": ".".join(field_path),
-        "location": location,
-        "message": error_message(error),
-        "type": error.get("type", ""),
-    }
+def _field_error(error: Any, body: Any) -> dict[str, Any]:
+    if error.get("type") == "json_invalid":
+        return _malformed_json(error, body)
+    return field_error(error.get("loc", ()), error_message(error), error.get("type", ""))
 
 
-def error_message(error: Any) -> str:
-    """Pydantic's message for one error, without the "Value error, " it puts before what
-    one of the app's validators raised (app/schemas): those words are the message."""
-    raised = (error.get("ctx") or {}).get("error") if error.get("type") == "value_error" else None
-    return str(raised) if raised is not None else str(error.get("msg", ""))
+def _malformed_json(error: Any, body: Any) -> dict[str, Any]:
+    """FastAPI names the character where JSON parsing stopped as if it were a field ("9");
+    the entry is about the whole body and says the line and column."""
+    reason = (error.get("ctx") or {}).get("error") or "malformed"
+    location = error.get("loc", ())
+    position = location[1] if len(location) > 1 and isinstance(location[1], int) else None
+    where = ""
+    if isinstance(body, str) and position is not None:
+        line = body.count("\n", 0, position) + 1
+        column = position - body.rfind("\n", 0, position)
+        where = f" (line {line}, column {column})"
+    message = f"The body is not valid JSON: {reason}{where}"
+    return field_error(("body",), message, "json_invalid")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

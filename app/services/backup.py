@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, error_message, validation_errors
 from app.models import (
     AuditEvent,
     ChecklistItem,
@@ -444,15 +444,12 @@ def parse_backup(raw: bytes | str) -> BackupDocument:
 def _not_valid(exc: ValidationError, within: tuple[int | str, ...] = ()) -> InvalidInput:
     """A refusal naming where the backup is not valid; ``within`` is where in the backup
     the validated part sits."""
-    problems = [
-        {"field": _path((*within, *e["loc"])), "message": e["msg"]}
-        for e in exc.errors(include_url=False)
-    ]
-    first = problems[0]
+    first = exc.errors(include_url=False)[0]
+    at = _path((*within, *first["loc"]))
     return InvalidInput(
-        f"The backup is not valid at {first['field']}: {first['message']}",
-        field=first["field"],
-        errors=problems[:20],
+        f"The backup is not valid at {at}: {error_message(first)}",
+        field=at,
+        errors=validation_errors(exc, within=("body", *within))[:20],
     )
 
 

@@ -275,12 +275,15 @@ def _thread_item(session: Session, project: Project, data: ThreadCreate) -> Chec
     needs_item = data.mode in (ThreadMode.FAILURE_WALK, ThreadMode.CHALLENGE)
     if data.checklist_item_id is None:
         if needs_item:
-            raise InvalidInput(f"A {data.mode} thread needs a checklist_item_id")
+            raise InvalidInput(
+                f"A {data.mode} thread needs a checklist_item_id", field="checklist_item_id"
+            )
         return None
     item = session.get(ChecklistItem, data.checklist_item_id)
     if item is None or item.project_id != project.id:
         raise InvalidInput(
-            f"Checklist item {data.checklist_item_id} is not part of project {project.id}"
+            f"Checklist item {data.checklist_item_id} is not part of project {project.id}",
+            field="checklist_item_id",
         )
     if data.mode == ThreadMode.CHALLENGE and current_decision(session, item.id) is None:
         raise Conflict(f"Item {item.id} has no decision yet, so there is nothing to challenge")
@@ -306,7 +309,8 @@ def _chosen_models(
     if unknown:
         choices = ", ".join(allowed_models) or "none (set DESIGNGATE_MODEL or DESIGNGATE_MODELS)"
         raise InvalidInput(
-            f"Not configured on this server: {', '.join(unknown)}; choose from {choices}"
+            f"Not configured on this server: {', '.join(unknown)}; choose from {choices}",
+            field="models",
         )
     return _unique(asked)
 

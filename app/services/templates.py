@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, validation_errors
 from app.models import ChecklistTemplate, User
 from app.schemas.template import TemplateRead, TemplateSpec, stored_template
 from app.services import audit
@@ -27,9 +28,11 @@ BUILT_IN = "built-in"
 class TemplateInvalid(InvalidInput):
     """A template that does not validate; ``source`` and ``field`` say where."""
 
-    def __init__(self, source: str, field: str, message: str, **extensions: object) -> None:
+    def __init__(
+        self, source: str, field: str, message: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
         where = field or "(the whole template)"
-        super().__init__(f"{source}: {where}: {message}", source=source, field=field, **extensions)
+        super().__init__(f"{source}: {where}: {message}", source=source, field=field, errors=errors)
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,7 @@ def parse_template(data: object, *, source: str) -> TemplateSpec:
     try:
         return TemplateSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        problems = validation_errors(exc, within=("body",) if source == REQUEST_BODY else ())
         first = problems[0]
         raise TemplateInvalid(source, first["field"], first["message"], errors=problems) from exc
 

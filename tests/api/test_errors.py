@@ -247,3 +247,137 @@ def test_an_unexpected_server_error_is_a_500_problem_without_the_exception_text(
     problem = assert_problem(response, 500)
     assert "secret internals" not in response.text
     assert problem["instance"] == "/test-only/boom"
+
+
+ENTRY_KEYS = {"field", "location", "message", "type"}
+
+
+def assert_field_errors(problem: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every 422's `errors` entries have one shape: where, the field's path, what, its kind."""
+    errors: list[dict[str, Any]] = problem["errors"]
+    assert errors, problem
+    for entry in errors:
+        assert set(entry) == ENTRY_KEYS, entry
+        assert entry["location"][0] in {"body", "path", "query"}, entry
+        assert all(isinstance(part, str) for part in entry["location"]), entry
+        assert entry["field"] == ".".join(entry["location"][1:]), entry
+        assert entry["message"], entry
+        assert entry["type"], entry
+    return errors
+
+
+def _template_body(**changes: Any) -> dict[str, Any]:
+    categories = ["data_ownership", "degradation", "load", "resilience", "mitigation", "recovery"]
+    items = [{"category": c, "title": f"About {c}", "question": "What then?"} for c in categories]
+    return {"key": "team-job", "name": "Team job", "items": items, **changes}
+
+
+def _json(client: TestClient, actor: Actor, method: str, url: str, body: Any) -> Any:
+    return client.request(method, url, json=body, headers=actor.headers)
+
+
+def _raw(client: TestClient, actor: Actor, method: str, url: str, body: bytes) -> Any:
+    headers = {**actor.headers, "Content-Type": "application/json"}
+    return client.request(method, url, content=body, headers=headers)
+
+
+NOT_A_TEMPLATE_ITEM = _template_body(items=[{"category": "load", "title": "t"}])
+
+
+@pytest.mark.parametrize(
+    ("send", "method", "path", "body", "field"),
+    [
+        (_json, "post", "/api/v1/projects", {"problem": "p"}, "name"),
+        (_raw, "post", "/api/v1/projects", b'{"name": ', ""),
+        (_json, "get", "/api/v1/projects/abc", None, "project_id"),
+        (
+            _json,
+            "post",
+            "/api/v1/projects",
+            {"name": "n", "problem": "p", "template": "no"},
+            "template",
+        ),
+        (_json, "post", "/api/v1/templates", {"key": "team-job"}, "name"),
+        (_json, "post", "/api/v1/templates", NOT_A_TEMPLATE_ITEM, "items.0.question"),
+        (
+            _json,
+            "post",
+            "/api/v1/projects/{id}/threads",
+            {"mode": "failure_walk"},
+            "checklist_item_id",
+        ),
+        (
+            _json,
+            "post",
+            "/api/v1/projects/{id}/threads",
+            {"mode": "open", "checklist_item_id": 2147483647},
+            "checklist_item_id",
+        ),
+        (
+            _json,
+            "post",
+            "/api/v1/projects/{id}/threads",
+            {"mode": "open", "models": ["x/y"]},
+            "models",
+        ),
+        (_json, "post", "/api/v1/drafts", {"request": "r", "template": "no"}, "template"),
+        (_raw, "post", "/api/v1/import", b"[1, 2", ""),
+        (_json, "post", "/api/v1/import", {"format": "other"}, "format"),
+        (
+            _json,
+            "post",
+            "/api/v1/import",
+            {"format": "designgate-backup", "version": 1, "projects": 3},
+            "projects",
+        ),
+    ],
+    ids=[
+        "schema",
+        "malformed json",
+        "path",
+        "unknown template",
+        "template missing a field",
+        "template item missing a field",
+        "thread without its item",
+        "thread with another project's item",
+        "thread with an unknown model",
+        "draft with an unknown template",
+        "backup not json",
+        "backup of another format",
+        "backup field",
+    ],
+)
+def test_every_422_names_its_fields_in_one_shape(
+    client: TestClient,
+    admin: Actor,
+    project: dict[str, Any],
+    send: Any,
+    method: str,
+    path: str,
+    body: Any,
+    field: str,
+) -> None:
+    """Some 422s had no `errors` (a service's refusals), some entries lacked `location` and
+    `type` (a template's, a backup's), and malformed JSON named field "9" (a position)."""
+    response = send(client, admin, method, path.format(id=project["id"]), body)
+
+    errors = assert_field_errors(assert_problem(response, 422))
+    assert field in {entry["field"] for entry in errors}
+
+
+def test_malformed_json_is_named_at_its_line_and_column(client: TestClient, member: Actor) -> None:
+    body = b'{\n  "name": "n",\n  "problem": }'
+    response = _raw(client, member, "post", "/api/v1/projects", body)
+
+    problem = assert_problem(response, 422)
+    [entry] = assert_field_errors(problem)
+    assert (entry["location"], entry["field"], entry["type"]) == (["body"], "", "json_invalid")
+    assert entry["message"] == "The body is not valid JSON: Expecting value (line 3, column 14)"
+    assert problem["detail"] == entry["message"]
+
+
+def test_the_openapi_document_requires_the_shape_of_every_422_entry(client: TestClient) -> None:
+    """Schemathesis checks each 422 it provokes against this schema."""
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/projects"]["post"]
+    schema = operation["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert set(schema["properties"]["errors"]["items"]["required"]) == ENTRY_KEYS
