@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import select
 
 from app.db import Database
@@ -212,18 +214,25 @@ def test_recording_the_last_decision_opens_the_gate_in_the_same_response(
     assert not re.search(r'id="generate-button"[^>]*disabled', response.text)
 
 
+def _stale_decision(
+    client: TestClient, member: Actor, token: str, item: dict[str, Any], headers: dict[str, str]
+) -> Response:
+    """Someone else decides ``item`` first; then this form, made before, is sent."""
+    factories.decide(client, member, item, summary="Theirs came first")
+    return client.post(
+        f"/items/{item['id']}/decision",
+        data={"status": "decided", "summary": "Mine", "rationale": "My reasons", "version": "0"},
+        headers={**headers, "X-CSRF-Token": token},
+    )
+
+
 def test_a_stale_decision_form_gets_a_conflict_that_keeps_the_typed_text(
     client: TestClient, member: Actor
 ) -> None:
     project = factories.create_project(client, member)
     item = factories.checklist(client, member, project["id"])[0]
     token = sign_in(client, member.email)
-    factories.decide(client, member, item, summary="Theirs came first")
-    response = client.post(
-        f"/items/{item['id']}/decision",
-        data={"status": "decided", "summary": "Mine", "rationale": "My reasons", "version": "0"},
-        headers={**HTMX, "X-CSRF-Token": token},
-    )
+    response = _stale_decision(client, member, token, item, HTMX)
     assert response.status_code == 409
     assert "Theirs came first" in response.text
     assert "My reasons" in response.text
@@ -427,12 +436,7 @@ def test_a_conflict_sent_without_javascript_is_answered_with_the_whole_page(
     project = factories.create_project(client, member)
     item = factories.checklist(client, member, project["id"])[0]
     token = sign_in(client, member.email)
-    factories.decide(client, member, item, summary="Theirs came first")
-    decision = client.post(
-        f"/items/{item['id']}/decision",
-        data={"status": "decided", "summary": "Mine", "rationale": "My reasons", "version": "0"},
-        headers={"X-CSRF-Token": token},
-    )
+    decision = _stale_decision(client, member, token, item, {})
     client.patch(
         f"/api/v1/projects/{project['id']}",
         json={"architecture": "Their new architecture", "version": project["version"]},
