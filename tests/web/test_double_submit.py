@@ -97,3 +97,47 @@ def test_a_form_being_sent_has_its_button_disabled_until_the_answer(
     held[0].continue_()
     expect(page.get_by_role("status").filter(has_text=answered)).to_be_visible()
     expect(button).to_be_enabled()
+
+
+def _fill_token(page: Page, url: str) -> Locator:
+    page.goto(f"{url}/admin/tokens")
+    page.get_by_label("Label").fill("laptop")
+    return page.get_by_role("button", name="Create token")
+
+
+def _fill_new_user(page: Page, url: str) -> Locator:
+    page.goto(f"{url}/admin/users")
+    form = page.locator("#new-user-form")
+    form.get_by_label("Email").fill("new@example.com")
+    form.get_by_label("First password").fill("a long first password")
+    return form.get_by_role("button", name="Create user")
+
+
+@pytest.mark.parametrize(
+    ("fill", "path", "answered"),
+    [
+        (_fill_token, r"/admin/tokens$", "New token"),
+        (_fill_new_user, r"/admin/users$", "new@example.com"),
+    ],
+    ids=["token", "new-user"],
+)
+def test_an_admin_form_being_sent_has_its_button_disabled_until_the_answer(
+    live_server: LiveServer,
+    new_context: NewContext,
+    fill: Callable[[Page, str], Locator],
+    path: str,
+    answered: str,
+) -> None:
+    email = create_user(live_server, Role.ADMIN, "Ada")
+    page = new_context().new_page()
+    sign_in(page, live_server, email)
+    button = fill(page, live_server.url)
+    held: list[Route] = []
+    page.route(re.compile(path), lambda route: held.append(route))
+
+    button.click()
+    expect(button).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.get_by_role("status").filter(has_text=answered)).to_be_visible()
+    expect(button).to_be_enabled()
