@@ -123,6 +123,10 @@ def project_events(
                     while items is None:
                         yield b": keep-alive\n\n"
                         items = await _relevant_events(subscription, watch)
+                    if VIEWER_CHANGED in items:
+                        # The live regions follow the new role; the forms already on the
+                        # page do not (they may hold typed text): the page says so.
+                        yield event_bytes("role-notice", render_text("_role_notice.html", context))
                     # Everything queued so far is answered by one read that starts after it.
                     fresh_after = subscription.delivered_at
                     design = any(item.get("type") in EVERYTHING for item in items)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.models import User
 from app.models.enums import Category, DecisionStatus, Role
 from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
-from app.services import decisions, projects
+from app.services import decisions, projects, users
 from tests.web.conftest import (
     LiveServer,
     NewContext,
@@ -183,3 +183,38 @@ def test_a_writer_adds_an_item_from_the_review_page_and_everyone_sees_its_row(
         expect(page.locator("#gate-missing")).to_contain_text("Restore from last night's backup")
     panel = open_item(bob.locator("#cat-recovery article.item").last)
     expect(panel).to_contain_text("How much is lost, and who notices?")
+
+
+def test_a_role_changed_meanwhile_is_told_on_the_open_page_and_its_saves_are_refused(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    admin_email = create_user(live_server, Role.ADMIN, "Ada")
+    email = create_user(live_server, Role.MEMBER, "Mia")
+    project_id = create_project(live_server, email)
+    page = new_context().new_page()
+    sign_in(page, live_server, email)
+    page.goto(f"{live_server.url}/projects/{project_id}")
+    page.get_by_label("Proposed architecture").fill("One writer per account.")
+    notice = page.locator("#role-notice")
+    expect(notice).to_be_empty()
+
+    _change_role(live_server, admin_email, email, Role.VIEWER)
+    expect(notice).to_contain_text("Your role is now viewer")  # over the live stream
+    expect(notice).to_contain_text("no longer saved")
+    page.get_by_role("button", name="Save design").click()
+    expect(page.locator("#flash [role='alert'], #design [role='alert']").first).to_be_visible()
+    expect(page.get_by_label("Proposed architecture")).to_have_value("One writer per account.")
+
+    notice.get_by_role("link", name="Reload the page").click()
+    expect(page.get_by_role("button", name="Save design")).to_have_count(0)
+    expect(notice).to_be_empty()
+
+
+def _change_role(server: LiveServer, admin_email: str, email: str, role: Role) -> None:
+    """An admin's change on another screen, through the same service."""
+    with server.db.transaction() as session:
+        admin = session.scalar(select(User).where(User.email == admin_email))
+        user = session.scalar(select(User).where(User.email == email))
+        assert admin is not None
+        assert user is not None
+        users.change_role(session, user_id=user.id, role=role, actor=admin)
