@@ -93,10 +93,14 @@ def change_role(
     try:
         changed = users.change_role(session, user_id=user_id, role=chosen, actor=admin)
     except Conflict as exc:
-        # The whole list again, so the refused row shows the role its user still has and
-        # the last change's notice gives way to the refusal.
-        return _users_page(request, session, refusal=f"{exc.detail}.", status=409)
+        return _refused(request, session, exc)
     return _users_page(request, session, notice=f"{changed.email} is now {changed.role}.")
+
+
+def _refused(request: Request, session: Any, refusal: Conflict) -> Response:
+    """The whole list again, so the refused row shows what its user still has and the last
+    change's notice gives way to the refusal."""
+    return _users_page(request, session, refusal=f"{refusal.detail}.", status=409)
 
 
 @router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
@@ -105,7 +109,10 @@ def deactivate_user(
 ) -> Response:
     """Deactivate a user: their sessions, API tokens and live pages stop at once (the last
     active admin stays)."""
-    changed = users.set_active(session, user_id=user_id, active=False, actor=admin)
+    try:
+        changed = users.set_active(session, user_id=user_id, active=False, actor=admin)
+    except Conflict as exc:
+        return _refused(request, session, exc)
     notice = f"{changed.email} is deactivated; their sessions and API tokens no longer work."
     return _users_page(request, session, notice=notice)
 
