@@ -67,7 +67,7 @@
 // A live stream whose session has ended sends a "signed-out" event, and an htmx request of an
 // ended session is answered with the same notice in #flash (app/web/errors.py). Coming back
 // to this page once signed in again (in the other tab) fetches the new session's form token,
-// so what was typed here can be sent as it is.
+// so what was typed here can be sent as it is, and opens its live streams again.
 (function sessionEnded() {
   "use strict";
 
@@ -84,11 +84,29 @@
       return;
     }
     source.designgateSignedOut = true;
+    var root = event.target;
     source.addEventListener("signed-out", function (message) {
-      source.close(); // for good: reconnecting would only be refused again
+      source.close(); // reconnecting would only be refused again, until a new sign-in
+      root.setAttribute("data-stream-ended", "");
       showNotice(message.data);
     });
   });
+
+  // The sse extension binds each live part to its stream when the part is processed, and
+  // htmx processes an element again only once its attributes change: so the stream's element
+  // is marked and processed (a new stream, which sends every part afresh), then each part.
+  function reopenStreams() {
+    var mark = String(Date.now());
+    document.querySelectorAll("[data-stream-ended]").forEach(function (root) {
+      root.removeAttribute("data-stream-ended");
+      root.setAttribute("data-reopened", mark);
+      htmx.process(root);
+      root.querySelectorAll("[sse-swap]").forEach(function (part) {
+        part.setAttribute("data-reopened", mark);
+        htmx.process(part);
+      });
+    });
+  }
 
   function useToken(token) {
     var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
@@ -101,8 +119,9 @@
       notice.removeAttribute("data-session-ended");
       notice.className = "flash";
       notice.setAttribute("role", "status");
-      notice.textContent = "You are signed in again: send what you typed. Reload the page when you want live updates back.";
+      notice.textContent = "You are signed in again: send what you typed; live updates are back.";
     });
+    reopenStreams();
   }
 
   function refreshToken() {

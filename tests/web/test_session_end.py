@@ -39,12 +39,14 @@ def _record_as_admin(server: LiveServer, admin_email: str, item_id: int, summary
         decisions.record_decision(session, item_id=item_id, data=data, actor=admin)
 
 
-def _first_item_id(server: LiveServer, project_id: int) -> int:
+def _item_ids(server: LiveServer, project_id: int) -> list[int]:
     with server.db.transaction() as session:
         stmt = select(ChecklistItem.id).where(ChecklistItem.project_id == project_id)
-        item_id = session.scalars(stmt.order_by(ChecklistItem.position)).first()
-        assert item_id is not None
-        return item_id
+        return list(session.scalars(stmt.order_by(ChecklistItem.position)))
+
+
+def _first_item_id(server: LiveServer, project_id: int) -> int:
+    return _item_ids(server, project_id)[0]
 
 
 def _open_review(page: Page, server: LiveServer, email: str, project_id: int) -> None:
@@ -113,3 +115,30 @@ def test_a_form_sent_after_the_session_ended_keeps_its_text_and_is_sent_after_si
     expect(mine.locator("#flash [role='status']")).to_contain_text("signed in again")
     form.get_by_role("button", name="Record decision").click()
     expect(form.get_by_role("status")).to_contain_text("Recorded revision 1")
+
+
+def test_live_updates_come_back_once_signed_in_again_in_another_tab(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    admin_email = create_user(live_server, Role.ADMIN, "Ann")
+    email = create_user(live_server, Role.MEMBER, "Mia")
+    project_id = create_project(live_server, admin_email)
+    item_id = _first_item_id(live_server, project_id)
+    context = new_context()
+    mine = context.new_page()
+    _open_review(mine, live_server, email, project_id)
+    row = mine.locator(f"#item-{item_id}-state")
+    _sign_out_elsewhere(new_context, live_server, email)
+    expect(mine.locator("#flash [role='alert']")).to_contain_text("You are signed out")
+    _record_as_admin(live_server, admin_email, item_id, "Decided while signed out")
+
+    tab = context.new_page()
+    _open_review(tab, live_server, email, project_id)
+    mine.bring_to_front()
+    mine.evaluate("window.dispatchEvent(new Event('focus'))")
+    expect(mine.locator("#flash [role='status']")).to_contain_text("live updates are back")
+    expect(row).to_contain_text("Decided while signed out")  # the parts missed meanwhile
+
+    later = _item_ids(live_server, project_id)[1]
+    _record_as_admin(live_server, admin_email, later, "Decided once signed in again")
+    expect(mine.locator(f"#item-{later}-state")).to_contain_text("Decided once signed in again")
