@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
@@ -116,6 +116,14 @@ class Generation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     prompt: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     based_on: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Every failed attempt (retries, fallbacks, breaker refusals) behind it, and the tokens
+    # and cost of all its attempts, as for a reply; they do not count against the budget.
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    tokens_in: Mapped[int | None]
+    tokens_out: Mapped[int | None]
+    cost: Mapped[float | None] = mapped_column(Float)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

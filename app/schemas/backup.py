@@ -169,6 +169,11 @@ class GenerationRecord(Record):
     error: StoredText | None
     prompt: list[JsonObject]
     based_on: list[BasisRecord]
+    # Optional: backups made before generations stored their usage have none.
+    attempts: list[JsonObject] = []
+    tokens_in: Count | None = None
+    tokens_out: Count | None = None
+    cost: Cost | None = None
     created_by: Email | None
     created_at: datetime
     completed_at: datetime | None
@@ -272,6 +277,10 @@ class DraftRecord(Record):
     note: StoredText
     prompt: list[JsonObject]
     attempts: list[JsonObject] = []
+    # Optional: backups made before drafts stored their usage have none.
+    tokens_in: Count | None = None
+    tokens_out: Count | None = None
+    cost: Cost | None = None
     project: int | None
     created_by: Email | None
     created_at: datetime

@@ -84,8 +84,17 @@ class ModelStats(BaseModel):
     cost: float | None = None
 
 
+class CallUsage(BaseModel):
+    """Tokens and cost of one kind of model call, every attempt's, failed ones included."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+
+
 class UsageTotals(BaseModel):
-    """Tokens and cost of a project's model calls, replies and judge calls together."""
+    """Tokens and cost of a project's model calls: replies and judge calls (which count
+    against the token budget), and code generations and drafts (which do not)."""
 
     tokens_in: int = 0
     tokens_out: int = 0
@@ -96,6 +105,14 @@ class UsageTotals(BaseModel):
     token_budget: int | None = None
     tokens_used: int = 0
     tokens_remaining: int | None = None
+    generations: CallUsage = Field(
+        default_factory=CallUsage,
+        description="The project's code generations; not counted against the token budget.",
+    )
+    drafts: CallUsage = Field(
+        default_factory=CallUsage,
+        description="The draft the project was made from; not counted against the budget.",
+    )
 
 
 class ProjectModels(BaseModel):

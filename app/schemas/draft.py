@@ -71,6 +71,11 @@ class DraftRead(Read):
     attempts: list[dict[str, Any]] = Field(
         description="Each failed model attempt (retry, fallback, circuit refusal) behind it."
     )
+    tokens_in: int | None = Field(
+        description="Tokens of every attempt's prompt, failed ones included; null when unknown."
+    )
+    tokens_out: int | None = Field(description="Tokens of every attempt's answer, likewise.")
+    cost: float | None = Field(description="Null for models litellm has no price for.")
     project_id: int | None
     proposals: list[ProposalRead]
     created_at: datetime

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,14 @@ class GenerationRead(Read):
     content: str
     error: str | None
     based_on: list[BasedOn]
+    attempts: list[dict[str, Any]] = Field(
+        description="Each failed model attempt (retry, fallback, circuit refusal) behind it."
+    )
+    tokens_in: int | None = Field(
+        description="Tokens of every attempt's prompt, failed ones included; null when unknown."
+    )
+    tokens_out: int | None = Field(description="Tokens of every attempt's answer, likewise.")
+    cost: float | None = Field(description="Null for models litellm has no price for.")
     created_at: datetime
     completed_at: datetime | None
     outdated: bool = Field(

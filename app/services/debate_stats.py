@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.errors import BudgetSpent
-from app.models import Message, Project, Thread
+from app.models import Draft, Generation, Message, Project, Thread
 from app.models.enums import MessageRole, MessageStatus
-from app.schemas.debate import ModelStats, ProjectModels, UsageTotals
+from app.schemas.debate import CallUsage, ModelStats, ProjectModels, UsageTotals
 from app.services.projects import get_project
 
 CHANGED = "position_changed"
@@ -251,17 +251,40 @@ def _number(value: object) -> float | None:
 
 
 def project_usage(session: Session, *, project_id: int) -> UsageTotals:
+    """The debates' usage, which the budget counts, and beside it the code generations' and
+    the drafts', which it does not."""
     project = get_project(session, project_id)
-    return usage(project, project_messages(session, project.id))
+    return _with_other_calls(
+        session, project, usage(project, project_messages(session, project.id))
+    )
+
+
+def _with_other_calls(session: Session, project: Project, totals: UsageTotals) -> UsageTotals:
+    totals.generations = _call_usage(session, Generation, Generation.project_id == project.id)
+    totals.drafts = _call_usage(session, Draft, Draft.project_id == project.id)
+    return totals
+
+
+def _call_usage(session: Session, model: type[Generation] | type[Draft], where: Any) -> CallUsage:
+    """SUM skips nulls as ``_add_cost`` does: an unknown cost is not counted as free."""
+    tokens_in, tokens_out, cost = session.execute(
+        select(func.sum(model.tokens_in), func.sum(model.tokens_out), func.sum(model.cost)).where(
+            where
+        )
+    ).one()
+    return CallUsage(
+        tokens_in=tokens_in or 0,
+        tokens_out=tokens_out or 0,
+        cost=None if cost is None else float(cost),
+    )
 
 
 def project_models(session: Session, *, project_id: int) -> ProjectModels:
     """Per-model counts across every thread of the project, and the project's usage."""
     project = get_project(session, project_id)
     messages = project_messages(session, project.id)
-    return ProjectModels(
-        project_id=project.id, models=model_stats(messages), usage=usage(project, messages)
-    )
+    totals = _with_other_calls(session, project, usage(project, messages))
+    return ProjectModels(project_id=project.id, models=model_stats(messages), usage=totals)
 
 
 def enforce_budget(session: Session, project: Project) -> None:

@@ -4,7 +4,7 @@ closest template and focus items; the team accepts, edits or drops each proposal
 the accepted ones become checklist items of the project made from the draft."""
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -172,7 +172,7 @@ async def run_draft(
         keep_template,
         reason,
         answered_by,
-        trace.attempts,
+        trace,
     )
 
 
@@ -189,8 +189,9 @@ def _fill(
     keep_template: bool,
     failure: str | None,
     answered_by: str | None = None,
-    attempts: Sequence[dict[str, Any]] = (),
+    trace: CallTrace | None = None,
 ) -> None:
+    trace = trace or CallTrace()
     with db.transaction() as session:
         draft = get_draft(session, draft_id, for_update=True)
         if draft.status != DraftStatus.PENDING:
@@ -198,6 +199,7 @@ def _fill(
                 # This process's own fill, made again by ``when_available`` because its
                 # commit's answer was lost to an outage: already stored.
                 return
+            _bill(draft, trace)  # the tokens were spent all the same
             # Another server process gave the draft up, taking this one for gone, and its
             # people may have edited it since: the model's proposals come too late to apply.
             log.warning(
@@ -217,9 +219,17 @@ def _fill(
             _apply_reply(session, draft, parsed, catalog, keep_template)
             # A fallback model may have answered for the one the draft was made for.
             draft.model = answered_by or draft.model
-        draft.attempts = list(attempts)
+        _bill(draft, trace)
         draft.status = DraftStatus.READY
         draft.updated_at = utcnow()
+
+
+def _bill(draft: Draft, trace: CallTrace) -> None:
+    """Every attempt behind the answer and their billed tokens, the failed ones' too."""
+    draft.attempts = list(trace.attempts)
+    draft.tokens_in = trace.usage.tokens_in
+    draft.tokens_out = trace.usage.tokens_out
+    draft.cost = trace.usage.cost
 
 
 def _apply_reply(

@@ -131,7 +131,7 @@ async def _run_generation(db: Database, calls: ModelCalls, generation_id: int) -
     progress = _Progress()
 
     def outcome(status: GenerationStatus, error: str | None) -> Outcome:
-        return Outcome(progress.text, status, error, trace.model, progress.saved)
+        return Outcome(progress.text, status, error, trace.model, progress.saved, trace)
 
     try:
         await _stream_into(db, generation_id, calls.stream(model, prompt, trace), progress)
@@ -192,6 +192,17 @@ class Outcome:
     error: str | None
     model: str | None
     saved: int = 0  # how much of the text earlier events already carried
+    # Every attempt behind it and their billed tokens, the failed ones' too.
+    trace: CallTrace = field(default_factory=CallTrace)
+
+    def usage_values(self) -> dict[str, Any]:
+        usage = self.trace.usage
+        return {
+            "attempts": list(self.trace.attempts),
+            "tokens_in": usage.tokens_in,
+            "tokens_out": usage.tokens_out,
+            "cost": usage.cost,
+        }
 
 
 def _mark_streaming(db: Database, generation_id: int) -> tuple[str, list[dict[str, Any]]]:
@@ -216,6 +227,7 @@ def _finish(db: Database, generation_id: int, outcome: Outcome) -> None:
         "status": outcome.status,
         "error": outcome.error,
         "completed_at": utcnow(),
+        **outcome.usage_values(),
     }
     if outcome.model:
         values["model"] = outcome.model  # a fallback model may have written it
@@ -237,6 +249,9 @@ def _keep_given_up(session: Session, generation_id: int, outcome: Outcome) -> No
     generation = session.get(Generation, generation_id)
     if generation is None or _saved_already(generation, outcome):
         return
+    # The tokens were spent all the same.
+    for name, value in outcome.usage_values().items():
+        setattr(generation, name, value)
     content = outcome.content
     log.warning(
         "generation %d was marked %s by another server process while this one streamed it;"

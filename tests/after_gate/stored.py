@@ -140,6 +140,10 @@ def add_debate_meeting_and_generation(db: Database, project_id: int, *people: Ac
                 instructions="Use Node.js",
                 content="console.log('orders')\n",
                 prompt=[{"role": "user", "content": "Write it."}],
+                attempts=[{"model": "openai/b", "kind": "empty", "reason": "no text"}],
+                tokens_in=900,
+                tokens_out=310,
+                cost=0.0123,
                 based_on=[
                     {"decision_id": d.id, "item_id": d.item_id, "revision": d.revision}
                     for d in decisions

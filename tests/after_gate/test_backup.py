@@ -144,6 +144,9 @@ def test_round_trip_between_sqlite_and_postgresql_compares_equal(
     project = first.projects[0]
     assert first.drafts[0].project == first.projects[1].ref
     assert len(project.threads[0].messages) == 2
+    generation = project.generations[0]
+    assert (generation.tokens_in, generation.tokens_out, generation.cost) == (900, 310, 0.0123)
+    assert generation.attempts[0]["kind"] == "empty"
     assert project.meetings[0].votes
     assert project.items[1].decisions[-1].attendees[0]["user_email"] == member.email
 
