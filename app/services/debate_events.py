@@ -53,6 +53,7 @@ async def thread_events(
     mark_synced: bool = False,
     idle_after_s: float | None = None,
     watch: AccessWatch | None = None,
+    account_events: bool = False,
 ) -> AsyncGenerator[ThreadEvent]:
     """Yield until the client disconnects.
 
@@ -60,7 +61,9 @@ async def thread_events(
     replace what it shows with the snapshot as a whole; with ``idle_after_s``, an ``idle``
     event follows each quiet stretch that long, so a page can keep its connection alive.
     With a ``watch``, an ``ended`` event ends the stream once the sign-in that opened it
-    no longer holds (signed out, token revoked, account deactivated).
+    no longer holds (signed out, token revoked, account deactivated); with
+    ``account_events`` too, an ``account`` event follows each change of the account that
+    leaves it holding (a page then checks whether its user's role changed).
     """
     channels = [f"thread:{thread_id}", *([watch.channel] if watch else [])]
     async with hub.subscribe(*channels) as subscription:
@@ -83,6 +86,8 @@ async def thread_events(
                 yield ThreadEvent(ENDED)
                 return
             if item is not None and item.get("type") == ACCOUNT:
+                if account_events:
+                    yield ThreadEvent(ACCOUNT)
                 continue
             # Asking the server whether the client left costs a cancel scope and a receive:
             # once per IDLE_CHECK_S, not once per relayed event.

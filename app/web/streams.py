@@ -47,6 +47,12 @@ def event_bytes(name: str, data: str) -> bytes:
     return format_sse_event(event=name, data_str=data)
 
 
+def role_notice(context: dict[str, Any]) -> bytes:
+    """The page's notice that its user's role changed: its live regions follow the new role,
+    but the forms already on it do not (they may hold typed text)."""
+    return event_bytes("role-notice", render_text("_role_notice.html", context))
+
+
 def event_stream(body: AsyncIterator[bytes]) -> Response:
     """A text/event-stream response that proxies do not buffer."""
     return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
@@ -124,9 +130,7 @@ def project_events(
                         yield b": keep-alive\n\n"
                         items = await _relevant_events(subscription, watch)
                     if VIEWER_CHANGED in items:
-                        # The live regions follow the new role; the forms already on the
-                        # page do not (they may hold typed text): the page says so.
-                        yield event_bytes("role-notice", render_text("_role_notice.html", context))
+                        yield role_notice(context)
                     # Everything queued so far is answered by one read that starts after it.
                     fresh_after = subscription.delivered_at
                     design = any(item.get("type") in EVERYTHING for item in items)

@@ -23,9 +23,10 @@ from app.models.enums import MessageRole
 from app.services import debate_events, debate_overview, debates
 from app.services.debate_events import ENDED, IDLE, SYNCED, ThreadEvent
 from app.services.debate_overview import ThreadPage, Turn
+from app.stream_access import ACCOUNT
 from app.web.debates import digest
 from app.web.deps import WebUser, require_setup_done
-from app.web.streams import KEEPALIVE_S, SessionWatch, event_bytes, event_stream
+from app.web.streams import KEEPALIVE_S, SessionWatch, event_bytes, event_stream, role_notice
 from app.web.templating import base_context, render_text
 
 router = APIRouter(dependencies=[Depends(require_setup_done)])
@@ -61,6 +62,7 @@ def thread_events(
         mark_synced=True,
         idle_after_s=KEEPALIVE_S,
         watch=watch.access,
+        account_events=True,
     )
     return event_stream(ThreadPageUpdates(db, thread_id, shown, watch).run(events))
 
@@ -86,6 +88,10 @@ class ThreadPageUpdates:
                 if event.kind == ENDED:
                     yield self.watch.ended()
                     return
+                if event.kind == ACCOUNT:
+                    if self.watch.viewer_changed():
+                        yield role_notice(self.watch.context)
+                    continue
                 if snapshot is not None and event.kind != SYNCED:
                     if event.message is not None:
                         snapshot.append(event.message)

@@ -15,7 +15,7 @@ from app.main import create_app
 from app.models import Message, User
 from app.models.enums import Role
 from app.schemas.project import ProjectCreate
-from app.services import projects
+from app.services import projects, users
 from tests.conftest import make_settings
 from tests.llm_server import Reply, ScriptedLLM
 from tests.web.conftest import (
@@ -308,3 +308,27 @@ def test_meeting_attendees_see_model_replies_arrive_live(
     expect(attendee.get_by_role("heading", level=1)).to_have_text(
         "Failure walk: Who owns each piece of data"
     )
+
+
+def test_a_thread_page_open_when_its_user_is_made_a_viewer_says_so(
+    debate_server: LiveServer, new_context: NewContext, llm: ScriptedLLM
+) -> None:
+    writer = new_context().new_page()
+    _member_on_review_page(debate_server, writer)
+    llm.script_for(MODEL, "A reply before the role changed.")
+    _start_from_review_page(writer, MODEL)
+    expect(writer.locator("article.reply")).to_contain_text("before the role", timeout=30_000)
+    notice = writer.locator("#role-notice")
+    expect(notice).to_be_empty()
+
+    with debate_server.db.transaction() as session:
+        member = session.scalar(select(User).where(User.role == Role.MEMBER))
+        assert member is not None
+        admin = users.create_user(
+            session, email="ada@example.com", name="Ada", role=Role.ADMIN, password="a long one"
+        )
+        users.change_role(session, user_id=member.id, role=Role.VIEWER, actor=admin)
+
+    expect(notice).to_contain_text("Your role is now viewer")  # over the live stream
+    notice.get_by_role("link", name="Reload the page").click()
+    expect(writer.locator("#message-form")).to_have_count(0)
