@@ -2,7 +2,7 @@
 
 Revision ID: 9a3f6c1e2b47
 Revises: 7c41d2e8a9f3
-Create Date: 2026-12-08 12:00:00+00:00
+Create Date: 2026-12-06 21:10:00+00:00
 
 The tokens and cost of a generation's and a draft's model calls, and a generation's failed
 attempts, as replies store theirs. Rows made before are left null (unknown), not zero.
