@@ -87,16 +87,7 @@ def test_a_form_being_sent_has_its_button_disabled_until_the_answer(
     answered: str,
 ) -> None:
     page, _ = _review_page(live_server, new_context)
-    button = fill(page)
-    held: list[Route] = []
-    page.route(re.compile(path), lambda route: held.append(route))
-
-    button.click()
-    expect(button).to_be_disabled()
-    assert len(held) == 1
-    held[0].continue_()
-    expect(page.get_by_role("status").filter(has_text=answered)).to_be_visible()
-    expect(button).to_be_enabled()
+    _disabled_until_answered(page, fill(page), path, answered)
 
 
 def _fill_token(page: Page, url: str) -> Locator:
@@ -131,7 +122,12 @@ def test_an_admin_form_being_sent_has_its_button_disabled_until_the_answer(
     email = create_user(live_server, Role.ADMIN, "Ada")
     page = new_context().new_page()
     sign_in(page, live_server, email)
-    button = fill(page, live_server.url)
+    _disabled_until_answered(page, fill(page, live_server.url), path, answered)
+
+
+def _disabled_until_answered(page: Page, button: Locator, path: str, answered: str) -> None:
+    """Click ``button`` while its request (to ``path``) is held: it is disabled and one
+    request went out; once the answer (saying ``answered``) is in, it is enabled again."""
     held: list[Route] = []
     page.route(re.compile(path), lambda route: held.append(route))
 
