@@ -29,7 +29,7 @@ from app.services.model_calls import CallTrace
 from app.services.recovery import Marked
 from app.services.replies import ReplyJob, ReplyWriter
 from tests import factories
-from tests.conftest import Actor
+from tests.conftest import Actor, run_coroutine
 from tests.debates.conftest import MODEL
 from tests.debates.helpers import (
     add_streaming_generation,
@@ -73,7 +73,7 @@ def test_a_reply_given_up_keeps_its_status_and_gets_the_text_its_process_still_h
             return await _events_until_stored(subscription)
 
     with caplog.at_level("WARNING"):
-        events = asyncio.run(come_back_after_being_given_up())
+        events = run_coroutine(come_back_after_being_given_up())
 
     stored = next(r for r in replies(thread(client, member, blind)) if r["id"] == reply_id)
     assert (stored["status"], stored["error_kind"], stored["content"]) == (
@@ -195,7 +195,7 @@ def test_a_reply_saved_again_after_its_commits_answer_was_lost_is_stored_once_qu
         await writer.finish(MessageStatus.COMPLETE, CallTrace(), None)
 
     with caplog.at_level("WARNING"):
-        asyncio.run(finish())
+        run_coroutine(finish())
 
     stored = next(r for r in replies(thread(client, member, blind)) if r["id"] == reply_id)
     assert (len(saves), stored["status"], stored["content"]) == (2, "complete", STORED + LATE)

@@ -25,7 +25,7 @@ from app.main import create_app
 from app.services import recovery
 from app.services.recovery import GONE_FOR_S, Marked, Sweeper
 from tests import factories
-from tests.conftest import Actor, is_postgres
+from tests.conftest import Actor, is_postgres, run_coroutine
 from tests.debates.conftest import MODEL
 from tests.debates.helpers import (
     add_streaming_generation,
@@ -165,7 +165,7 @@ def test_a_marked_reply_is_announced_to_its_thread(
             await asyncio.to_thread(sweeper.sweep)
             return await subscription.get(timeout=5)
 
-    event = asyncio.run(sweep_while_subscribed())
+    event = run_coroutine(sweep_while_subscribed())
     assert event == {"type": "message", "id": reply_id, "status": "interrupted"}
 
 
@@ -201,7 +201,7 @@ def test_the_sweeps_go_on_while_the_database_is_unreachable(
         return still_sweeping
 
     with caplog.at_level("WARNING", logger=recovery.log.name):
-        assert asyncio.run(sweep_for_a_while())
+        assert run_coroutine(sweep_for_a_while())
     failures = [r for r in caplog.records if "sweeping for work left behind failed" in r.message]
     assert len(failures) >= 2
     assert all(r.levelname == "WARNING" and r.exc_info is None for r in failures)
