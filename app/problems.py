@@ -13,8 +13,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import DesignGateError, field_error
-from app.errors import error_message as error_message  # the web forms read it from here
+from app.errors import DesignGateError, error_message, field_error
 from app.http_methods import method_not_allowed
 
 PROBLEM_JSON = "application/problem+json"

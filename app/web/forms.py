@@ -6,9 +6,8 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, error_message
 from app.models.enums import DecisionStatus
-from app.problems import error_message
 from app.schemas.project import ProjectCreate
 from app.services.decisions import ItemWithDecision
 
