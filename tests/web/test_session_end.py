@@ -49,6 +49,14 @@ def _first_item_id(server: LiveServer, project_id: int) -> int:
     return _item_ids(server, project_id)[0]
 
 
+def _admin_member_and_project(server: LiveServer) -> tuple[str, str, int, int]:
+    """An admin's project, a member, and the project's first item."""
+    admin_email = create_user(server, Role.ADMIN, "Ann")
+    email = create_user(server, Role.MEMBER, "Mia")
+    project_id = create_project(server, admin_email)
+    return admin_email, email, project_id, _first_item_id(server, project_id)
+
+
 def _open_review(page: Page, server: LiveServer, email: str, project_id: int) -> None:
     sign_in(page, server, email)
     page.goto(f"{server.url}/projects/{project_id}")
@@ -57,10 +65,7 @@ def _open_review(page: Page, server: LiveServer, email: str, project_id: int) ->
 def test_a_page_open_across_a_sign_out_elsewhere_stops_getting_project_data(
     live_server: LiveServer, new_context: NewContext
 ) -> None:
-    admin_email = create_user(live_server, Role.ADMIN, "Ann")
-    email = create_user(live_server, Role.MEMBER, "Mia")
-    project_id = create_project(live_server, admin_email)
-    item_id = _first_item_id(live_server, project_id)
+    admin_email, email, project_id, item_id = _admin_member_and_project(live_server)
     mine, admins = new_context().new_page(), new_context().new_page()
     _open_review(mine, live_server, email, project_id)
     _open_review(admins, live_server, admin_email, project_id)
@@ -120,10 +125,7 @@ def test_a_form_sent_after_the_session_ended_keeps_its_text_and_is_sent_after_si
 def test_live_updates_come_back_once_signed_in_again_in_another_tab(
     live_server: LiveServer, new_context: NewContext
 ) -> None:
-    admin_email = create_user(live_server, Role.ADMIN, "Ann")
-    email = create_user(live_server, Role.MEMBER, "Mia")
-    project_id = create_project(live_server, admin_email)
-    item_id = _first_item_id(live_server, project_id)
+    admin_email, email, project_id, item_id = _admin_member_and_project(live_server)
     context = new_context()
     mine = context.new_page()
     _open_review(mine, live_server, email, project_id)
