@@ -162,6 +162,12 @@ def sign_in(page: Page, server: LiveServer, email: str, password: str = PASSWORD
     page.wait_for_url(re.compile(r"/$"))
 
 
+def open_review(page: Page, server: LiveServer, email: str, project_id: int) -> None:
+    """Sign in as ``email`` and open the project's review page."""
+    sign_in(page, server, email)
+    page.goto(f"{server.url}/projects/{project_id}")
+
+
 def csrf_token(page: Page) -> str:
     """The token htmx sends, as a script on the page could read it."""
     token: str = page.evaluate(

@@ -16,6 +16,7 @@ from tests.web.conftest import (
     create_project,
     create_user,
     open_item,
+    open_review,
     sign_in,
 )
 
@@ -26,8 +27,7 @@ def _review_page(server: LiveServer, new_context: NewContext) -> tuple[Page, int
     email = create_user(server, Role.MEMBER, "Mia")
     project_id = create_project(server, email)
     page = new_context().new_page()
-    sign_in(page, server, email)
-    page.goto(f"{server.url}/projects/{project_id}")
+    open_review(page, server, email, project_id)
     return page, project_id
 
 

@@ -15,6 +15,7 @@ from tests.web.conftest import (
     create_project,
     create_user,
     open_item,
+    open_review,
     sign_in,
 )
 
@@ -190,10 +191,8 @@ def test_a_role_changed_meanwhile_is_told_on_the_open_page_and_its_saves_are_ref
 ) -> None:
     admin_email = create_user(live_server, Role.ADMIN, "Ada")
     email = create_user(live_server, Role.MEMBER, "Mia")
-    project_id = create_project(live_server, email)
     page = new_context().new_page()
-    sign_in(page, live_server, email)
-    page.goto(f"{live_server.url}/projects/{project_id}")
+    open_review(page, live_server, email, create_project(live_server, email))
     page.get_by_label("Proposed architecture").fill("One writer per account.")
     notice = page.locator("#role-notice")
     expect(notice).to_be_empty()

@@ -4,7 +4,7 @@ and what was typed there stays, ready to send once signed in again."""
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.models import ChecklistItem, User
@@ -17,6 +17,7 @@ from tests.web.conftest import (
     create_project,
     create_user,
     open_item,
+    open_review,
     sign_in,
 )
 
@@ -57,18 +58,13 @@ def _admin_member_and_project(server: LiveServer) -> tuple[str, str, int, int]:
     return admin_email, email, project_id, _first_item_id(server, project_id)
 
 
-def _open_review(page: Page, server: LiveServer, email: str, project_id: int) -> None:
-    sign_in(page, server, email)
-    page.goto(f"{server.url}/projects/{project_id}")
-
-
 def test_a_page_open_across_a_sign_out_elsewhere_stops_getting_project_data(
     live_server: LiveServer, new_context: NewContext
 ) -> None:
     admin_email, email, project_id, item_id = _admin_member_and_project(live_server)
     mine, admins = new_context().new_page(), new_context().new_page()
-    _open_review(mine, live_server, email, project_id)
-    _open_review(admins, live_server, admin_email, project_id)
+    open_review(mine, live_server, email, project_id)
+    open_review(admins, live_server, admin_email, project_id)
     form = open_item(mine.locator(f"#item-{item_id}")).locator("form.decision-form")
     form.get_by_label("Summary").fill("Typed before the sign-out")
 
@@ -94,7 +90,7 @@ def test_a_form_sent_after_the_session_ended_keeps_its_text_and_is_sent_after_si
     item_id = _first_item_id(live_server, project_id)
     context = new_context()
     mine = context.new_page()
-    _open_review(mine, live_server, email, project_id)
+    open_review(mine, live_server, email, project_id)
     form = open_item(mine.locator(f"#item-{item_id}")).locator("form.decision-form")
     form.get_by_label("Summary").fill("Typed before the sign-out")
     form.get_by_label("Rationale").fill("Kept across it")
@@ -128,14 +124,14 @@ def test_live_updates_come_back_once_signed_in_again_in_another_tab(
     admin_email, email, project_id, item_id = _admin_member_and_project(live_server)
     context = new_context()
     mine = context.new_page()
-    _open_review(mine, live_server, email, project_id)
+    open_review(mine, live_server, email, project_id)
     row = mine.locator(f"#item-{item_id}-state")
     _sign_out_elsewhere(new_context, live_server, email)
     expect(mine.locator("#flash [role='alert']")).to_contain_text("You are signed out")
     _record_as_admin(live_server, admin_email, item_id, "Decided while signed out")
 
     tab = context.new_page()
-    _open_review(tab, live_server, email, project_id)
+    open_review(tab, live_server, email, project_id)
     mine.bring_to_front()
     mine.evaluate("window.dispatchEvent(new Event('focus'))")
     expect(mine.locator("#flash [role='status']")).to_contain_text("live updates are back")
