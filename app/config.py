@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # request's body (app/http_protocol.py).
     request_header_timeout_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     request_body_idle_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # How long a request's whole body may take to arrive once the app asks for it, in any
+    # server (app/problems.py); a route that takes more than max_body_bytes gets longer.
+    request_body_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within
     # a sliding window; past either, sign-in is refused (429) until old failures age out.
     login_max_failures: int = Field(default=5, ge=1)

@@ -12,8 +12,8 @@ too: up to DESIGNGATE_MAX_BODY_BYTES (64 MiB for an import) in the server's memo
 from a client that went away without closing (a laptop shut mid-upload) or meant to. A body
 may now pause no longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S between two pieces; past
 that the request is answered 408 (if nothing was sent yet) and the connection closed. A body
-that keeps coming, however slowly, is not cut (a large backup may take a while to upload),
-nor is the response (live pages hold theirs open).
+that keeps coming, however slowly, is not cut here, nor is the response (live pages hold theirs
+open): the whole body's deadline is the app's (app/problems.py).
 """
 
 import asyncio
@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.problems import PROBLEM_JSON, problem_body
+from app.problems import HTTP_TITLES, PROBLEM_JSON, problem_body
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         body = json.dumps(
             problem_body(
                 status=408,
-                title="Request Timeout",
+                title=HTTP_TITLES[408],
                 detail=(
                     f"The request body stopped arriving for more than {self.body_idle_timeout_s:g}"
                     " s; send it again"

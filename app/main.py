@@ -91,7 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)
     web.install_form_limit(app, max_body_bytes=settings.max_body_bytes)
-    problems.install(app, max_body_bytes=settings.max_body_bytes)
+    problems.install(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.request_body_timeout_s,
+    )
     app.include_router(health_router)
     api.install(app)
     web.install(app)

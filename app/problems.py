@@ -1,7 +1,9 @@
 """RFC 9457 problem+json for every error the API returns."""
 
+import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +27,7 @@ HTTP_TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     422: "Invalid input",
@@ -77,6 +80,7 @@ PROBLEM_DESCRIPTIONS = {
     401: "No API token, or an unknown or revoked one",
     403: "The caller's role may not do this",
     404: "The resource does not exist",
+    408: "The request body did not arrive in full in time (DESIGNGATE_REQUEST_BODY_TIMEOUT_S)",
     409: "A conflict: a stale version, a closed gate, a spent budget",
     413: "The request body is larger than DESIGNGATE_MAX_BODY_BYTES",
     422: "The request is not valid; `errors` names the fields",
@@ -96,7 +100,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Every JSON API route may answer with these.
-API_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+API_PROBLEMS = problem_responses(400, 401, 403, 404, 408, 409, 413, 422, 503)
 
 
 def problem_body(
@@ -259,7 +263,84 @@ async def _send_oversized_problem(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
+class BodyTimedOut(StarletteHTTPException):
+    """The request body did not arrive in full within ``allowed_s`` of the app asking for it.
+    An HTTPException, so FastAPI passes it on from its body reading to the error handlers
+    (problem+json here, a page in app/web/errors.py) and the route never runs."""
+
+    def __init__(self, allowed_s: float) -> None:
+        detail = f"The request body did not arrive in full within {allowed_s:g} s; send it again"
+        super().__init__(status_code=408, detail=detail)
+        self.allowed_s = allowed_s
+
+
+class RequestBodyDeadline:
+    """A request's whole body must arrive within ``timeout_s`` of the app first asking for it.
+
+    The protocol's idle deadline (app/http_protocol.py) cuts a body that pauses; a client that
+    sends a byte every few seconds never pauses that long and held its connection, its task
+    and the part received for as long as it liked. A route that takes more than
+    ``max_body_bytes`` (a signed-in page's form, an admin's import) gets ``timeout_s`` for each
+    ``max_body_bytes`` it takes, so a large upload at a modest rate is not cut. Past the
+    deadline the app's read fails with BodyTimedOut, the request is answered 408 and the
+    connection closed: the rest of the body is never read."""
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float, max_body_bytes: int) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = _BodyWithDeadline(receive, allowed_s=lambda: self._allowed_s(scope))
+
+        async def send_closing_after_timeout(message: Message) -> None:
+            if message["type"] == "http.response.start" and body.timed_out:
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, body.receive, send_closing_after_timeout)
+
+    def _allowed_s(self, scope: Scope) -> float:
+        # The limit in force once the route is known: the body limiters set it in the scope.
+        limit: int = scope.get(MAX_BODY_SIZE_SCOPE_KEY, self.max_body_bytes)
+        return self.timeout_s * max(1.0, limit / self.max_body_bytes)
+
+
+class _BodyWithDeadline:
+    """One request's ``receive``, with a deadline from its first call until the body is in."""
+
+    def __init__(self, receive: Receive, *, allowed_s: Callable[[], float]) -> None:
+        self._receive = receive
+        self._allowed_s = allowed_s
+        self._deadline: float | None = None
+        self.allowed_s = 0.0
+        self._complete = False
+        self.timed_out = False
+
+    async def receive(self) -> Message:
+        if self.timed_out:
+            return {"type": "http.disconnect"}  # the rest of the body is not coming
+        if self._complete:
+            # Waiting for the client to leave (live streams do, for hours) has no deadline.
+            return await self._receive()
+        if self._deadline is None:
+            self.allowed_s = self._allowed_s()
+            self._deadline = asyncio.get_running_loop().time() + self.allowed_s
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
+        except TimeoutError:
+            self.timed_out = True
+            raise BodyTimedOut(self.allowed_s) from None
+        self._complete = message["type"] != "http.request" or not message.get("more_body")
+        return message
+
+
+def install(app: FastAPI, *, max_body_bytes: int, body_timeout_s: float) -> None:
     app.add_exception_handler(DesignGateError, _designgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -267,4 +348,6 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
     # Added last so it wraps the limiter and can rewrite the limiter's own reply.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
+    # Outside the limiters, so that it reads the limit they set for the route.
+    app.add_middleware(RequestBodyDeadline, timeout_s=body_timeout_s, max_body_bytes=max_body_bytes)
     app.add_middleware(ProblemForOversizedBody)

@@ -16,7 +16,7 @@ from app.db import Database
 from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError
 from app.http_methods import method_not_allowed
-from app.problems import HTTP_TITLES
+from app.problems import HTTP_TITLES, BodyTimedOut
 from app.web.deps import LoginRequired, SetupRequired, is_event_stream, readmit
 from app.web.templating import fragment, is_htmx, render_text
 
@@ -140,6 +140,11 @@ def _http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404:
         detail = "There is no page at this address."
+    if isinstance(exc, BodyTimedOut):
+        detail = (
+            f"What you sent did not arrive in full within {exc.allowed_s:g} seconds, so nothing "
+            "was saved; check your connection and send it again."
+        )
     if exc.status_code == 405:
         detail, allow = method_not_allowed(request.scope)
         response = error_response(request, status=405, title=title, detail=detail)

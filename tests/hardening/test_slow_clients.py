@@ -2,7 +2,8 @@
 them: `designgate serve` closes a connection whose request headers are not complete within
 DESIGNGATE_REQUEST_HEADER_TIMEOUT_S, and answers 408 and closes one whose request body pauses
 for longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S (app/http_protocol.py); a body that
-keeps coming slowly, a response held open and an idle keep-alive connection are not cut. An
+keeps coming slowly (within the whole body's deadline, test_body_deadline.py), a response held
+open and an idle keep-alive connection are not cut. An
 import, whose body may be 64 MiB, is refused to anyone but an admin before its body is read."""
 
 from __future__ import annotations
