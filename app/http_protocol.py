@@ -14,6 +14,11 @@ may now pause no longer than DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S between two 
 that the request is answered 408 (if nothing was sent yet) and the connection closed. A body
 that keeps coming, however slowly, is not cut here, nor is the response (live pages hold theirs
 open): the whole body's deadline is the app's (app/problems.py).
+
+Nor did anything bound a request's headers in size: httptools hands each header over whole,
+so one header of many megabytes, or thousands of lines, sat in the server's memory until the
+header deadline. A request line and headers over MAX_HEADER_BYTES are answered 431 and the
+connection closed before the app sees the request (most servers and proxies allow 8 to 64 KiB).
 """
 
 import asyncio
@@ -34,6 +39,8 @@ log = logging.getLogger(__name__)
 # show; a warning for each would flood the log under the very attack the deadlines are for.
 # So one warning at the first, then at most one this often, counting those since.
 WARN_EVERY_S = 60.0
+# The request line and headers of one request, together: a signed-in browser sends about 1 KiB.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class StalledConnections:
@@ -71,30 +78,91 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     _body_deadline: asyncio.TimerHandle | None = None
     # Whether the body deadline last passed while the server was the one waiting.
     _server_waited: bool = False
+    # Bytes received while a request's headers were incomplete, and whether they were too many
+    # (the rest of what arrives on the connection is then ignored: it is being closed).
+    _header_bytes: int = 0
+    _parsed_header_bytes: int = 0
+    _in_headers: bool = True
+    _headers_too_large: bool = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_header_deadline()
 
+    def data_received(self, data: bytes) -> None:
+        if self._headers_too_large:
+            return
+        if self._in_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        # Headers still incomplete after this many bytes: one header too large to end soon.
+        if self._in_headers and self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_header_bytes = 0
         self._arm_header_deadline()  # the next request on a connection kept alive
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._count_header_bytes(len(name) + len(value) + 4)  # ": " and CRLF
 
     def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
+        self._in_headers = False
+        if self._headers_too_large:
+            return  # no request for the app: the 431 is sent and the connection closing
         super().on_headers_complete()
         # Disarmed by on_message_complete, at once for a request without a body.
         self._server_waited = False
         self._arm_body_deadline()
 
     def on_body(self, body: bytes) -> None:
+        if self._headers_too_large:
+            return
         super().on_body(body)
         self._server_waited = False
         self._arm_body_deadline()
 
     def on_message_complete(self) -> None:
         self._disarm_body_deadline()
+        if self._headers_too_large:
+            return
+        # What arrives next on the connection kept alive is the next request's headers.
+        self._in_headers, self._header_bytes = True, 0
         super().on_message_complete()
+
+    def _count_header_bytes(self, count: int) -> None:
+        """Parsed headers add up: many of them, or one long one, each complete in a piece of
+        data that also ends the headers, so never seen incomplete by ``data_received``."""
+        self._parsed_header_bytes += count
+        if self._parsed_header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
+
+    def _refuse_headers(self) -> None:
+        if self._headers_too_large:
+            return
+        self._headers_too_large = True
+        self._disarm_header_deadline()
+        log.info(
+            "closed a connection from %s: request line and headers over %d bytes",
+            self._client_address(),
+            MAX_HEADER_BYTES,
+        )
+        if not self.transport.is_closing():
+            self.transport.write(
+                _problem_response(
+                    431,
+                    "Request Header Fields Too Large",
+                    f"The request line and headers exceed {MAX_HEADER_BYTES} bytes",
+                )
+            )
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
@@ -175,26 +243,27 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         return self.flow.read_paused or waiting_for_continue
 
     def _request_timeout_response(self) -> bytes:
-        body = json.dumps(
-            problem_body(
-                status=408,
-                title=HTTP_TITLES[408],
-                detail=(
-                    f"The request body stopped arriving for more than {self.body_idle_timeout_s:g}"
-                    " s; send it again"
-                ),
-            )
-        ).encode()
-        head = (
-            "HTTP/1.1 408 Request Timeout\r\n"
-            f"content-type: {PROBLEM_JSON}\r\n"
-            f"content-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n"
+        detail = (
+            f"The request body stopped arriving for more than {self.body_idle_timeout_s:g} s;"
+            " send it again"
         )
-        return head.encode() + body
+        return _problem_response(408, "Request Timeout", detail)
 
     def _client_address(self) -> str:
         return self.client[0] if self.client else "an unknown address"
+
+
+def _problem_response(status: int, reason: str, detail: str) -> bytes:
+    """A whole problem+json response that closes the connection, for the protocol's own
+    refusals (the app never saw the request)."""
+    body = json.dumps(problem_body(status=status, title=HTTP_TITLES[status], detail=detail))
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        f"content-type: {PROBLEM_JSON}\r\n"
+        f"content-length: {len(body.encode())}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body.encode()
 
 
 def _cancel(deadline: asyncio.TimerHandle | None) -> None:

@@ -31,6 +31,7 @@ HTTP_TITLES = {
     409: "Conflict",
     413: "Request body too large",
     422: "Invalid input",
+    431: "Request headers too large",
     500: "Internal server error",
     503: "Service unavailable",
 }
