@@ -15,9 +15,12 @@ with a stored reason), and it exits when its stdin closes, so a server killed wi
 leaves no child behind. A thread of the server's checks every second or so that the child
 answers over its pipe; one that answers no check within ``ANSWER_WITHIN_S`` (stopped, or
 wedged so it reads and sends nothing) is killed and its calls fail, as if it had died.
+Requests reach the child through a thread of the server's per child (``_Writer``), so a
+child that reads nothing holds that thread on its full pipe, never the event loop.
 """
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -57,6 +60,7 @@ class _Call:
 
     loop: asyncio.AbstractEventLoop
     child: "subprocess.Popen[bytes]"
+    writer: "_Writer"  # its child's stdin
     inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     finished: bool = False
 
@@ -79,16 +83,95 @@ class _Watch:
                 self.asked_at, self.answered_at, self.started = None, time.monotonic(), True
 
 
+class _Writer:
+    """One child's stdin, written by a thread of its own in the order messages were put.
+
+    The event loop wrote each request itself: a child that reads nothing (stopped, wedged)
+    fills its pipe, and a request larger than the room left held the loop, so every page and
+    API request of the server, until the watch killed the child. A cancel is put after its
+    call's request, so it follows it here too.
+    """
+
+    def __init__(self, stdin: IO[bytes]) -> None:
+        self._stdin = stdin
+        # Held for each whole write, apart from the ModelProcess's lock: a write blocked on a
+        # full pipe must not stop the reader (which needs the calls) from draining the child,
+        # and the watch's checks go out between two writes, never inside one.
+        self._write_lock = threading.Lock()
+        self._ready = threading.Condition()
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._closing = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="model-process-writer", daemon=True).start()
+
+    def put(self, message: Message) -> None:
+        """Queue a message; OSError once the child's stdin is closed or the child is gone.
+
+        Encoded here, on the caller's side: the request is the messages as they were at the
+        call (the caller may change its list afterwards), and a value JSON cannot hold fails
+        that call rather than the writer.
+        """
+        line = json.dumps(message).encode() + b"\n"
+        with self._ready:
+            if self._closing:
+                raise BrokenPipeError("its stdin is closed")
+            self._queue.append(line)
+            self._ready.notify()
+
+    def close(self) -> None:
+        """Drop what is queued and close stdin once a write under way ends (the child exits
+        when it reads the end; one that reads nothing is killed, which ends that write)."""
+        with self._ready:
+            self._closing = True
+            self._queue.clear()
+            self._ready.notify()
+
+    def write_now(self, message: Message) -> bool:
+        """Write a short message if that can be done without waiting: not behind a write
+        blocked on the pipe of a child that reads nothing, nor on that full pipe itself."""
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            poll = select.poll()  # not select.select: a busy server has descriptors past 1024
+            poll.register(self._stdin.fileno(), select.POLLOUT)
+            if not poll.poll(0):
+                return False
+            # Shorter than PIPE_BUF, so the pipe takes it whole once it has room.
+            self._stdin.write(json.dumps(message).encode() + b"\n")
+            return True
+        except (OSError, ValueError):  # the child is gone, or its stdin is closed
+            return False
+        finally:
+            self._write_lock.release()
+
+    def _run(self) -> None:
+        try:
+            while (line := self._next()) is not None:
+                with self._write_lock:
+                    _write_all(self._stdin, line)
+        except (OSError, ValueError):
+            pass  # the child is gone: its reader fails its calls with the reason
+        finally:
+            self.close()
+            with self._write_lock:  # not while the watch writes a check
+                _close_quietly(self._stdin)
+
+    def _next(self) -> bytes | None:
+        with self._ready:
+            while not self._queue and not self._closing:
+                self._ready.wait()
+            return None if self._closing else self._queue.popleft()
+
+
 class ModelProcess:
     """The server's side: starts the child, sends calls, routes what comes back."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         self._command = command or [sys.executable, "-m", "app.model_process"]
-        self._lock = threading.Lock()  # guards the child and the calls
-        # Writes have their own lock: a write blocked on a full pipe must not stop the reader
-        # (which needs the calls) from draining the child, or neither side would move.
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the child, its writer and the calls
         self._child: subprocess.Popen[bytes] | None = None
+        self._writer: _Writer | None = None  # the child's
         self._calls: dict[int, _Call] = {}
         self._ids = itertools.count(1)
 
@@ -101,9 +184,11 @@ class ModelProcess:
         """Close the child's stdin (it exits) and wait for it briefly."""
         with self._lock:
             child, self._child = self._child, None
+            writer, self._writer = self._writer, None
         if child is None:
             return
-        _close_quietly(child.stdin)
+        if writer is not None:
+            writer.close()
         try:
             child.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -161,11 +246,11 @@ class ModelProcess:
         }
         with self._lock:
             call_id = next(self._ids)
-            child = self._running_child()
-            call = _Call(asyncio.get_running_loop(), child)
+            child, writer = self._running_child()
+            call = _Call(asyncio.get_running_loop(), child, writer)
             self._calls[call_id] = call
         try:
-            self._write(child, {"id": call_id, **request})
+            writer.put({"id": call_id, **request})
         except OSError as exc:
             self._forget(call_id, call)
             raise LLMFailure("unavailable", f"The model process is not running: {exc}") from exc
@@ -175,37 +260,37 @@ class ModelProcess:
         """The caller is done: a call it gave up on (cancelled, closed) is cancelled there."""
         with self._lock:
             self._calls.pop(call_id, None)
-            child = self._child
-        if call.finished or child is None:
+        if call.finished:
             return
         with contextlib.suppress(OSError):  # the child is gone: nothing is left to cancel
-            self._write(child, {"id": call_id, "op": "cancel"})
+            call.writer.put({"id": call_id, "op": "cancel"})
 
-    def _write(self, child: subprocess.Popen[bytes], message: Message) -> None:
-        assert child.stdin is not None
-        with self._write_lock:
-            child.stdin.write(json.dumps(message).encode() + b"\n")
-
-    def _running_child(self) -> subprocess.Popen[bytes]:
-        """The child, started if there is none (the lock is held)."""
-        if self._child is not None and self._child.poll() is None:
-            return self._child
+    def _running_child(self) -> tuple[subprocess.Popen[bytes], _Writer]:
+        """The child and its writer, started if there is none (the lock is held)."""
+        if self._child is not None and self._writer is not None and self._child.poll() is None:
+            return self._child, self._writer
         try:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
             )
         except OSError as exc:
             raise LLMFailure("unavailable", f"The model process could not start: {exc}") from exc
-        self._child = child
+        assert child.stdin is not None
+        writer = _Writer(child.stdin)
+        self._child, self._writer = child, writer
+        writer.start()
         watch = _Watch()
         for target, name in ((self._read_replies, "reader"), (self._watch_over, "watch")):
             thread = threading.Thread(
-                target=target, args=(child, watch), name=f"model-process-{name}", daemon=True
+                target=target,
+                args=(child, watch, writer),
+                name=f"model-process-{name}",
+                daemon=True,
             )
             thread.start()
-        return child
+        return child, writer
 
-    def _read_replies(self, child: subprocess.Popen[bytes], watch: _Watch) -> None:
+    def _read_replies(self, child: subprocess.Popen[bytes], watch: _Watch, writer: _Writer) -> None:
         """Route each line the child writes to its call, one hand-over per event loop per read."""
         assert child.stdout is not None
         fd = child.stdout.fileno()
@@ -215,9 +300,10 @@ class ModelProcess:
             self._deliver([message for line in lines if (message := _parsed(line))], watch)
         code = child.wait()
         watch.ended.set()
+        writer.close()  # what was still queued for it is dropped; its calls fail just below
         self._fail_calls_of(child, code, watch)
 
-    def _watch_over(self, child: subprocess.Popen[bytes], watch: _Watch) -> None:
+    def _watch_over(self, child: subprocess.Popen[bytes], watch: _Watch, writer: _Writer) -> None:
         """Send the child a check after each answer; kill it if one goes unanswered too long.
 
         Calls waited on a hung child for their whole timeout plus SILENCE_MARGIN_S, and so
@@ -238,26 +324,7 @@ class ModelProcess:
                 self._kill_hung(child, watch, limit)
                 return
             if not sent:
-                sent = self._write_now(child, {"id": 0, "op": "check", "number": number})
-
-    def _write_now(self, child: subprocess.Popen[bytes], message: Message) -> bool:
-        """Write a short message if that can be done without waiting: not behind a write
-        blocked on the pipe of a child that reads nothing, nor on that full pipe itself."""
-        if not self._write_lock.acquire(blocking=False):
-            return False
-        try:
-            assert child.stdin is not None
-            poll = select.poll()  # not select.select: a busy server has descriptors past 1024
-            poll.register(child.stdin.fileno(), select.POLLOUT)
-            if not poll.poll(0):
-                return False
-            # Shorter than PIPE_BUF, so the pipe takes it whole once it has room.
-            child.stdin.write(json.dumps(message).encode() + b"\n")
-            return True
-        except (OSError, ValueError):  # the child is gone, or stop() closed its stdin
-            return False
-        finally:
-            self._write_lock.release()
+                sent = writer.write_now({"id": 0, "op": "check", "number": number})
 
     def _kill_hung(self, child: subprocess.Popen[bytes], watch: _Watch, limit: float) -> None:
         """SIGKILL a child that stopped answering; its reader then fails its calls."""
@@ -392,6 +459,14 @@ def _fill_usage(usage: Usage, reported: Any) -> None:
         usage.tokens_in = reported.get("tokens_in")
         usage.tokens_out = reported.get("tokens_out")
         usage.cost = reported.get("cost")
+
+
+def _write_all(stream: IO[bytes], data: bytes) -> None:
+    """A write to a pipe may take only part of a long line (a signal came, or the child went
+    away meanwhile): the rest goes, or fails with the child gone, on the next try."""
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) :]
 
 
 def _close_quietly(stream: IO[bytes] | None) -> None:

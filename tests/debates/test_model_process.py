@@ -5,7 +5,9 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +17,7 @@ from tests.conftest import run_coroutine
 from tests.llm_server import Reply, ScriptedLLM
 
 TEXT = "A queue consumer that acknowledges after the write commits. " * 4
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -177,3 +180,67 @@ def test_a_child_that_stops_answering_while_idle_is_replaced(
     assert process.pid not in (None, hung)
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left stopped
         os.kill(hung, 0)
+
+
+def run_releasing(main: Coroutine[Any, Any, T], hung: int, deadline_s: float = 120.0) -> T:
+    """run_coroutine with a deadline that holds even when the event loop is blocked (where no
+    asyncio timeout can fire): past it the stopped child is killed, which ends a write stuck
+    on its pipe, so a blocked loop fails the test instead of hanging the suite."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        running = pool.submit(asyncio.run, main)
+        try:
+            return running.result(timeout=deadline_s)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(hung, signal.SIGKILL)
+            running.result(timeout=30)  # whatever it raised once released
+            raise AssertionError(
+                f"the event loop was still blocked after {deadline_s:g} s"
+            ) from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_a_request_too_big_for_a_stopped_childs_pipe_leaves_the_event_loop_running(
+    process: ModelProcess, llm: ScriptedLLM
+) -> None:
+    """A stopped child reads nothing, so its pipe (64 KiB) fills: the request was written from
+    the event loop and held it, and every page and API request of the server, until the child
+    was killed for not answering. The write now waits on a thread of its own; the call fails
+    with the reason once the child is killed, and its request never reaches a new child."""
+    llm.script(Reply(text="Up."), Reply(text="Still here."))
+    prompt = "Every order is written once, whatever the retries. " * 10_000  # about 500 KiB
+
+    async def answer() -> str:
+        return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
+
+    assert run_coroutine(answer()) == "Up."  # the child has started and answered
+    hung = process.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+
+    async def meanwhile() -> tuple[int, int | None, LLMFailure]:
+        messages = [{"role": "user", "content": prompt}]
+        call = asyncio.create_task(process.complete_json(endpoint(llm), messages))
+        turns_while_pending = 0  # a blocked loop turns only once the child is killed
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            turns_while_pending += not call.done()
+        pid_meanwhile = process.pid
+        with pytest.raises(LLMFailure) as raised:
+            await call
+        return turns_while_pending, pid_meanwhile, raised.value
+
+    try:
+        turns_while_pending, pid_meanwhile, failure = run_releasing(meanwhile(), hung)
+        assert (turns_while_pending, pid_meanwhile) == (20, hung)  # not yet killed meanwhile
+        assert failure.kind == "unavailable"
+        assert "The model process stopped answering" in failure.reason
+        assert run_coroutine(answer()) == "Still here."
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+    assert process.pid not in (None, hung)
+    assert len(llm.requests) == 2  # the big request was dropped with its child, not resent
+    assert all(prompt not in str(request) for request in llm.requests)
