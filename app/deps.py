@@ -149,12 +149,27 @@ def _unknown_or_revoked() -> Unauthorized:
 
 def token_watch(db: Database, user_id: int, plain: str) -> AccessWatch:
     """Whether an event stream's token still holds, for streams that outlast the request."""
+    return AccessWatch(user_id, lambda: _token_is_live(db, plain))
 
-    def still_live() -> bool:
-        with db.reads() as session:
-            return users.caller_for_token(session, plain) is not None
 
-    return AccessWatch(user_id, still_live)
+def _token_is_live(db: Database, plain: str) -> bool:
+    with db.reads() as session:
+        return users.caller_for_token(session, plain) is not None
+
+
+async def token_refusal(request: Request) -> Unauthorized | None:
+    """The 401 that authenticating this request's bearer token gives, or None for a live token.
+
+    For a request found malformed before its route authenticated the caller: FastAPI judges a
+    JSON body before any dependency, and a route's path, query and body after its dependencies,
+    which on the routes that authenticate in their endpoint (``authenticated_read``) check
+    only that a token was sent."""
+    credentials = await _bearer(request)
+    if credentials is None:
+        return _no_token()
+    db: Database = request.app.state.db
+    live = await run_admitted(db, _token_is_live, db, credentials.credentials)
+    return None if live else _unknown_or_revoked()
 
 
 def _no_token() -> Unauthorized:

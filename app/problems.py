@@ -15,10 +15,13 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBody
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import token_refusal
 from app.errors import DesignGateError, error_message, field_error
 from app.http_methods import method_not_allowed
 
 PROBLEM_JSON = "application/problem+json"
+# The bearer-token API's paths (app/api/router.py).
+API_PATHS = "/api/"
 log = logging.getLogger(__name__)
 
 HTTP_TITLES = {
@@ -148,6 +151,9 @@ async def _designgate_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    refused = await _unauthenticated(request)
+    if refused is not None:
+        return refused
     errors = [_field_error(error, exc.body) for error in exc.errors()]
     fields = ", ".join(sorted({e["field"] for e in errors if e["field"]}))
     detail = f"Check these fields: {fields}" if fields else "The request is not valid"
@@ -158,6 +164,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         detail=errors[0]["message"] if len(errors) == 1 and not fields else detail,
         errors=errors,
     )
+
+
+async def _unauthenticated(request: Request) -> Response | None:
+    """The API's 401 for a malformed request from a caller without a live token: who asks is
+    settled before what they sent is judged, whatever the route, so its ids' and bodies'
+    shapes are told to callers it knows alone (every route under /api/ needs a token)."""
+    if not request.url.path.startswith(API_PATHS):
+        return None
+    try:
+        refusal = await token_refusal(request)
+    except OperationalError as exc:
+        return await _database_down(request, exc)
+    return None if refusal is None else await _designgate_error(request, refusal)
 
 
 def _field_error(error: Any, body: Any) -> dict[str, Any]:
