@@ -17,7 +17,13 @@ from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError
 from app.http_methods import method_not_allowed
 from app.problems import HTTP_TITLES, BodyTimedOut
-from app.web.deps import LoginRequired, SetupRequired, is_event_stream, readmit
+from app.web.deps import (
+    LoginRequired,
+    SetupRequired,
+    is_event_stream,
+    readmit,
+    return_path,
+)
 from app.web.templating import fragment, is_htmx, render_text
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -122,6 +128,12 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     parameters' names mean nothing to them (the forms' own fields have errors under them)."""
     assert isinstance(exc, RequestValidationError)
     in_path = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("path",)]
+    if in_path and _signed_out(request):
+        # Every page with an id in its address is for signed-in users: sign-in comes first,
+        # as with a well-formed id, so the address's shape is told to users alone. FastAPI
+        # judges a path before the route's own checks when the route signs its user in
+        # within (``signed_in_read``), not as a dependency.
+        return _login_required(request, LoginRequired(return_path(request)))
     if in_path:
         name = str(in_path[0]["loc"][-1])
         what = PATH_NOUNS.get(name, "page")
@@ -132,6 +144,13 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         "reload the page and try again."
     )
     return error_response(request, status=422, title=HTTP_TITLES[422], detail=detail)
+
+
+def _signed_out(request: Request) -> bool:
+    """No one is signed in, as ``known_viewer`` found: a cookie's user it could not read for
+    the database being down is not taken for signed out (the cookie still names them)."""
+    cookie = request.scope.get("session") or {}
+    return getattr(request.state, "user", None) is None and not isinstance(cookie.get("uid"), int)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

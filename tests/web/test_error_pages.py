@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.web.errors import PATH_NOUNS
 from tests.conftest import Actor
-from tests.hardening.web_helpers import page_routes, sign_in
+from tests.hardening.web_helpers import page_routes, sign_in, token_in
 
 SIGNED_IN_NAV = "Sign out"
 
@@ -75,3 +76,57 @@ def test_every_id_in_a_page_address_has_a_name_for_people(client: TestClient) ->
     }
     assert named
     assert named <= set(PATH_NOUNS), named - set(PATH_NOUNS)
+
+
+def _with_ids(route: str, value: str) -> str:
+    return re.sub(r"{([a-z_]+_id)}", value, route).replace("{name}", "design-pack.md")
+
+
+def _page_routes_with_ids(client: TestClient, method: str) -> list[str]:
+    routes = sorted(route for route in page_routes(client.app, method) if "_id}" in route)  # type: ignore[arg-type]
+    assert routes
+    return routes
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "htmx"])
+def test_a_malformed_id_sends_someone_signed_out_to_sign_in_as_a_real_one_does(
+    client: TestClient, member: Actor, headers: dict[str, str]
+) -> None:
+    """Who is asking is settled first: a page does not tell a visitor which addresses it
+    has before they have signed in."""
+    for route in _page_routes_with_ids(client, "GET"):
+        well_formed = client.get(_with_ids(route, "1"), headers=headers, follow_redirects=False)
+        for value in ("abc", "0"):
+            url = _with_ids(route, value)
+            response = client.get(url, headers=headers, follow_redirects=False)
+            assert response.status_code == well_formed.status_code, url
+            if not headers:
+                assert response.headers["location"] == "/login?next=" + url, url
+
+
+def test_a_malformed_id_after_the_session_ended_elsewhere_goes_to_sign_in(
+    client: TestClient, app: FastAPI, member: Actor
+) -> None:
+    sign_in(client, member.email)
+    elsewhere = TestClient(app)
+    elsewhere.post("/logout", data={"csrf_token": sign_in(elsewhere, member.email)})
+
+    response = client.get("/projects/abc", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/projects/abc"
+
+
+def test_a_form_sent_signed_out_with_a_malformed_id_is_answered_as_with_a_real_one(
+    client: TestClient, member: Actor
+) -> None:
+    """Without the session's form token a write is refused (403) before anything else; with
+    the token of a signed-out session it is sent to sign in, malformed id or not."""
+    anonymous_token = token_in(client.get("/login").text)
+    for route in _page_routes_with_ids(client, "POST"):
+        for form in ({}, {"csrf_token": anonymous_token}):
+            well_formed = client.post(_with_ids(route, "1"), data=form, follow_redirects=False)
+            assert well_formed.status_code in (303, 403), route
+            response = client.post(_with_ids(route, "abc"), data=form, follow_redirects=False)
+            assert response.status_code == well_formed.status_code, route
+            assert response.headers.get("location") == well_formed.headers.get("location")
