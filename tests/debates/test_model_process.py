@@ -75,18 +75,24 @@ def test_an_answer_kept_coming_as_whitespace_times_out_and_is_closed(
     """A non-streamed answer preceded by newlines, as some providers keep a connection open
     while the model writes: each newline reset the connection's read timeout, so a model
     that hung behind them kept a judgement or a draft waiting for ever. The whole answer must
-    now arrive within the timeout."""
-    reply = Reply(text='{"ok": true}', delay_s=3.0, keep_alive_s=0.1)
-    llm.script(reply)
+    now arrive within the timeout.
+
+    A first call answered at once warms the child: on a busy machine its first call's own
+    start (litellm's lazy imports, the HTTP client) could take the whole second, and the
+    request was then never sent, so there was no connection for the timeout to close."""
+    reply = Reply(text='{"ok": true}', delay_s=4.0, keep_alive_s=0.1)
+    llm.script(Reply(text='{"warm": true}'), reply)
+    messages = [{"role": "user", "content": "JSON please"}]
 
     async def call() -> None:
-        messages = [{"role": "user", "content": "JSON please"}]
-        await process.complete_json(endpoint(llm, timeout_s=0.5), messages)
+        await process.complete_json(endpoint(llm, timeout_s=1.0), messages)
 
+    warm = run_coroutine(process.complete_json(endpoint(llm), messages))
+    assert warm.data == {"warm": True}
     with pytest.raises(LLMFailure) as raised:
         run_coroutine(call())
     assert raised.value.kind == "timeout"
-    assert "0.5 s" in raised.value.reason
+    assert "1 s" in raised.value.reason
     assert reply.abandoned.wait(5)  # the connection was closed, not left reading
 
 
