@@ -15,7 +15,7 @@ from app.services import meetings, review
 from app.web import regions
 from app.web.deps import WebUser, WebWriter, check_csrf, require_setup_done
 from app.web.errors import redirect
-from app.web.templating import base_context, page
+from app.web.templating import base_context, is_htmx, page
 
 router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf)])
 
@@ -90,6 +90,9 @@ def cast_vote(
 
 
 def _regions_response(request: Request, session: Any, meeting: Meeting, *, form: bool) -> Response:
+    """The changed parts for htmx; a form sent without JavaScript reloads the meeting page."""
+    if not is_htmx(request):
+        return redirect(request, f"/projects/{meeting.project_id}/meeting")
     found = review.review(session, project_id=meeting.project_id)
     parts = regions.meeting_regions(session, meeting, found, base_context(request), form=form)
     return HTMLResponse(str(regions.out_of_band(parts)))

@@ -300,7 +300,8 @@ def test_an_id_a_form_sends_past_the_integer_columns_is_invalid_input(
         accepted = client.post(url, data=form, headers=headers, follow_redirects=False)
         refused = client.post(url, data={**form, field: 2**31}, headers=headers)
 
-        assert accepted.status_code == 200, (path, accepted.text)
+        # A meeting's form sent without htmx goes back to the meeting page (303).
+        assert accepted.status_code in (200, 303), (path, accepted.text)
         assert refused.status_code == 422, (path, refused.status_code)
         assert "text/html" in refused.headers["content-type"], path
 

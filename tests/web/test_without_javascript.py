@@ -86,3 +86,64 @@ def test_adding_a_checklist_item_without_javascript_returns_to_the_review_page(
     expect(page).to_have_url(re.compile(rf"/projects/{project_id}#item-\d+$"))
     _is_a_whole_page(page)
     expect(page.get_by_role("heading", name="Replay after a restore")).to_be_visible()
+
+
+def _record_in_the_meeting(page: Page, summary: str) -> None:
+    form = page.locator("#meeting-form form")
+    form.get_by_label("Summary").fill(summary)
+    form.get_by_label("Rationale").fill("Agreed in the room.")
+    form.get_by_role("button", name="Record decision").click()
+    expect(page.locator("#stage-decision")).to_contain_text(summary)
+
+
+def test_voting_and_presenting_items_in_a_meeting_without_javascript_reload_the_meeting_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    page, project_id = _signed_in_without_javascript(live_server, new_context)
+    meeting_url = f"{live_server.url}/projects/{project_id}/meeting"
+    page.goto(meeting_url)
+    page.get_by_role("button", name="Start a meeting and present").click()
+    _record_in_the_meeting(page, "The ledger service owns balances")
+
+    page.locator(".votes").get_by_role("button", name="Agree", exact=True).click()
+    expect(page).to_have_url(meeting_url)
+    _is_a_whole_page(page)
+    expect(page.locator("#vote-tally")).to_contain_text("Agree: 1 (Noa)")
+    agree = page.locator(".votes").get_by_role("button", name="Agree", exact=True)
+    expect(agree).to_have_attribute("aria-pressed", "true")
+
+    page.get_by_role("button", name="Next item").click()
+    expect(page).to_have_url(meeting_url)
+    _is_a_whole_page(page)
+    expect(page.locator("#stage-title")).to_have_text("A downstream drops off the network")
+    page.get_by_role("button", name="Present Traffic spikes").click()  # from the checklist
+    expect(page).to_have_url(meeting_url)
+    expect(page.locator("#stage-title")).to_have_text("Traffic spikes")
+    page.get_by_role("button", name="Previous item").click()
+    expect(page.locator("#stage-title")).to_have_text("A downstream drops off the network")
+
+
+def test_joining_and_voting_in_a_meeting_without_javascript_show_on_the_reloaded_page(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    presenter, project_id = _signed_in_without_javascript(live_server, new_context)
+    meeting_url = f"{live_server.url}/projects/{project_id}/meeting"
+    presenter.goto(meeting_url)
+    presenter.get_by_role("button", name="Start a meeting and present").click()
+    _record_in_the_meeting(presenter, "The ledger service owns balances")
+    attendee = new_context(java_script_enabled=False).new_page()
+    sign_in(attendee, live_server, create_user(live_server, Role.MEMBER, "Omar"))
+
+    attendee.goto(meeting_url)
+    attendee.get_by_role("button", name="Join the meeting").click()
+    expect(attendee).to_have_url(meeting_url)
+    _is_a_whole_page(attendee)
+    expect(attendee.locator("#attendee-list li", has_text="Omar")).to_contain_text("here")
+    attendee.locator(".votes").get_by_role("button", name="Disagree").click()
+    expect(attendee).to_have_url(meeting_url)
+    _is_a_whole_page(attendee)
+    expect(attendee.locator("#vote-tally")).to_contain_text("Disagree: 1 (Omar)")
+
+    presenter.reload()
+    expect(presenter.locator("#vote-tally")).to_contain_text("Disagree: 1 (Omar)")
+    expect(presenter.locator("#attendee-list")).to_contain_text("Omar")
