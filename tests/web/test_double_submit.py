@@ -7,9 +7,11 @@ import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 from sqlalchemy import func, select
 
-from app.models import Thread
-from app.models.enums import Role
-from tests.llm_server import ScriptedLLM
+from app.models import ChecklistItem, Generation, Thread, User
+from app.models.enums import DecisionStatus, Role
+from app.schemas.checklist import DecisionWrite
+from app.services import decisions
+from tests.llm_server import Reply, ScriptedLLM
 from tests.web.conftest import (
     LiveServer,
     NewContext,
@@ -31,9 +33,9 @@ def _review_page(server: LiveServer, new_context: NewContext) -> tuple[Page, int
     return page, project_id
 
 
-def _threads(server: LiveServer) -> int:
+def _count(server: LiveServer, model: type[Thread] | type[Generation]) -> int:
     with server.db.transaction(write=False) as session:
-        return session.scalar(select(func.count()).select_from(Thread)) or 0
+        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def test_double_clicking_start_the_thread_starts_one_thread(
@@ -47,7 +49,36 @@ def test_double_clicking_start_the_thread_starts_one_thread(
     form.get_by_role("button", name="Start the thread").dblclick()
     expect(page).to_have_url(re.compile(r"/threads/\d+$"))
     page.wait_for_load_state()
-    assert _threads(live_server) == 1
+    assert _count(live_server, Thread) == 1
+
+
+def _decide_every_item(server: LiveServer, email: str, project_id: int) -> None:
+    data = DecisionWrite(status=DecisionStatus.DECIDED, summary="Decided", rationale="Because.")
+    with server.db.transaction() as session:
+        actor = session.scalar(select(User).where(User.email == email))
+        assert actor is not None
+        items = session.scalars(
+            select(ChecklistItem.id).where(ChecklistItem.project_id == project_id)
+        )
+        for item_id in items.all():
+            decisions.record_decision(session, item_id=item_id, data=data, actor=actor)
+
+
+def test_generate_code_being_sent_has_its_button_disabled_until_the_answer(
+    live_server: LiveServer, new_context: NewContext, llm: ScriptedLLM
+) -> None:
+    """A second click while the first is sent was queued by htmx and started a second
+    generation once the first was answered."""
+    llm.script(Reply(text="def handle(message): ...\n" * 20, chunk_size=8, delay_s=0.05))
+    email = create_user(live_server, Role.MEMBER, "Mia")
+    project_id = create_project(live_server, email)
+    _decide_every_item(live_server, email, project_id)
+    page = new_context().new_page()
+    open_review(page, live_server, email, project_id)
+
+    generate = page.get_by_role("button", name="Generate code")
+    _disabled_until_answered(page, generate, r"/projects/\d+/generations$", "Generating")
+    assert _count(live_server, Generation) == 1
 
 
 def _fill_decision(page: Page) -> Locator:
