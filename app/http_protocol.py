@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 WARN_EVERY_S = 60.0
 # The request line and headers of one request, together: a signed-in browser sends about 1 KiB.
 MAX_HEADER_BYTES = 64 * 1024
+# How long a connection refused for its headers is still read (and what comes dropped) before
+# it is closed, so that the client gets the answer rather than a reset.
+LINGER_S = 2.0
 
 
 class StalledConnections:
@@ -154,15 +157,24 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self._client_address(),
             MAX_HEADER_BYTES,
         )
-        if not self.transport.is_closing():
-            self.transport.write(
-                _problem_response(
-                    431,
-                    "Request Header Fields Too Large",
-                    f"The request line and headers exceed {MAX_HEADER_BYTES} bytes",
-                )
+        if self.transport.is_closing():
+            return
+        self.transport.write(
+            _problem_response(
+                431,
+                "Request Header Fields Too Large",
+                f"The request line and headers exceed {MAX_HEADER_BYTES} bytes",
             )
+        )
+        if not self.transport.can_write_eof():
             self.transport.close()
+            return
+        # Closed at once, with what the client is still sending unread, the connection is
+        # reset, and a reset can take the 431 with it before the client reads it (seen in CI).
+        # So the answer is ended here, what follows is read and dropped (``data_received``),
+        # and the connection closes when the client closes its side, or after LINGER_S.
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
