@@ -96,14 +96,20 @@ def _record_in_the_meeting(page: Page, summary: str) -> None:
     expect(page.locator("#stage-decision")).to_contain_text(summary)
 
 
+def _meeting_started_with_a_decision(page: Page, server: LiveServer, project_id: int) -> str:
+    """Start the project's meeting as its presenter and record a decision there; its URL."""
+    meeting_url = f"{server.url}/projects/{project_id}/meeting"
+    page.goto(meeting_url)
+    page.get_by_role("button", name="Start a meeting and present").click()
+    _record_in_the_meeting(page, "The ledger service owns balances")
+    return meeting_url
+
+
 def test_voting_and_presenting_items_in_a_meeting_without_javascript_reload_the_meeting_page(
     live_server: LiveServer, new_context: NewContext
 ) -> None:
     page, project_id = _signed_in_without_javascript(live_server, new_context)
-    meeting_url = f"{live_server.url}/projects/{project_id}/meeting"
-    page.goto(meeting_url)
-    page.get_by_role("button", name="Start a meeting and present").click()
-    _record_in_the_meeting(page, "The ledger service owns balances")
+    meeting_url = _meeting_started_with_a_decision(page, live_server, project_id)
 
     page.locator(".votes").get_by_role("button", name="Agree", exact=True).click()
     expect(page).to_have_url(meeting_url)
@@ -127,10 +133,7 @@ def test_joining_and_voting_in_a_meeting_without_javascript_show_on_the_reloaded
     live_server: LiveServer, new_context: NewContext
 ) -> None:
     presenter, project_id = _signed_in_without_javascript(live_server, new_context)
-    meeting_url = f"{live_server.url}/projects/{project_id}/meeting"
-    presenter.goto(meeting_url)
-    presenter.get_by_role("button", name="Start a meeting and present").click()
-    _record_in_the_meeting(presenter, "The ledger service owns balances")
+    meeting_url = _meeting_started_with_a_decision(presenter, live_server, project_id)
     attendee = new_context(java_script_enabled=False).new_page()
     sign_in(attendee, live_server, create_user(live_server, Role.MEMBER, "Omar"))
 
