@@ -122,6 +122,11 @@ templates.env.globals["kept"] = kept
 templates.env.globals["MODE_LABELS"] = MODE_LABELS
 templates.env.globals["MESSAGE_STATUS_LABELS"] = MESSAGE_STATUS_LABELS
 templates.env.globals["FLAG_LABELS"] = FLAG_LABELS
+# Every htmx form that writes carries these: a second click while the first is sent is
+# dropped (htmx would queue it and send it again) and the submit button is disabled meanwhile.
+templates.env.globals["SENT_ONCE"] = Markup(
+    'hx-sync="this:drop" hx-disabled-elt="find button[type=\'submit\']"'
+)
 
 
 def is_htmx(request: Request) -> bool:
