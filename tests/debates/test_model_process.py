@@ -38,6 +38,27 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> 
             await asyncio.sleep(0.02)
 
 
+async def answered(process: ModelProcess, llm: ScriptedLLM) -> str:
+    return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
+
+
+@contextlib.contextmanager
+def stopped_child(process: ModelProcess, llm: ScriptedLLM) -> Iterator[int]:
+    """The pid of a child that has started and answered "Up.", then stopped with SIGSTOP (as a
+    wedged child looks: alive, reading nothing); "Still here." is scripted for the next call.
+    The child is let go on the way out, should the test end before it is killed."""
+    llm.script(Reply(text="Up."), Reply(text="Still here."))
+    assert run_coroutine(answered(process, llm)) == "Up."
+    hung = process.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        yield hung
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+
+
 def test_a_stream_arrives_in_pieces_with_its_usage(process: ModelProcess, llm: ScriptedLLM) -> None:
     llm.script(Reply(text=TEXT, chunk_size=10, prompt_tokens=21, completion_tokens=34))
 
@@ -164,25 +185,13 @@ def test_a_child_that_stops_answering_while_idle_is_replaced(
     """A child stopped (or wedged) with no call in flight would have taken every later call
     with it, each waiting its timeout plus the margin; it is killed within a check's
     deadline, and the next call goes to a new child."""
-    llm.script(Reply(text="Up."), Reply(text="Still here."))
-
-    async def answer() -> str:
-        return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
-
-    assert run_coroutine(answer()) == "Up."  # the child has started and answered
-    hung = process.pid
-    assert hung is not None
-    os.kill(hung, signal.SIGSTOP)
-    try:
+    with stopped_child(process, llm) as hung:
 
         async def replaced() -> str:
             await wait_until(lambda: process.pid != hung, timeout_s=60)
-            return await answer()
+            return await answered(process, llm)
 
         assert run_coroutine(replaced()) == "Still here."
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(hung, signal.SIGCONT)
     assert process.pid not in (None, hung)
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left stopped
         os.kill(hung, 0)
@@ -215,16 +224,7 @@ def test_a_request_too_big_for_a_stopped_childs_pipe_leaves_the_event_loop_runni
     the event loop and held it, and every page and API request of the server, until the child
     was killed for not answering. The write now waits on a thread of its own; the call fails
     with the reason once the child is killed, and its request never reaches a new child."""
-    llm.script(Reply(text="Up."), Reply(text="Still here."))
     prompt = "Every order is written once, whatever the retries. " * 10_000  # about 500 KiB
-
-    async def answer() -> str:
-        return "".join([p async for p in process.stream(endpoint(llm), [], usage=None)])
-
-    assert run_coroutine(answer()) == "Up."  # the child has started and answered
-    hung = process.pid
-    assert hung is not None
-    os.kill(hung, signal.SIGSTOP)
 
     async def meanwhile() -> tuple[int, int | None, LLMFailure]:
         messages = [{"role": "user", "content": prompt}]
@@ -238,15 +238,12 @@ def test_a_request_too_big_for_a_stopped_childs_pipe_leaves_the_event_loop_runni
             await call
         return turns_while_pending, pid_meanwhile, raised.value
 
-    try:
+    with stopped_child(process, llm) as hung:
         turns_while_pending, pid_meanwhile, failure = run_releasing(meanwhile(), hung)
         assert (turns_while_pending, pid_meanwhile) == (20, hung)  # not yet killed meanwhile
         assert failure.kind == "unavailable"
         assert "The model process stopped answering" in failure.reason
-        assert run_coroutine(answer()) == "Still here."
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(hung, signal.SIGCONT)
+        assert run_coroutine(answered(process, llm)) == "Still here."
     assert process.pid not in (None, hung)
     assert len(llm.requests) == 2  # the big request was dropped with its child, not resent
     assert all(prompt not in str(request) for request in llm.requests)
