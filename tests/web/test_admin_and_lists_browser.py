@@ -3,14 +3,18 @@ on the pages that list them."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import select
 
+from app.models import User
 from app.models.enums import Role
+from app.services import users
 from tests.web.conftest import LiveServer, NewContext, create_project, create_user, sign_in
 
 LONG_NAME = "N" * 200  # a project name at its limit, with nowhere to break
 NARROW = {"width": 420, "height": 800}
 WIDE = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 def test_a_refused_demotion_shows_the_real_role_and_only_its_own_message(
@@ -70,4 +74,39 @@ def test_a_long_unbroken_user_name_and_email_wrap_on_the_users_page(
     sign_in(page, live_server, email)
     page.goto(f"{live_server.url}/admin/users")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    assert _fits_the_window(page)
+
+
+def _inside_the_window(page: Page, button: Locator) -> bool:
+    """Whether the whole button is in view without scrolling sideways."""
+    box = button.bounding_box()
+    assert box is not None
+    width: int = page.evaluate("document.documentElement.clientWidth")
+    return box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_the_users_and_tokens_pages_show_every_column_on_a_phone(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    """The admin tables were wider than a phone: the users' Deactivate and the tokens' Revoke
+    buttons were past the right edge, reached only by scrolling the table sideways."""
+    admin_email = create_user(live_server, Role.ADMIN, "Ada")
+    member_email = create_user(live_server, Role.MEMBER, "Max")
+    with live_server.db.transaction() as session:
+        member = session.scalar(select(User).where(User.email == member_email))
+        assert member is not None
+        users.create_token(session, user=member, label="laptop")
+    page = new_context(viewport=PHONE).new_page()
+    sign_in(page, live_server, admin_email)
+
+    page.goto(f"{live_server.url}/admin/users")
+    member_row = page.get_by_role("row").filter(has_text=member_email)
+    expect(member_row).to_be_visible()
+    for name in ("Change role", "Deactivate"):
+        assert _inside_the_window(page, member_row.get_by_role("button", name=name)), name
+    assert _fits_the_window(page)
+
+    page.goto(f"{live_server.url}/admin/tokens")
+    token_row = page.get_by_role("row").filter(has_text="laptop")
+    assert _inside_the_window(page, token_row.get_by_role("button", name="Revoke"))
     assert _fits_the_window(page)
