@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import ApiToken, User
 from app.models.enums import Role
+from app.models.user import MAX_EMAIL_LENGTH, MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 from app.schemas.common import is_storable
 from app.services import audit
 from app.stream_access import ACCOUNT, account_channel
@@ -26,12 +27,6 @@ _hasher = PasswordHasher()  # argon2-cffi's default type is Argon2id
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 TOKEN_PREFIX = "dg_"  # noqa: S105 (a marker that makes leaked tokens easy to grep for)
 MIN_PASSWORD_LENGTH = 8
-# The columns' lengths. Accounts and tokens are made from forms and the command line, not
-# from a validated API body, so these are checked here: past them PostgreSQL refused the
-# insert (a 500) and SQLite stored the row as it came.
-MAX_EMAIL_LENGTH = 320
-MAX_NAME_LENGTH = 200
-MAX_LABEL_LENGTH = 200
 # Argon2 takes any length; a bound keeps a pasted file from being taken for a password.
 MAX_PASSWORD_LENGTH = 1024
 # Writing last_used_at on every request would turn reads into writes.
@@ -46,6 +41,7 @@ def _account_text(value: str, *, field: str, what: str, max_length: int) -> str:
     """``value`` if a database can store it: within ``max_length``, without NUL (which
     PostgreSQL's text cannot hold; a form can send it) or a lone surrogate (which Python
     makes of bytes that are not UTF-8 in a command's arguments and standard input)."""
+    # Past the column's length PostgreSQL refused the insert (a 500) and SQLite stored it.
     if len(value) > max_length:
         raise InvalidInput(f"The {what} may be at most {max_length} characters", field=field)
     if not is_storable(value):
