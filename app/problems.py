@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -208,6 +209,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = "The request body is larger than this server accepts"
     if exc.status_code == 405:
         detail, headers = method_not_allowed(request.scope)
+    if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
+        # The router's own 404 (no route matched) says only "Not Found", which reads like a
+        # missing record; a record that is not there has its own detail.
+        detail = f"Nothing is served at {request.url.path}; the API is described at /docs"
     return problem(
         request,
         status=exc.status_code,

@@ -58,7 +58,16 @@ def test_unknown_ids_are_404(
 
 
 def test_an_unknown_path_is_a_404_problem(client: TestClient, member: Actor) -> None:
-    assert_problem(client.get("/api/v1/no-such-thing", headers=member.headers), 404)
+    problem = assert_problem(client.get("/api/v1/no-such-thing", headers=member.headers), 404)
+    # Not the router's bare "Not Found", which reads like a record that is missing.
+    assert problem["detail"] == (
+        "Nothing is served at /api/v1/no-such-thing; the API is described at /docs"
+    )
+
+
+def test_a_missing_record_is_a_404_that_names_it(client: TestClient, member: Actor) -> None:
+    problem = assert_problem(client.get("/api/v1/projects/999999", headers=member.headers), 404)
+    assert problem["detail"] == "Project 999999 does not exist"
 
 
 def test_a_method_the_route_does_not_have_is_a_405_problem(
