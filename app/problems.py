@@ -212,7 +212,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
         # The router's own 404 (no route matched) says only "Not Found", which reads like a
         # missing record; a record that is not there has its own detail.
-        detail = f"Nothing is served at {request.url.path}; the API is described at /docs"
+        detail = f"Nothing is served at {request.url.path}"
+        if request.url.path.startswith("/api/"):
+            detail += "; the API is described at /docs"
     return problem(
         request,
         status=exc.status_code,

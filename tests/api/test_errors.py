@@ -65,6 +65,11 @@ def test_an_unknown_path_is_a_404_problem(client: TestClient, member: Actor) -> 
     )
 
 
+def test_a_missing_static_file_is_a_404_that_says_nothing_is_there(client: TestClient) -> None:
+    problem = assert_problem(client.get("/static/no-such-file.css"), 404)
+    assert problem["detail"] == "Nothing is served at /static/no-such-file.css"
+
+
 def test_a_missing_record_is_a_404_that_names_it(client: TestClient, member: Actor) -> None:
     problem = assert_problem(client.get("/api/v1/projects/999999", headers=member.headers), 404)
     assert problem["detail"] == "Project 999999 does not exist"
