@@ -8,12 +8,13 @@ kept verbatim, so ids inside them still refer to the database they were recorded
 """
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, error_message, validation_errors
@@ -82,6 +83,7 @@ class _Refs:
         self._numbers: dict[str, dict[int, int]] = {}
         self._users = users
         self.emails_used: set[str] = set()
+        self._template_keys: dict[int, str] | None = None
 
     def assign(self, kind: str, rows: Iterable[Any]) -> None:
         numbers = self._numbers.setdefault(kind, {})
@@ -98,6 +100,76 @@ class _Refs:
         self.emails_used.add(user.email)
         return user.email
 
+    def template_key(self, session: Session, template_id: int) -> str | None:
+        """A template's key: every template's is read at the first ask, in one statement
+        (one read per audit event cost a statement each, the session keeping no row)."""
+        if self._template_keys is None:
+            rows = session.execute(select(ChecklistTemplate.id, ChecklistTemplate.key))
+            self._template_keys = dict(rows.all())
+        return self._template_keys.get(template_id)
+
+
+class _Contents:
+    """Every row the backed-up projects hold (all projects' when ``project_id`` is None),
+    each table read once for all of them and grouped by project, attendees and votes by
+    meeting: read per project and per meeting, a backup cost a statement for each."""
+
+    def __init__(self, session: Session, project_id: int | None) -> None:
+        def in_scope(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
+            # Every row that belongs to a project, or to the one backed up.
+            return column.is_not(None) if project_id is None else column == project_id
+
+        item_project = in_scope(ChecklistItem.project_id)
+        meeting_project = in_scope(Meeting.project_id)
+        thread_project = in_scope(Thread.project_id)
+        self.items = _grouped(session, ChecklistItem, ChecklistItem.project_id, item_project)
+        self.decisions = _grouped(
+            session, Decision, ChecklistItem.project_id, item_project, via=ChecklistItem
+        )
+        self.meetings = _grouped(session, Meeting, Meeting.project_id, meeting_project)
+        self.attendees = _grouped(
+            session, MeetingAttendee, MeetingAttendee.meeting_id, meeting_project, via=Meeting
+        )
+        self.votes = _grouped(
+            session, MeetingVote, MeetingVote.meeting_id, meeting_project, via=Meeting
+        )
+        self.threads = _grouped(session, Thread, Thread.project_id, thread_project)
+        self.messages = _grouped(session, Message, Thread.project_id, thread_project, via=Thread)
+        self.generations = _grouped(
+            session, Generation, Generation.project_id, in_scope(Generation.project_id)
+        )
+        # Events of no project are the whole-instance backup's own (_add_instance_records).
+        self.events = _grouped(
+            session, AuditEvent, AuditEvent.project_id, in_scope(AuditEvent.project_id)
+        )
+
+
+def _grouped(
+    session: Session,
+    model: type[Any],
+    key: InstrumentedAttribute[Any],
+    where: ColumnElement[bool],
+    *,
+    via: type[Any] | None = None,
+) -> dict[int, list[Any]]:
+    """The rows of ``model`` that ``where`` keeps, by ``key``, each group in id order;
+    ``via`` is the table (joined on its foreign key) that ``key`` and ``where`` name."""
+    stmt: Select[Any] = select(model, key)
+    if via is not None:
+        stmt = stmt.join(via)
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row, group in session.execute(stmt.where(where).order_by(model.id)):
+        grouped[group].append(row)
+    return grouped
+
+
+def _by(rows: Iterable[Any], key: str) -> dict[int, list[Any]]:
+    """Rows already read, grouped by the column ``key``, keeping their order."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, key)].append(row)
+    return grouped
+
 
 def export_backup(session: Session, *, project_id: int | None = None) -> BackupDocument:
     """One project (with the users it references), or everything when ``project_id`` is None."""
@@ -105,7 +177,8 @@ def export_backup(session: Session, *, project_id: int | None = None) -> BackupD
     refs = _Refs(users)
     projects = [get_project(session, project_id)] if project_id else _all_projects(session)
     refs.assign("project", projects)
-    records = [_project_record(session, project, refs) for project in projects]
+    contents = _Contents(session, project_id)
+    records = [_project_record(session, project, contents, refs) for project in projects]
     document = BackupDocument(
         format=BACKUP_FORMAT,
         version=BACKUP_VERSION,
@@ -245,13 +318,15 @@ def _columns(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in COLUMNS[row.__tablename__]}
 
 
-def _project_record(session: Session, project: Project, refs: _Refs) -> ProjectRecord:
-    items = _rows(session, ChecklistItem, ChecklistItem.project_id == project.id)
-    meetings = _rows(session, Meeting, Meeting.project_id == project.id)
-    decisions = _rows(session, Decision, Decision.item_id.in_([i.id for i in items]))
-    threads = _rows(session, Thread, Thread.project_id == project.id)
-    messages = _rows(session, Message, Message.thread_id.in_([t.id for t in threads]))
-    generations = _rows(session, Generation, Generation.project_id == project.id)
+def _project_record(
+    session: Session, project: Project, contents: _Contents, refs: _Refs
+) -> ProjectRecord:
+    items = contents.items[project.id]
+    meetings = contents.meetings[project.id]
+    decisions = contents.decisions[project.id]
+    threads = contents.threads[project.id]
+    messages = contents.messages[project.id]
+    generations = contents.generations[project.id]
     numbered = {
         "item": items,
         "meeting": meetings,
@@ -262,16 +337,16 @@ def _project_record(session: Session, project: Project, refs: _Refs) -> ProjectR
     }
     for kind, rows in numbered.items():
         refs.assign(kind, rows)
-    events = _rows(session, AuditEvent, AuditEvent.project_id == project.id)
+    decisions_of, messages_of = _by(decisions, "item_id"), _by(messages, "thread_id")
     return ProjectRecord(
         ref=_ref(refs, "project", project.id),
         **_columns(project),
         created_by=refs.email(project.created_by_id),
-        items=[_item_record(item, decisions, refs) for item in items],
-        meetings=[_meeting_record(session, meeting, refs) for meeting in meetings],
-        threads=[_thread_record(thread, messages, refs) for thread in threads],
+        items=[_item_record(item, decisions_of[item.id], refs) for item in items],
+        meetings=[_meeting_record(meeting, contents, refs) for meeting in meetings],
+        threads=[_thread_record(thread, messages_of[thread.id], refs) for thread in threads],
         generations=[_generation_record(g, refs) for g in generations],
-        audit_events=[_audit_record(session, event, refs) for event in events],
+        audit_events=[_audit_record(session, event, refs) for event in contents.events[project.id]],
     )
 
 
@@ -294,7 +369,6 @@ def _item_record(item: ChecklistItem, decisions: list[Decision], refs: _Refs) ->
                 attendees=_attendees_out(d.attendees, refs),
             )
             for d in decisions
-            if d.item_id == item.id
         ],
     )
 
@@ -309,9 +383,9 @@ def _attendees_out(attendees: list[Any], refs: _Refs) -> list[Any]:
     ]
 
 
-def _meeting_record(session: Session, meeting: Meeting, refs: _Refs) -> MeetingRecord:
-    attendees = _rows(session, MeetingAttendee, MeetingAttendee.meeting_id == meeting.id)
-    votes = _rows(session, MeetingVote, MeetingVote.meeting_id == meeting.id)
+def _meeting_record(meeting: Meeting, contents: _Contents, refs: _Refs) -> MeetingRecord:
+    attendees = contents.attendees[meeting.id]
+    votes = contents.votes[meeting.id]
     return MeetingRecord(
         ref=_ref(refs, "meeting", meeting.id),
         **_columns(meeting),
@@ -348,7 +422,6 @@ def _thread_record(thread: Thread, messages: list[Message], refs: _Refs) -> Thre
                 reply_to=refs.of("message", m.reply_to_id),
             )
             for m in messages
-            if m.thread_id == thread.id
         ],
     )
 
@@ -383,8 +456,7 @@ def _audit_entity_out(session: Session, event: AuditEvent, refs: _Refs) -> int |
     if event.entity_type == "user":
         return refs.email(event.entity_id)
     if event.entity_type == "checklist_template":
-        template = session.get(ChecklistTemplate, event.entity_id)
-        return template.key if template is not None else None
+        return refs.template_key(session, event.entity_id)
     kind = AUDITED_KINDS.get(event.entity_type)
     return refs.of(kind, event.entity_id) if kind else None
 
@@ -397,15 +469,15 @@ def _add_instance_records(session: Session, document: BackupDocument, refs: _Ref
     ]
     drafts = _rows(session, Draft)
     refs.assign("draft", drafts)
-    document.drafts = [_draft_record(session, draft, refs) for draft in drafts]
+    proposals = _by(_rows(session, DraftProposal), "draft_id")
+    document.drafts = [_draft_record(draft, proposals[draft.id], refs) for draft in drafts]
     document.audit_events = [
         _audit_record(session, event, refs)
         for event in _rows(session, AuditEvent, AuditEvent.project_id.is_(None))
     ]
 
 
-def _draft_record(session: Session, draft: Draft, refs: _Refs) -> DraftRecord:
-    proposals = _rows(session, DraftProposal, DraftProposal.draft_id == draft.id)
+def _draft_record(draft: Draft, proposals: list[DraftProposal], refs: _Refs) -> DraftRecord:
     return DraftRecord(
         ref=_ref(refs, "draft", draft.id),
         **_columns(draft),
