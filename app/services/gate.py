@@ -1,7 +1,8 @@
 """The gate: the one place that decides whether code may be generated.
 
 It is derived from the checklist on every call, never stored. Everything that
-asks (API, pages, CLI, code generation) calls ``gate()``.
+asks (API, pages, CLI, code generation) calls ``gate()`` (or ``gates()`` for a list of
+projects); each applies the one rule, ``evaluate()``.
 """
 
 from collections.abc import Sequence
@@ -113,6 +114,20 @@ def gate_of(session: Session, project_id: int) -> GateState:
     return evaluate(entries)
 
 
+def gates(session: Session, projects: Sequence[Project]) -> dict[int, GateState]:
+    """The gate of each project, by id: one statement reads the items of them all, so a
+    list of projects costs the same however long it is."""
+    if not projects:
+        return {}
+    design_versions = {project.id: project.design_version for project in projects}
+    entries: dict[int, list[GateRow]] = {project_id: [] for project_id in design_versions}
+    rows = session.connection().execute(_GATES_STATEMENT, {"project_ids": list(design_versions)})
+    for project_id, item_id, category, title, decision_version in rows:
+        row = GateRow(item_id, category, title, decision_version, design_versions[project_id])
+        entries[project_id].append(row)
+    return {project_id: evaluate(items) for project_id, items in entries.items()}
+
+
 def _newest_design_version() -> ScalarSelect[int | None]:
     """The design version of an item's newest decision revision: a correlated subquery over
     the (item_id, revision) unique index, so the gate is one statement whatever the number
@@ -135,6 +150,21 @@ def _build_gate_statement() -> Select[int, str, str, int | None]:
         )
         .where(ChecklistItem.project_id == bindparam("project_id"))
         .order_by(ChecklistItem.position, ChecklistItem.id)
+    )
+
+
+def _build_gates_statement() -> Select[int, int, str, str, int | None]:
+    """The gate statement's items for many projects at once, each with its project's id."""
+    return (
+        select(
+            ChecklistItem.project_id,
+            ChecklistItem.id,
+            ChecklistItem.category,
+            ChecklistItem.title,
+            _newest_design_version(),
+        )
+        .where(ChecklistItem.project_id.in_(bindparam("project_ids", expanding=True)))
+        .order_by(ChecklistItem.project_id, ChecklistItem.position, ChecklistItem.id)
     )
 
 
@@ -161,6 +191,7 @@ def _build_project_gate_statement() -> Select[int, int | None, str | None, str |
 # processing would be pure cost.
 _GATE_STATEMENT = _build_gate_statement()
 _PROJECT_GATE_STATEMENT = _build_project_gate_statement()
+_GATES_STATEMENT = _build_gates_statement()
 
 
 def _gate_item(entry: GateEntry) -> GateItem:

@@ -21,7 +21,7 @@ from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.schemas.template import DEFAULT_TEMPLATE
 from app.services import debate_overview, decisions, meetings, projects, review, templates
 from app.services.decisions import ItemWithDecision
-from app.services.gate import gate
+from app.services.gate import gate, gates
 from app.web import regions
 from app.web.deps import (
     SignedIn,
@@ -53,7 +53,9 @@ DECISION_FIELDS = ("status", "summary", "rationale", "alternatives", "version", 
 @router.get("/", response_class=HTMLResponse)
 def project_list(request: Request, session: SessionDep, user: WebUser) -> Response:
     """Every project with the state of its gate."""
-    rows = [(p, gate(session, p)) for p in projects.list_projects(session)]
+    listed = projects.list_projects(session)
+    states = gates(session, listed)
+    rows = [(project, states[project.id]) for project in listed]
     return page(request, "projects.html", {"rows": rows}, partial="_project_list.html")
 
 

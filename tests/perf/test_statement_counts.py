@@ -166,3 +166,25 @@ def test_a_post_answers_with_its_messages_without_reading_them_back(
     assert [m.role for m in answered] == ["user", "assistant", "assistant"]
     assert answered[1].model == "a"
     assert answered[1].error is None
+
+
+def _home_page_statements(client: TestClient, db: Database) -> int:
+    with counted_statements(db) as statements:
+        response = client.get("/")
+    assert response.status_code == 200
+    return len(statements)
+
+
+def test_the_project_list_reads_every_listed_projects_gate_in_one_statement(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    """The list once asked each project's gate with a statement of its own (N + 1)."""
+    for _ in range(2):
+        factories.create_project(client, member)
+    sign_in(client, member.email)
+    two = _home_page_statements(client, db)
+    for _ in range(18):
+        factories.create_project(client, member)
+    twenty = _home_page_statements(client, db)
+    assert two == twenty, (two, twenty)
+    assert twenty <= 4  # BEGIN, the signed-in user, the projects, their gates

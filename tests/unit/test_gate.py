@@ -15,7 +15,7 @@ from app.schemas.checklist import ChecklistItemCreate, DecisionWrite
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.services import decisions, projects
 from app.services.decisions import ItemWithDecision
-from app.services.gate import GateItem, GateState, evaluate, gate, gate_of
+from app.services.gate import GateItem, GateState, evaluate, gate, gate_of, gates
 from tests.conftest import Actor
 
 DESIGN_VERSION = 3
@@ -100,10 +100,12 @@ def test_closed_gate_explains_itself() -> None:
 
 
 def _db_gate(session: Session, project: Project) -> GateState:
-    """The gate as pages read it (from a loaded project) and as the API's gate check does
-    (from the id alone, in one statement): both must give the same answer."""
+    """The gate as pages read it (from a loaded project), as the API's gate check does
+    (from the id alone, in one statement) and as the project list does (many projects in
+    one statement): all must give the same answer."""
     state = gate(session, project)
     assert gate_of(session, project.id) == state
+    assert gates(session, [project]) == {project.id: state}
     return state
 
 
@@ -228,3 +230,29 @@ def test_db_gate_custom_item_added_after_all_decided_closes_it(
 def test_db_gate_of_an_unknown_project_is_not_found(session: Session) -> None:
     with pytest.raises(NotFound, match="Project 987654 does not exist"):
         gate_of(session, 987654)
+
+
+def test_db_gates_of_many_projects_give_each_its_own_gate(
+    session: Session, user: User, project: Project
+) -> None:
+    """Open, stale, undecided and empty side by side: no item counts for another project."""
+    listed = [project]
+    for name in ("Stale", "Undecided", "Empty"):
+        data = ProjectCreate(name=name, problem="p", architecture="a", data_model="d")
+        listed.append(projects.create_project(session, data=data, actor=user))
+    opened, stale, _undecided, empty = listed
+    for decided in (opened, stale):
+        _decide_all(session, user, decided)
+    _edit(session, user, stale, architecture="A different architecture")
+    for item in session.query(ChecklistItem).filter_by(project_id=empty.id):
+        session.delete(item)
+    session.flush()
+    states = gates(session, listed)
+    assert states == {each.id: gate(session, each) for each in listed}
+    assert [(s.open, len(s.missing), len(s.stale), s.total) for s in states.values()] == [
+        (True, 0, 0, 6),
+        (False, 0, 6, 6),
+        (False, 6, 0, 6),
+        (False, 0, 0, 0),
+    ]
+    assert gates(session, []) == {}
