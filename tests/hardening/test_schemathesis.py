@@ -75,6 +75,16 @@ def _has_inputs(operation: Any) -> bool:
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
+def _credentials(case: Case[Any], admin: Actor) -> dict[str, str]:
+    """The admin's token in place of the generated one, unless the case dropped the header.
+
+    Schemathesis leaves a dropped header out of the request itself only when it was the one
+    value mutated; dropped along with another mutation (an unknown query parameter), the token
+    given here went out, yet the negative-data check judged the answer as if it had not."""
+    dropped = not any(name.lower() == "authorization" for name in case.headers or {})
+    return {} if dropped else admin.headers
+
+
 def fuzz(
     app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode, examples: int
 ) -> None:
@@ -98,7 +108,7 @@ def fuzz(
     )
     def check(case: Case[Any]) -> None:
         case.call_and_validate(
-            headers=admin.headers, excluded_checks=EXCLUDED_CHECKS, timeout=timeout
+            headers=_credentials(case, admin), excluded_checks=EXCLUDED_CHECKS, timeout=timeout
         )
 
     check()
