@@ -1,7 +1,8 @@
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.orm import Session
 
-from app.api.params import PathId
+from app.api.paging import NEXT_PAGE_LINK, link_next_page
+from app.api.params import AfterId, PageSize, PathId
 from app.deps import (
     CurrentUser,
     RequiredBearerDep,
@@ -47,10 +48,20 @@ def create_project(
     return _with_gate(ProjectRead.model_validate(project), gate(session, project))
 
 
-@router.get("/projects")
-def list_projects(session: SessionDep, user: CurrentUser) -> list[ProjectRead]:
-    """List every project."""
-    return [ProjectRead.model_validate(p) for p in projects.list_projects(session)]
+@router.get("/projects", responses=NEXT_PAGE_LINK)
+def list_projects(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: PageSize = 100,
+    after: AfterId = 0,
+) -> list[ProjectRead]:
+    """One page of projects by id; while more follow, a `Link` header (`rel="next"`)
+    gives the next page's URL."""
+    found = projects.project_page(session, after=after, limit=limit)
+    link_next_page(request, response, found, cursor="after")
+    return [ProjectRead.model_validate(p) for p in found.rows]
 
 
 @router.get("/projects/{project_id}")

@@ -16,6 +16,7 @@ from app.schemas.checklist import ChecklistItemCreate
 from app.schemas.project import ProjectCreate, ProjectUpdate
 from app.schemas.template import TemplateRead
 from app.services import audit, templates
+from app.services.paging import Page, page_of
 from app.services.templates import TemplateCatalog
 
 # Changing any of these changes what was decided on, so decisions go stale.
@@ -45,8 +46,10 @@ def get_project(session: Session, project_id: int) -> Project:
     return project
 
 
-def list_projects(session: Session) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.id)))
+def project_page(session: Session, *, after: int, limit: int) -> Page[Project]:
+    """Up to ``limit`` projects with an id above ``after``, by id, and whether more follow."""
+    stmt = select(Project).where(Project.id > after).order_by(Project.id).limit(limit + 1)
+    return page_of(session.scalars(stmt).all(), limit=limit)
 
 
 def create_project(

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from app.api.params import PathId
+from app.api.params import AfterId, PathId
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep, TemplatesDep
 from app.errors import Conflict, InvalidInput
@@ -48,15 +48,23 @@ router = APIRouter(dependencies=[Depends(require_setup_done), Depends(check_csrf
 PROJECT_FIELDS = ("name", "problem", "architecture", "data_model", "constraints")
 ITEM_FIELDS = ("category", "title", "question")
 DECISION_FIELDS = ("status", "summary", "rationale", "alternatives", "version", "meeting_id")
+PROJECTS_PER_PAGE = 50
 
 
 @router.get("/", response_class=HTMLResponse)
-def project_list(request: Request, session: SessionDep, user: WebUser) -> Response:
-    """Every project with the state of its gate."""
-    listed = projects.list_projects(session)
-    states = gates(session, listed)
-    rows = [(project, states[project.id]) for project in listed]
-    return page(request, "projects.html", {"rows": rows}, partial="_project_list.html")
+def project_list(
+    request: Request, session: SessionDep, user: WebUser, after: AfterId = 0
+) -> Response:
+    """A page of projects by id, each with the state of its gate, and links to the next
+    page and back to the first."""
+    found = projects.project_page(session, after=after, limit=PROJECTS_PER_PAGE)
+    states = gates(session, found.rows)
+    context = {
+        "rows": [(project, states[project.id]) for project in found.rows],
+        "first_page": after == 0,
+        "next_after": found.rows[-1].id if found.more else None,
+    }
+    return page(request, "projects.html", context, partial="_project_list.html")
 
 
 @router.get("/projects/new", response_class=HTMLResponse)
