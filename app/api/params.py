@@ -25,3 +25,12 @@ AfterId = Annotated[
         description="Only those with a greater id: the last id of the page before (0: start).",
     ),
 ]
+BeforeId = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_ID,
+        description="Only those with a smaller id: the last id of the page before "
+        "(absent: start at the newest).",
+    ),
+]

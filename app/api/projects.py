@@ -2,7 +2,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.orm import Session
 
 from app.api.paging import NEXT_PAGE_LINK, link_next_page
-from app.api.params import AfterId, PageSize, PathId
+from app.api.params import MAX_PAGE_SIZE, AfterId, BeforeId, PageSize, PathId
 from app.deps import (
     CurrentUser,
     RequiredBearerDep,
@@ -110,9 +110,19 @@ async def get_gate(
     return await authenticated_read(request, credentials, read_gate)
 
 
-@router.get("/projects/{project_id}/audit")
-def get_audit(project_id: PathId, session: SessionDep, user: CurrentUser) -> list[AuditEventRead]:
-    """The project's audit trail, newest first."""
+@router.get("/projects/{project_id}/audit", responses=NEXT_PAGE_LINK)
+def get_audit(
+    project_id: PathId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: PageSize = MAX_PAGE_SIZE,
+    before: BeforeId = None,
+) -> list[AuditEventRead]:
+    """One page of the project's audit trail, newest first; while older events remain, a
+    `Link` header (`rel="next"`) gives the next page's URL."""
     projects.get_project(session, project_id)
-    events = audit.project_events(session, project_id=project_id)
-    return [AuditEventRead.model_validate(e) for e in events]
+    found = audit.project_events(session, project_id=project_id, limit=limit, before=before)
+    link_next_page(request, response, found, cursor="before")
+    return [AuditEventRead.model_validate(e) for e in found.rows]

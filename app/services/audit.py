@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, User
+from app.services.paging import Page, page_of
 
 
 def record(
@@ -32,11 +33,13 @@ def record(
     return event
 
 
-def project_events(session: Session, *, project_id: int, limit: int = 200) -> list[AuditEvent]:
-    stmt = (
-        select(AuditEvent)
-        .where(AuditEvent.project_id == project_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
+def project_events(
+    session: Session, *, project_id: int, limit: int, before: int | None = None
+) -> Page[AuditEvent]:
+    """Up to ``limit`` of the project's events, newest first, from those with an id below
+    ``before`` (from the newest when None), and whether older ones follow."""
+    stmt = select(AuditEvent).where(AuditEvent.project_id == project_id)
+    if before is not None:
+        stmt = stmt.where(AuditEvent.id < before)
+    stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)
+    return page_of(session.scalars(stmt).all(), limit=limit)
