@@ -128,6 +128,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     parameters' names mean nothing to them (the forms' own fields have errors under them)."""
     assert isinstance(exc, RequestValidationError)
     in_path = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("path",)]
+    in_query = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("query",)]
     if in_path and _signed_out(request):
         # Every page with an id in its address is for signed-in users: sign-in comes first,
         # as with a well-formed id, so the address's shape is told to users alone. FastAPI
@@ -138,6 +139,11 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         name = str(in_path[0]["loc"][-1])
         what = PATH_NOUNS.get(name, "page")
         detail = f"No such {what}: the address names a {what} by a number that none can have."
+        return error_response(request, status=422, title=ADDRESS_NOT_VALID, detail=detail)
+    if in_query:
+        # A page's own links (the project list's pages) carry these; no form does.
+        name = str(in_query[0]["loc"][-1])
+        detail = f"The address's {name!r} is not one these pages make; follow the page's links."
         return error_response(request, status=422, title=ADDRESS_NOT_VALID, detail=detail)
     detail = (
         "Something this form sent is not what the page expects, so nothing was saved; "

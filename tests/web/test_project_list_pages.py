@@ -61,4 +61,17 @@ def test_a_page_address_with_an_impossible_start_is_invalid(
 ) -> None:
     sign_in(client, member.email)
     for query in ("after=-1", "after=abc", f"after={2**31}"):
-        assert client.get(f"/?{query}").status_code == 422, query
+        answer = client.get(f"/?{query}")
+        assert answer.status_code == 422, query
+        # Said of the address, not as a form that "sent" something (no form did).
+        assert "This address is not valid" in answer.text, query
+        assert "not one these pages make" in answer.text, query
+
+
+def test_a_signed_out_visitor_at_a_malformed_page_address_is_sent_to_sign_in(
+    client: TestClient, member: Actor
+) -> None:
+    # Sign-in comes first: the page's user dependency is resolved before its query.
+    answer = client.get("/?after=abc", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/login")
