@@ -127,8 +127,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     """An address or a form the pages did not make: said in the user's words, since the
     parameters' names mean nothing to them (the forms' own fields have errors under them)."""
     assert isinstance(exc, RequestValidationError)
-    in_path = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("path",)]
-    in_query = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("query",)]
+    in_path, in_query = _errors_in(exc, "path"), _errors_in(exc, "query")
     if in_path and _signed_out(request):
         # Every page with an id in its address is for signed-in users: sign-in comes first,
         # as with a well-formed id, so the address's shape is told to users alone. FastAPI
@@ -150,6 +149,11 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         "reload the page and try again."
     )
     return error_response(request, status=422, title=HTTP_TITLES[422], detail=detail)
+
+
+def _errors_in(exc: RequestValidationError, part: str) -> list[Any]:
+    """The errors of one part of the request (``path``, ``query``, ``body``...)."""
+    return [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == (part,)]
 
 
 def _signed_out(request: Request) -> bool:
