@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 # The developer's own configuration must not leak into the tests.
 for _name in [n for n in os.environ if n.startswith("DESIGNGATE_") and "TEST" not in n]:
@@ -125,12 +126,33 @@ def model_settings(database_url: str, llm_server: ScriptedLLM) -> Settings:
     )
 
 
+# How long the clean-up after a test waits for a row or table lock on PostgreSQL (SQLite's
+# busy timeout bounds it there). A lock still held then belongs to something the test left
+# running, which is named in the error instead of the suite waiting for its own timeout.
+CLEAN_UP_LOCK_TIMEOUT = "20s"
+_OTHER_SESSIONS = text(
+    "SELECT pid, application_name, state, now() - xact_start AS in_transaction_for, query"
+    " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
 def _empty_all_tables(database_url: str) -> None:
     engine = create_engine(normalise_database_url(database_url))
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"SET LOCAL lock_timeout = '{CLEAN_UP_LOCK_TIMEOUT}'"))
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+    except OperationalError as exc:
+        if engine.dialect.name != "postgresql":
+            raise
+        with engine.connect() as connection:
+            others = [dict(row._mapping) for row in connection.execute(_OTHER_SESSIONS)]
+        message = f"emptying the tables waited on a lock; other sessions: {others}"
+        raise RuntimeError(message) from exc
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 NewContext = Callable[..., BrowserContext]
+# How long a stopping test server may take: 1 s for open connections, up to 10 s for the
+# model's work to store its text (app/main.py), and a margin.
+STOP_S = 15
 
 
 class LiveServer:
@@ -86,7 +89,10 @@ class LiveServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=STOP_S)
+        if self.thread.is_alive():
+            # Still serving, it may hold a transaction that the next clean-up would wait on.
+            raise RuntimeError(f"the test server did not stop within {STOP_S} s")
 
     def restart(self) -> None:
         """Serve again on the same port, as after a server restart."""
