@@ -315,6 +315,34 @@ def test_a_running_meeting_costs_the_same_however_many_attend_and_vote(
     assert counts[0] == counts[1]
 
 
+def _statements_to_end(client: TestClient, db: Database, presenter: Actor, size: int) -> int:
+    """Statements of ending a meeting in which ``size`` people each recorded a decision."""
+    project_id = int(factories.create_project(client, presenter)["id"])
+    people = [make_actor(db, Role.MEMBER) for _ in range(size)]
+    started = client.post(f"/api/v1/projects/{project_id}/meetings", headers=presenter.headers)
+    meeting_id = int(started.json()["id"])
+    items = factories.checklist(client, presenter, project_id)
+    for person, item in zip(people, items, strict=False):
+        assert client.post(f"/api/v1/meetings/{meeting_id}/join", headers=person.headers)
+        decision = {"status": "decided", "summary": "Agreed", "rationale": "In the room."}
+        url = f"/api/v1/meetings/{meeting_id}/items/{item['id']}/decision"
+        response = client.put(url, json=decision, headers=person.headers)
+        assert response.status_code == 200, response.text
+    with counted_statements(db) as statements:
+        ended = client.post(f"/api/v1/meetings/{meeting_id}/end", headers=presenter.headers)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["minutes"].count("revision 1, decided by") == size
+    return len(statements)
+
+
+def test_ending_a_meeting_costs_the_same_however_many_people_decided_in_it(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    assert _statements_to_end(client, db, member, SMALL) == _statements_to_end(
+        client, db, member, LARGE
+    )
+
+
 # --- reads of the whole instance, before and after it grows -----------------------------
 
 
