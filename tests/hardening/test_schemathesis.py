@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, CheckFunction, GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -35,7 +36,15 @@ CALL_TIMEOUT_S = 30.0
 EXCLUDED_CHECKS: list[CheckFunction] = [positive_data_acceptance]
 # 503 is the documented answer while the model (or the database) is unavailable, and no
 # model is configured here; 413 is a rejection too (a body over DESIGNGATE_MAX_BODY_BYTES).
+#
+# The Authorization header is left out of generation: every case is sent with the admin's
+# token, so a negative case tests the input it made invalid, not a missing token. Generated,
+# the header was dropped in more than half of the negative cases (101 of 175 over three
+# operations), whose answer was then the 401. The ignored_auth check still sends each
+# operation once without the token and expects it refused.
 CONFIG = """
+[generation]
+with-security-parameters = false
 [checks.not_a_server_error]
 expected-statuses = ["2xx", "3xx", "4xx", "503"]
 [checks.negative_data_rejection]
@@ -75,16 +84,6 @@ def _has_inputs(operation: Any) -> bool:
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-def _credentials(case: Case[Any], admin: Actor) -> dict[str, str]:
-    """The admin's token in place of the generated one, unless the case dropped the header.
-
-    Schemathesis leaves a dropped header out of the request itself only when it was the one
-    value mutated; dropped along with another mutation (an unknown query parameter), the token
-    given here went out, yet the negative-data check judged the answer as if it had not."""
-    dropped = not any(name.lower() == "authorization" for name in case.headers or {})
-    return {} if dropped else admin.headers
-
-
 def fuzz(
     app: FastAPI, client: TestClient, method: str, path: str, mode: GenerationMode, examples: int
 ) -> None:
@@ -108,10 +107,17 @@ def fuzz(
     )
     def check(case: Case[Any]) -> None:
         case.call_and_validate(
-            headers=_credentials(case, admin), excluded_checks=EXCLUDED_CHECKS, timeout=timeout
+            headers=admin.headers, excluded_checks=EXCLUDED_CHECKS, timeout=timeout
         )
 
-    check()
+    try:
+        check()
+    except Unsatisfiable:
+        # Every case of a negative run is sent; none could be made here. Its inputs take
+        # any value (a template's key is any string in the path).
+        if mode != GenerationMode.NEGATIVE:
+            raise
+        pytest.skip("no input can be made invalid")
 
 
 OPERATIONS = pytest.mark.parametrize(("method", "path"), _operations())
