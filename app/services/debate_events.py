@@ -10,8 +10,8 @@ client has (it joined between saves) is dropped rather than answered with a re-r
 next saved delta starts where the stored text the client read ends, and fills the gap.
 """
 
-import asyncio
 import time
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,9 @@ from app.db import Database
 from app.live import RESET, Hub
 from app.models import Message
 from app.models.enums import MessageStatus
+from app.services.debate_overview import ThreadPage, thread_page
 from app.services.debates import thread_messages
+from app.shared_reads import SharedReads
 from app.stream_access import ACCOUNT, AccessWatch
 
 # How often an idle stream checks whether its client has gone.
@@ -37,11 +39,15 @@ ENDED = "ended"
 
 @dataclass(frozen=True)
 class ThreadEvent:
-    """``message`` carries a whole message; ``delta`` carries new text for one message."""
+    """``message`` carries a whole message; ``delta`` carries new text for one message.
+
+    ``arrived_at`` is when the stream's latest change arrived (``time.monotonic()``): a read
+    that starts then or later sees it, so it may be shared (app/shared_reads.py)."""
 
     kind: str
     message: Message | None = None
     data: dict[str, Any] | None = None
+    arrived_at: float = 0.0
 
 
 async def thread_events(
@@ -71,8 +77,8 @@ async def thread_events(
         if watch is not None and not await watch.holds():
             yield ThreadEvent(ENDED)
             return
-        relay = _Relay(db, thread_id)
-        for event in await relay.snapshot():
+        relay = _Relay(thread_reads(db), thread_id)
+        for event in await relay.snapshot(subscription.delivered_at):
             yield event
         if mark_synced:
             yield ThreadEvent(SYNCED)
@@ -103,26 +109,62 @@ async def thread_events(
                     yield ThreadEvent(IDLE)
                 continue
             quiet_s = 0.0
-            for event in await relay.relay(item):
+            for event in await relay.relay(item, subscription.delivered_at):
                 yield event
 
 
-class _Relay:
-    """Turns hub events into client events, tracking how much text each client has."""
+class ThreadReads:
+    """The reads a thread's streams share: its messages, one message, and what its live page
+    shows around them (app/web/thread_stream.py)."""
 
-    def __init__(self, db: Database, thread_id: int) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
+        self.messages: SharedReads[int, list[Message]] = SharedReads(self._read_all)
+        self.message: SharedReads[int, Message | None] = SharedReads(self._read_one)
+        self.page: SharedReads[int, ThreadPage] = SharedReads(self._read_page)
+
+    def _read_all(self, thread_id: int) -> list[Message]:
+        with self.db.reads() as session:
+            return thread_messages(session, thread_id)
+
+    def _read_one(self, message_id: int) -> Message | None:
+        with self.db.reads() as session:
+            return session.get(Message, message_id)
+
+    def _read_page(self, thread_id: int) -> ThreadPage:
+        with self.db.reads() as session:
+            return thread_page(session, thread_id=thread_id)
+
+
+_THREAD_READS: "weakref.WeakKeyDictionary[Database, ThreadReads]" = weakref.WeakKeyDictionary()
+
+
+def thread_reads(db: Database) -> ThreadReads:
+    found = _THREAD_READS.get(db)
+    if found is None:
+        found = _THREAD_READS[db] = ThreadReads(db)
+    return found
+
+
+class _Relay:
+    """Turns hub events into client events, tracking how much text each client has.
+
+    The shared message objects are read, never changed: every stream of the thread may hold
+    the same one."""
+
+    def __init__(self, reads: ThreadReads, thread_id: int) -> None:
+        self.reads = reads
         self.thread_id = thread_id
         self.sent_length: dict[int, int] = {}
 
-    async def snapshot(self) -> list[ThreadEvent]:
-        messages = await asyncio.to_thread(self._read_all)
+    async def snapshot(self, arrived_at: float) -> list[ThreadEvent]:
+        messages = await self.reads.messages.get(self.thread_id, fresh_after=arrived_at)
         self.sent_length = {m.id: len(m.content) for m in messages}
-        return [ThreadEvent("message", message=m) for m in messages]
+        return [ThreadEvent("message", message=m, arrived_at=arrived_at) for m in messages]
 
-    async def relay(self, item: dict[str, Any]) -> list[ThreadEvent]:
+    async def relay(self, item: dict[str, Any], arrived_at: float) -> list[ThreadEvent]:
         if item.get("type") == RESET:
-            return await self.snapshot()
+            return await self.snapshot(arrived_at)
         message_id = item.get("id")
         if not isinstance(message_id, int):
             return []
@@ -135,7 +177,7 @@ class _Relay:
             if item.get(UNSAVED):
                 return []  # a gap: the next saved delta fills it
         # New messages, verdicts, finished replies and gaps go out whole (with final HTML).
-        return await self._whole(message_id)
+        return await self._whole(message_id, arrived_at)
 
     def _delta(self, message_id: int, item: dict[str, Any]) -> list[ThreadEvent] | None:
         """The part of a delta this client lacks; None when there is a gap before it."""
@@ -150,20 +192,9 @@ class _Relay:
         trimmed.update(offset=sent, delta=delta[sent - offset :])
         return [ThreadEvent("delta", data=trimmed)]
 
-    async def _whole(self, message_id: int) -> list[ThreadEvent]:
-        message = await asyncio.to_thread(self._read_one, message_id)
-        if message is None:
+    async def _whole(self, message_id: int, arrived_at: float) -> list[ThreadEvent]:
+        message = await self.reads.message.get(message_id, fresh_after=arrived_at)
+        if message is None or message.thread_id != self.thread_id:
             return []
         self.sent_length[message.id] = len(message.content)
-        return [ThreadEvent("message", message=message)]
-
-    def _read_all(self) -> list[Message]:
-        with self.db.reads() as session:
-            return thread_messages(session, self.thread_id)
-
-    def _read_one(self, message_id: int) -> Message | None:
-        with self.db.reads() as session:
-            message = session.get(Message, message_id)
-            if message is None or message.thread_id != self.thread_id:
-                return None
-            return message
+        return [ThreadEvent("message", message=message, arrived_at=arrived_at)]

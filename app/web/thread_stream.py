@@ -121,7 +121,11 @@ class ThreadPageUpdates:
 
     async def _change(self, event: ThreadEvent) -> str:
         if event.message is not None:
-            return await asyncio.to_thread(self._message, event.message)
+            # The page's parts around the message, read once for every page of the thread
+            # that this change reaches.
+            reads = debate_events.thread_reads(self.db)
+            found = await reads.page.get(self.thread_id, fresh_after=event.arrived_at)
+            return await asyncio.to_thread(self._message, event.message, found)
         data = event.data or {}
         message_id = data.get("id")
         if event.kind != "delta" or message_id not in self.known:
@@ -129,8 +133,7 @@ class ThreadPageUpdates:
         text = str(escape(str(data.get("delta", ""))))
         return out_of_band([(f"msg-{message_id}-text", "beforeend", text)])
 
-    def _message(self, message: Message) -> str:
-        found = self._read()
+    def _message(self, message: Message, found: ThreadPage) -> str:
         context = {"message": message, "authors": found.authors}
         if message.id in self.known:
             swaps = [
