@@ -9,12 +9,16 @@ streams behind it join.
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from app.db import Database
+
 Key = TypeVar("Key")
 Value = TypeVar("Value")
+Shared = TypeVar("Shared")
 
 # How long a finished read is kept for streams that come to it late; a read is only ever
 # joined by streams whose event came before it started, so keeping it longer is never wrong,
@@ -39,7 +43,7 @@ class SharedReads(Generic[Key, Value]):
         """The value of a read of ``key`` that started at ``fresh_after`` or later
         (``time.monotonic()``)."""
         entry = self._latest.get(key)
-        if entry is None or entry.started < fresh_after or _failed(entry.result):
+        if entry is None or entry.started < fresh_after or failed(entry.result):
             self._forget_old()
             started = time.monotonic()
             result = asyncio.ensure_future(asyncio.to_thread(self._read, key))
@@ -53,5 +57,20 @@ class SharedReads(Generic[Key, Value]):
             del self._latest[key]
 
 
-def _failed(future: "asyncio.Future[Any]") -> bool:
+def failed(future: "asyncio.Future[Any]") -> bool:
+    """Done without a value: a later caller reads again rather than share the failure."""
     return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def per_database(make: Callable[[Database], Shared]) -> Callable[[Database], Shared]:
+    """``make(db)`` once per database (an app has one; the tests make many), kept only
+    while the database is."""
+    made: weakref.WeakKeyDictionary[Database, Shared] = weakref.WeakKeyDictionary()
+
+    def get(db: Database) -> Shared:
+        found = made.get(db)
+        if found is None:
+            found = made[db] = make(db)
+        return found
+
+    return get

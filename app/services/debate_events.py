@@ -11,7 +11,6 @@ next saved delta starts where the stored text the client read ends, and fills th
 """
 
 import time
-import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from app.models import Message
 from app.models.enums import MessageStatus
 from app.services.debate_overview import ThreadPage, thread_page
 from app.services.debates import thread_messages
-from app.shared_reads import SharedReads
+from app.shared_reads import SharedReads, per_database
 from app.stream_access import ACCOUNT, AccessWatch
 
 # How often an idle stream checks whether its client has gone.
@@ -136,14 +135,7 @@ class ThreadReads:
             return thread_page(session, thread_id=thread_id)
 
 
-_THREAD_READS: "weakref.WeakKeyDictionary[Database, ThreadReads]" = weakref.WeakKeyDictionary()
-
-
-def thread_reads(db: Database) -> ThreadReads:
-    found = _THREAD_READS.get(db)
-    if found is None:
-        found = _THREAD_READS[db] = ThreadReads(db)
-    return found
+thread_reads = per_database(ThreadReads)
 
 
 class _Relay:

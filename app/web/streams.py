@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import html
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from app.services import debate_overview, meetings, projects, review
 from app.services import generation as generation_service
 from app.services.debate_events import UNSAVED
 from app.services.review import Review
+from app.shared_reads import failed, per_database
 from app.stream_access import AccessWatch, without_account_events
 from app.web import regions
 from app.web.deps import LoginRequired, SignedIn, WebUser, readmit, require_setup_done, return_path
@@ -198,14 +198,14 @@ class SharedReviews:
         self, project_id: int, context: dict[str, Any], design: bool, fresh_after: float
     ) -> regions.Regions:
         entry = self.latest.get(project_id)
-        if entry is None or entry.started < fresh_after or _failed(entry.review):
+        if entry is None or entry.started < fresh_after or failed(entry.review):
             started = time.monotonic()
             read = asyncio.ensure_future(asyncio.to_thread(self._read, project_id))
             entry = self.latest[project_id] = _SharedRead(started, read, {})
         found = await asyncio.shield(entry.review)
         key = (design, *_viewer(context))
         render = entry.renders.get(key)
-        if render is None or _failed(render):
+        if render is None or failed(render):
             render = asyncio.ensure_future(
                 asyncio.to_thread(regions.review_regions, found, context, design=design)
             )
@@ -216,10 +216,6 @@ class SharedReviews:
     def _read(self, project_id: int) -> Review:
         with self.db.reads() as session:
             return review.review(session, project_id=project_id)
-
-
-def _failed(future: "asyncio.Future[Any]") -> bool:
-    return future.done() and (future.cancelled() or future.exception() is not None)
 
 
 def _viewer(context: dict[str, Any]) -> tuple[object, ...]:
@@ -233,14 +229,7 @@ def _viewer(context: dict[str, Any]) -> tuple[object, ...]:
     )
 
 
-_SHARED: "weakref.WeakKeyDictionary[Database, SharedReviews]" = weakref.WeakKeyDictionary()
-
-
-def shared_reviews(db: Database) -> SharedReviews:
-    found = _SHARED.get(db)
-    if found is None:
-        found = _SHARED[db] = SharedReviews(db)
-    return found
+shared_reviews = per_database(SharedReviews)
 
 
 @router.get("/generations/{generation_id}/events")
