@@ -10,6 +10,7 @@ client has (it joined between saves) is dropped rather than answered with a re-r
 next saved delta starts where the stored text the client read ends, and fills the gap.
 """
 
+import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -41,12 +42,13 @@ class ThreadEvent:
     """``message`` carries a whole message; ``delta`` carries new text for one message.
 
     ``arrived_at`` is when the stream's latest change arrived (``time.monotonic()``): a read
-    that starts then or later sees it, so it may be shared (app/shared_reads.py)."""
+    that starts then or later sees it, so it may be shared (app/shared_reads.py). Unknown
+    (infinity), only a read of its own will do."""
 
     kind: str
     message: Message | None = None
     data: dict[str, Any] | None = None
-    arrived_at: float = 0.0
+    arrived_at: float = math.inf
 
 
 async def thread_events(
