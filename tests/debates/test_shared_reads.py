@@ -96,29 +96,35 @@ def test_a_reply_that_five_streams_follow_is_read_once(
 
 
 def test_a_read_that_started_before_the_change_arrived_is_not_shared() -> None:
-    calls: list[int] = []
+    lock = threading.Lock()
+    reads: list[int] = []
+    begun = [threading.Event(), threading.Event()]
     release = threading.Event()
 
     def read(key: int) -> int:
-        calls.append(key)
-        number = len(calls)
-        release.wait(timeout=5)
+        """Numbers the reads in the order they begin; each waits for ``release``."""
+        with lock:
+            reads.append(key)
+            number = len(reads)
+        begun[number - 1].set()
+        release.wait(timeout=10)
         return number
 
     async def scenario() -> tuple[int, int, int]:
         shared: SharedReads[int, int] = SharedReads(read)
-        first = asyncio.ensure_future(shared.get(7, fresh_after=time.monotonic()))
-        await asyncio.sleep(0.05)  # the first read has started, and waits
-        arrived = time.monotonic()  # a change arrives while it runs
-        joined = asyncio.ensure_future(shared.get(7, fresh_after=arrived - 1.0))
-        fresh = asyncio.ensure_future(shared.get(7, fresh_after=arrived))
-        await asyncio.sleep(0.05)
+        before = time.monotonic()  # a stream's change arrives
+        first = asyncio.ensure_future(shared.get(7, fresh_after=before))
+        await asyncio.to_thread(begun[0].wait, 10)  # its read has begun, and waits
+        joined = asyncio.ensure_future(shared.get(7, fresh_after=before))
+        after = time.monotonic()  # another stream's change arrives while that read runs
+        fresh = asyncio.ensure_future(shared.get(7, fresh_after=after))
+        await asyncio.to_thread(begun[1].wait, 10)
         release.set()
         return await first, await joined, await fresh
 
     first, joined, fresh = run_coroutine(scenario())
-    # The stream whose change came before the first read started joined it; the one whose
+    # The stream whose change came before the first read began joined it; the one whose
     # change came after got a read of its own.
     assert (first, joined) == (1, 1)
     assert fresh == 2
-    assert calls == [7, 7]
+    assert reads == [7, 7]
