@@ -108,7 +108,7 @@ def test_every_page_fits_a_phone_with_its_widest_content(
         response = page.goto(live_server.url + path)
         assert response is not None, path
         assert response.status == 200, path
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("load")
         if excess := _overflow(page):
             too_wide[path] = excess
     assert too_wide == {}
