@@ -31,16 +31,8 @@ from app.models import User
 from app.models.enums import Role
 from app.schemas.project import ProjectCreate
 from app.services import projects, users
+from tests.web.chromium import Chromium, close_context
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 NewContext = Callable[..., BrowserContext]
@@ -121,10 +113,16 @@ def playwright() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
+def chromium(playwright: Playwright) -> Iterator[Chromium]:
+    launched = Chromium(playwright)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Browser:
+    """The run's browser; a new one if the last had to be ended (tests/web/chromium.py)."""
+    return chromium.browser()
 
 
 @pytest.fixture
@@ -141,7 +139,7 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
 
     yield make
     for context in contexts:
-        context.close()
+        close_context(context)
 
 
 def create_user(server: LiveServer, role: Role, name: str) -> str:
