@@ -189,6 +189,14 @@ def open_item(item: Locator) -> Locator:
     return panel
 
 
+def overflow(page: Page) -> int:
+    """How many pixels the page is wider than its window (0 when it fits)."""
+    excess: int = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return excess
+
+
 def screenshot(page: Page, name: str, selector: str | None = None) -> Path:
     """What a person sees: the top of the page, or one element of it."""
     ARTIFACTS.mkdir(exist_ok=True)

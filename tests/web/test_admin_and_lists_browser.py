@@ -9,7 +9,14 @@ from sqlalchemy import select
 from app.models import User
 from app.models.enums import Role
 from app.services import users
-from tests.web.conftest import LiveServer, NewContext, create_project, create_user, sign_in
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    overflow,
+    sign_in,
+)
 
 LONG_NAME = "N" * 200  # a project name at its limit, with nowhere to break
 NARROW = {"width": 420, "height": 800}
@@ -43,10 +50,7 @@ def test_a_refused_demotion_shows_the_real_role_and_only_its_own_message(
 
 
 def _fits_the_window(page: Page) -> bool:
-    fits: bool = page.evaluate(
-        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-    )
-    return fits
+    return overflow(page) == 0
 
 
 def test_a_long_unbroken_project_name_wraps_in_the_list_and_the_heading(

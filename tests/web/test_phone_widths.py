@@ -3,13 +3,19 @@ a long code line, a wide table, an unbroken link and inline code, a model name o
 characters, a generation with a 300-character line. Nothing may need sideways scrolling of
 the page itself (a code block scrolls or wraps inside its own box)."""
 
-from playwright.sync_api import Page
 from sqlalchemy import select
 
 from app.models import ChecklistItem, Generation, Message, Thread, User
 from app.models.enums import GenerationStatus, MessageStatus, Role
 from app.services import meetings
-from tests.web.conftest import LiveServer, NewContext, create_project, create_user, sign_in
+from tests.web.conftest import (
+    LiveServer,
+    NewContext,
+    create_project,
+    create_user,
+    overflow,
+    sign_in,
+)
 
 PHONE = {"width": 390, "height": 844}
 MODEL = "openai/" + "m" * 80
@@ -74,14 +80,6 @@ def _wide_content(server: LiveServer, email: str, project_id: int) -> dict[str, 
         }
 
 
-def _overflow(page: Page) -> int:
-    """How many pixels the page is wider than its window."""
-    excess: int = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    return excess
-
-
 def test_every_page_fits_a_phone_with_its_widest_content(
     live_server: LiveServer, new_context: NewContext
 ) -> None:
@@ -109,6 +107,6 @@ def test_every_page_fits_a_phone_with_its_widest_content(
         assert response is not None, path
         assert response.status == 200, path
         page.wait_for_load_state("load")
-        if excess := _overflow(page):
+        if excess := overflow(page):
             too_wide[path] = excess
     assert too_wide == {}
