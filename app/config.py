@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # How long a request's whole body may take to arrive once the app asks for it, in any
     # server (app/problems.py); a route that takes more than max_body_bytes gets longer.
     request_body_timeout_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # How long a request may wait for its turn at the database (the request slots,
+    # app/db.py) before it is answered 503 with Retry-After: under a load the server cannot
+    # keep up with, callers hear so instead of waiting in an ever longer queue.
+    request_queue_timeout_s: float = Field(default=15.0, gt=0, allow_inf_nan=False)
     # Sign-in throttling: failed sign-ins allowed per account and per client address within
     # a sliding window; past either, sign-in is refused (429) until old failures age out.
     login_max_failures: int = Field(default=5, ge=1)

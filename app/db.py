@@ -6,8 +6,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator
 
 from app import runners
 from app.config import Settings
+from app.errors import ServerBusy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -280,6 +281,7 @@ class Database:
         self.pool_capacity = size + overflow
         self.write_slots = WRITE_SLOTS
         self.read_slots = SQLITE_READ_SLOTS if self.is_sqlite else POSTGRES_READ_SLOTS
+        self.queue_timeout_s = settings.request_queue_timeout_s
         self._slots: _Slots | None = None
         # Work this process creates names it as its runner (app/runners.py).
         self.runner = runners.new_runner()
@@ -351,6 +353,33 @@ class Database:
                 loop, asyncio.Semaphore(self.read_slots), asyncio.Semaphore(self.write_slots)
             )
         return self._slots.write if write else self._slots.read
+
+    @asynccontextmanager
+    async def admitted(self, *, write: bool = False) -> AsyncIterator[None]:
+        """The block holds one of the request slots (``request_slots``), waited for at most
+        ``DESIGNGATE_REQUEST_QUEUE_TIMEOUT_S``; past it, ``ServerBusy`` (503 with Retry-After).
+
+        Unbounded, a load the server cannot keep up with grew the queue without end, each
+        waiting request holding its memory and its client, and answered callers long after
+        they had given up.
+        """
+        slots = self.request_slots(write=write)
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await slots.acquire()
+        except TimeoutError:
+            kind = "write" if write else "read"
+            log.warning(
+                "a %s waited %g s for the database; answered 503", kind, self.queue_timeout_s
+            )
+            raise ServerBusy(
+                f"The server is too busy to take this request now (it waited"
+                f" {self.queue_timeout_s:g} s for the database); send it again shortly"
+            ) from None
+        try:
+            yield
+        finally:
+            slots.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, ServerBusy, Unauthorized
 from app.live import Hub
 from app.llm import ModelEndpoint, endpoint_from_settings
 from app.models import User
@@ -45,12 +45,12 @@ async def get_settings_dep(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: commit on success, roll back on any error.
 
-    Admitted through the database's request slots (see ``Database.request_slots``).
+    Admitted through the database's request slots (see ``Database.admitted``).
     """
     db: Database = request.app.state.db
     write = request.method not in SAFE_METHODS
     factory = db.writer if write else db.reader
-    async with db.request_slots(write=write):
+    async with db.admitted(write=write):
         session = factory()
         try:
             yield session
@@ -220,13 +220,16 @@ async def run_admitted(
     db: Database, function: Callable[..., T], *args: object, write: bool = False
 ) -> T:
     """``function(*args)`` on a worker thread, once the database admits one more request
-    (see ``Database.request_slots``)."""
-    async with db.request_slots(write=write):
+    (see ``Database.admitted``)."""
+    async with db.admitted(write=write):
         return await run_in_threadpool(function, *args)
 
 
 async def _touch_token_when_admitted(db: Database, token_id: int) -> None:
-    await run_admitted(db, _touch_token, db, token_id, write=True)
+    try:
+        await run_admitted(db, _touch_token, db, token_id, write=True)
+    except ServerBusy:  # the response is sent; the token's next use records it
+        log.warning("could not record the use of API token %d: the server is busy", token_id)
 
 
 def _touch_token(db: Database, token_id: int) -> None:

@@ -45,6 +45,7 @@ class DesignGateError(Exception):
     status_code = 400
     title = "Bad request"
     problem_type = "about:blank"
+    retry_after_s: int | None = None
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -111,6 +112,15 @@ class ModelNotConfigured(DesignGateError):
 class DatabaseUnavailable(DesignGateError):
     status_code = 503
     title = "Database unavailable"
+
+
+class ServerBusy(DesignGateError):
+    """A request waited its whole ``DESIGNGATE_REQUEST_QUEUE_TIMEOUT_S`` for the database."""
+
+    status_code = 503
+    title = "Server busy"
+    problem_type = "urn:designgate:problem:server-busy"
+    retry_after_s = 5  # the Retry-After header: when a client should send it again
 
 
 class BudgetSpent(DesignGateError):

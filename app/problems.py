@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.deps import token_refusal
-from app.errors import DesignGateError, error_message, field_error
+from app.errors import DesignGateError, ServerBusy, error_message, field_error
 from app.http_methods import method_not_allowed
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,7 +89,7 @@ PROBLEM_DESCRIPTIONS = {
     409: "A conflict: a stale version, a closed gate, a spent budget",
     413: "The request body is larger than DESIGNGATE_MAX_BODY_BYTES",
     422: "The request is not valid; `errors` names the fields",
-    503: "The database or the model is not available",
+    503: "The database or the model is not available, or the server is too busy",
 }
 
 
@@ -138,7 +138,9 @@ def problem(
 
 async def _designgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DesignGateError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
     return problem(
         request,
         status=exc.status_code,
@@ -177,6 +179,8 @@ async def _unauthenticated(request: Request) -> Response | None:
         refusal = await token_refusal(request)
     except OperationalError as exc:
         return await _database_down(request, exc)
+    except ServerBusy as exc:
+        return await _designgate_error(request, exc)
     return None if refusal is None else await _designgate_error(request, refusal)
 
 

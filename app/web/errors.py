@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import Database
 from app.deps import SAFE_METHODS, run_admitted
-from app.errors import DesignGateError
+from app.errors import DesignGateError, ServerBusy
 from app.http_methods import method_not_allowed
 from app.problems import HTTP_TITLES, BodyTimedOut
 from app.web.deps import (
@@ -94,8 +94,9 @@ async def known_viewer(request: Request) -> None:
     db: Database = request.app.state.db
     try:
         await run_admitted(db, readmit, request, db)
-    except OperationalError:
-        request.state.user = None  # the page says the database is down, not who is signed in
+    except (OperationalError, ServerBusy):
+        # The page says the database is down or busy, not who is signed in.
+        request.state.user = None
 
 
 def error_response(
@@ -118,9 +119,12 @@ def redirect(request: Request, url: str) -> Response:
 
 def _designgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DesignGateError)
-    return error_response(
+    response = error_response(
         request, status=exc.status_code, title=exc.title, detail=exc.detail, extra=exc.extensions
     )
+    if exc.retry_after_s is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
