@@ -11,8 +11,14 @@ from app.deps import (
     Writer,
     authenticated_read,
 )
+from app.kept import Kept
 from app.schemas.audit import AuditEventRead
-from app.schemas.checklist import ChecklistItemCreate, ChecklistItemRead, item_read
+from app.schemas.checklist import (
+    ChecklistItemCreate,
+    ChecklistItemRead,
+    checklist_json,
+    item_read,
+)
 from app.schemas.gate import GateRead, gate_read
 from app.schemas.project import (
     GateSummary,
@@ -21,11 +27,13 @@ from app.schemas.project import (
     ProjectUpdate,
     ProjectWithGate,
 )
-from app.services import audit, decisions, projects
+from app.services import audit, decisions, projects, review
 from app.services.gate import GateState, gate, gate_of
 from app.services.users import Caller
 
 router = APIRouter(tags=["projects"])
+# The checklist's JSON by project id and the project's review revision outside its debates.
+KeptChecklists = Kept[tuple[int, int], bytes]
 
 
 def _with_gate(project: ProjectRead, state: GateState) -> ProjectWithGate:
@@ -80,13 +88,27 @@ def update_project(
     return _with_gate(ProjectRead.model_validate(project), gate(session, project))
 
 
-@router.get("/projects/{project_id}/checklist")
-def get_checklist(
-    project_id: PathId, session: SessionDep, user: CurrentUser
-) -> list[ChecklistItemRead]:
+@router.get("/projects/{project_id}/checklist", response_model=list[ChecklistItemRead])
+async def get_checklist(
+    project_id: PathId, request: Request, credentials: RequiredBearerDep
+) -> Response:
     """The checklist with each item's current decision (null when undecided)."""
-    project = projects.get_project(session, project_id)
-    return [item_read(entry) for entry in decisions.checklist(session, project)]
+
+    # Scripts and coding agents read it whole and often: one read on one thread, and its JSON
+    # made once per change of what it shows, as the review page is (app/kept.py).
+    def read_checklist(session: Session, _caller: Caller) -> bytes:
+        # Read before the checklist: what is read after it is at least this new.
+        revisions = review.page_revisions(session, project_id=project_id)
+        kept: KeptChecklists = request.app.state.checklists
+        return kept.get_or_render(
+            (project_id, revisions.outside_debates),
+            lambda: checklist_json(
+                decisions.checklist(session, projects.get_project(session, project_id))
+            ),
+        )
+
+    body = await authenticated_read(request, credentials, read_checklist)
+    return Response(body, media_type="application/json")
 
 
 @router.post("/projects/{project_id}/checklist", status_code=status.HTTP_201_CREATED)

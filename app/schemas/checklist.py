@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from app.models.enums import Category, DecisionStatus
 from app.schemas.common import Count, Read, RequiredText, Strict, Title
@@ -96,6 +96,14 @@ def item_read(entry: "ItemWithDecision") -> ChecklistItemRead:
         state=entry.state,
         decision=decision_read(entry.decision, stale=entry.stale) if entry.decision else None,
     )
+
+
+_CHECKLIST = TypeAdapter(list[ChecklistItemRead])
+
+
+def checklist_json(entries: "list[ItemWithDecision]") -> bytes:
+    """The checklist as the API sends it, as FastAPI would serialize its response model."""
+    return _CHECKLIST.dump_json([item_read(entry) for entry in entries], by_alias=True)
 
 
 class DecisionHistoryRead(BaseModel):

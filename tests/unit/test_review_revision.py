@@ -1,7 +1,7 @@
 """The review revision moves with every change a review page shows, whoever makes it.
 
-Rendered review pages are kept under it (``app/web/page_cache.py``): a change it missed
-would leave every viewer looking at an old page. Database triggers keep it, so these tests
+Rendered review pages and the API's checklist are kept under it (``app/kept.py``): a change
+it missed would leave every viewer looking at an old page. Database triggers keep it, so these tests
 change rows as the services do and also as raw SQL does.
 """
 
@@ -165,6 +165,17 @@ def test_every_kind_of_change_the_review_page_shows_moves_the_revision(
                 db,
                 lambda s: s.execute(
                     update(User).where(User.id == member.user_id).values(name="Renamed")
+                ),
+            ),
+        ),
+        (
+            "a decision author's new email",
+            _in_transaction(
+                db,
+                lambda s: s.execute(
+                    update(User)
+                    .where(User.id == member.user_id)
+                    .values(email="renamed@example.test")
                 ),
             ),
         ),
