@@ -228,6 +228,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+# Seconds a client is asked to wait before trying again while the database is unreachable.
+DATABASE_RETRY_AFTER = "2"
+
+
 async def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem(
@@ -235,7 +239,7 @@ async def _database_down(request: Request, exc: Exception) -> Response:
         status=503,
         title="Database unavailable",
         detail="The database cannot be reached right now; try again shortly",
-        headers={"Retry-After": "2"},
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
     )
 
 

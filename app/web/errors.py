@@ -16,7 +16,7 @@ from app.db import Database
 from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError, ServerBusy
 from app.http_methods import method_not_allowed
-from app.problems import HTTP_TITLES, BodyTimedOut
+from app.problems import DATABASE_RETRY_AFTER, HTTP_TITLES, BodyTimedOut
 from app.web.deps import (
     LoginRequired,
     SetupRequired,
@@ -188,7 +188,9 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 def _database_down(request: Request, exc: Exception) -> Response:
     detail = "The database cannot be reached right now; try again shortly."
-    return error_response(request, status=503, title="Database unavailable", detail=detail)
+    response = error_response(request, status=503, title="Database unavailable", detail=detail)
+    response.headers["Retry-After"] = DATABASE_RETRY_AFTER
+    return response
 
 
 def _setup_required(request: Request, exc: Exception) -> Response:

@@ -23,13 +23,13 @@ def test_healthz_is_a_503_problem_while_the_database_is_unreachable(
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         app.state.db.engine.dispose()  # so the next request needs a new connection
-        _drop(scratch_database_url)
+        drop_database(scratch_database_url)
         response = client.get("/healthz")
     assert_problem(response, 503)
     assert response.headers["retry-after"] == "2"
 
 
-def _drop(database_url: str) -> None:
+def drop_database(database_url: str) -> None:
     name = make_url(database_url).database
     admin = create_engine(normalise_database_url(_server_url()), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -9,8 +9,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app import migrate
+from app.main import create_app
 from app.web.errors import PATH_NOUNS
-from tests.conftest import Actor
+from tests.api.test_health import drop_database
+from tests.conftest import Actor, is_postgres, make_settings
 from tests.hardening.web_helpers import page_routes, sign_in, token_in
 
 SIGNED_IN_NAV = "Sign out"
@@ -130,3 +133,21 @@ def test_a_form_sent_signed_out_with_a_malformed_id_is_answered_as_with_a_real_o
             response = client.post(_with_ids(route, "abc"), data=form, follow_redirects=False)
             assert response.status_code == well_formed.status_code, route
             assert response.headers.get("location") == well_formed.headers.get("location")
+
+
+@pytest.mark.skipif(not is_postgres(), reason="needs a database server that can go away")
+def test_a_page_while_the_database_is_unreachable_says_so_and_when_to_try_again(
+    scratch_database_url: str,
+) -> None:
+    migrate.upgrade(scratch_database_url)
+    app = create_app(make_settings(scratch_database_url))
+    with TestClient(app) as client:
+        assert client.get("/login").status_code == 200
+        app.state.db.engine.dispose()  # so the next request needs a new connection
+        drop_database(scratch_database_url)
+        response = client.get("/login")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert "The database cannot be reached right now" in response.text
+    assert response.headers["retry-after"] == "2"
