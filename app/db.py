@@ -364,6 +364,16 @@ class Database:
         they had given up.
         """
         slots = self.request_slots(write=write)
+        if slots.locked():
+            await self._queue_for(slots, write=write)
+        else:
+            await slots.acquire()  # taken at once, with no timer to set and cancel
+        try:
+            yield
+        finally:
+            slots.release()
+
+    async def _queue_for(self, slots: asyncio.Semaphore, *, write: bool) -> None:
         try:
             async with asyncio.timeout(self.queue_timeout_s):
                 await slots.acquire()
@@ -376,10 +386,6 @@ class Database:
                 f"The server is too busy to take this request now (it waited"
                 f" {self.queue_timeout_s:g} s for the database); send it again shortly"
             ) from None
-        try:
-            yield
-        finally:
-            slots.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
