@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 from app import runners
 from app.config import Settings
 from app.errors import ServerBusy
+from app.flood_warnings import FloodWarning
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,6 +48,13 @@ IMMEDIATE = "designgate_begin_immediate"
 # by attempt, the last repeated: PostgreSQL restarts in seconds, a failover takes longer.
 UNAVAILABLE_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 log = logging.getLogger(__name__)
+# Requests answered 503 for having waited their whole DESIGNGATE_REQUEST_QUEUE_TIMEOUT_S: each
+# logged at INFO, and warned of once a minute at most, since they come by the hundred at once.
+too_busy = FloodWarning(
+    log,
+    "answered 503 to requests that waited DESIGNGATE_REQUEST_QUEUE_TIMEOUT_S for the database"
+    " (since the last such warning: %s)",
+)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -378,10 +386,9 @@ class Database:
             async with asyncio.timeout(self.queue_timeout_s):
                 await slots.acquire()
         except TimeoutError:
-            kind = "write" if write else "read"
-            log.warning(
-                "a %s waited %g s for the database; answered 503", kind, self.queue_timeout_s
-            )
+            kind = "waiting to write" if write else "waiting to read"
+            log.info("answered 503 to a request %s for %g s", kind, self.queue_timeout_s)
+            too_busy.count(kind)
             raise ServerBusy(
                 f"The server is too busy to take this request now (it waited"
                 f" {self.queue_timeout_s:g} s for the database); send it again shortly"

@@ -24,21 +24,15 @@ connection closed before the app sees the request (most servers and proxies allo
 import asyncio
 import json
 import logging
-import math
-import time
-from collections import Counter
 from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.flood_warnings import FloodWarning
 from app.problems import HTTP_TITLES, PROBLEM_JSON, problem_body
 
 log = logging.getLogger(__name__)
 
-# Each connection closed by a deadline is logged at INFO, which the default logging does not
-# show; a warning for each would flood the log under the very attack the deadlines are for.
-# So one warning at the first, then at most one this often, counting those since.
-WARN_EVERY_S = 60.0
 # The request line and headers of one request, together: a signed-in browser sends about 1 KiB.
 MAX_HEADER_BYTES = 64 * 1024
 # How long a connection refused for its headers is still read (and what comes dropped) before
@@ -46,29 +40,18 @@ MAX_HEADER_BYTES = 64 * 1024
 LINGER_S = 2.0
 
 
-class StalledConnections:
-    """Connections closed by a deadline, for the operator's warning."""
-
-    def __init__(self) -> None:
-        self.since_warning: Counter[str] = Counter()
-        self.warned_at = -math.inf
-
-    def closed(self, why: str) -> None:
-        self.since_warning[why] += 1
-        now = time.monotonic()
-        if now - self.warned_at < WARN_EVERY_S:
-            return
-        self.warned_at = now
-        counts = ", ".join(f"{count} {kind}" for kind, count in self.since_warning.items())
-        log.warning(
-            "closed connections whose clients stalled (since the last such warning: %s); see "
-            "DESIGNGATE_REQUEST_HEADER_TIMEOUT_S and DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S",
-            counts,
-        )
-        self.since_warning.clear()
+def stalled_connections() -> FloodWarning:
+    """Connections closed by a deadline, for the operator. Each is logged at INFO, which the
+    default logging does not show; a warning for each would flood the log under the very
+    attack the deadlines are for."""
+    return FloodWarning(
+        log,
+        "closed connections whose clients stalled (since the last such warning: %s); see "
+        "DESIGNGATE_REQUEST_HEADER_TIMEOUT_S and DESIGNGATE_REQUEST_BODY_IDLE_TIMEOUT_S",
+    )
 
 
-stalled = StalledConnections()
+stalled = stalled_connections()
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
@@ -198,7 +181,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
                 self._client_address(),
                 self.header_timeout_s,
             )
-            stalled.closed("with headers not complete in time")
+            stalled.count("with headers not complete in time")
             self.transport.close()
 
     def _arm_body_deadline(self) -> None:
@@ -234,7 +217,7 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
             self._client_address(),
             self.body_idle_timeout_s,
         )
-        stalled.closed("with a request body paused too long")
+        stalled.count("with a request body paused too long")
         if cycle is not None and not cycle.response_started:
             self.transport.write(self._request_timeout_response())
         if cycle is not None:

@@ -107,7 +107,7 @@ def test_a_client_waiting_for_100_continue_is_not_cut(port: int) -> None:
 def test_the_operator_is_warned_at_the_first_closed_connection_not_at_each(
     port: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(http_protocol, "stalled", http_protocol.StalledConnections())
+    monkeypatch.setattr(http_protocol, "stalled", http_protocol.stalled_connections())
     caplog.set_level(logging.INFO, logger=http_protocol.__name__)
     for _ in range(2):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:

@@ -6,13 +6,16 @@ requests already in progress would hold them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app import db as db_module
 from app.config import Settings
 from app.db import Database
+from app.flood_warnings import FloodWarning
 from app.main import create_app
 from app.models.enums import Role
 from app.problems import PROBLEM_JSON
@@ -131,3 +134,26 @@ def test_a_form_sent_while_the_server_is_busy_gets_a_readable_message(
     assert 'role="alert"' in in_page.text
     assert "Server busy" in in_page.text
     assert snapshot(database_url) == before
+
+
+def test_the_operator_is_warned_at_the_first_refusal_not_at_each(
+    busy_client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under a load the server cannot keep up with they come by the hundred."""
+    fresh = FloodWarning(db_module.log, db_module.too_busy.message)
+    monkeypatch.setattr(db_module, "too_busy", fresh)
+    caplog.set_level(logging.INFO, logger=db_module.__name__)
+    member = make_actor(_db(busy_client), Role.MEMBER)
+    _take_every_slot(busy_client, write=True)
+
+    for name in ("One", "Two", "Three"):
+        body = {"name": name, "problem": "p"}
+        response = busy_client.post("/api/v1/projects", json=body, headers=member.headers)
+        assert response.status_code == 503
+
+    records = [r for r in caplog.records if r.name == db_module.__name__]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # the next two within the minute wait for a later warning
+    assert "1 waiting to write" in warnings[0]
+    assert sum(r.levelno == logging.INFO for r in records) == 3  # each one at INFO
+    assert fresh.since_warning == {"waiting to write": 2}
