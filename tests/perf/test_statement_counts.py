@@ -43,8 +43,12 @@ def _project_with_extra_items(client: TestClient, actor: Actor, extra: int) -> i
     return int(project["id"])
 
 
-def _statements_for(client: TestClient, db: Database, actor: Actor, path: str) -> int:
-    client.get(path, headers=actor.headers)  # warm: the token's last use is recorded once
+def _statements_for(
+    client: TestClient, db: Database, actor: Actor, path: str, warm: str | None = None
+) -> int:
+    """Statements of one read of ``path``, after a read of ``warm`` (``path`` itself unless
+    given) has recorded the token's last use, which is written once in a while."""
+    client.get(warm or path, headers=actor.headers)
     with counted_statements(db) as statements:
         response = client.get(path, headers=actor.headers)
     assert response.status_code == 200
@@ -68,18 +72,14 @@ def test_checklist_statements_do_not_grow_with_the_checklist(
     small = _project_with_extra_items(client, member, extra=0)
     large = _project_with_extra_items(client, member, extra=40)
     # The first read of each: a checklist read again unchanged is served from its kept JSON.
-    small_count = _first_read_statements(client, db, member, f"/api/v1/projects/{small}/checklist")
-    large_count = _first_read_statements(client, db, member, f"/api/v1/projects/{large}/checklist")
+    small_count = _first_read(client, db, member, f"/api/v1/projects/{small}/checklist")
+    large_count = _first_read(client, db, member, f"/api/v1/projects/{large}/checklist")
     assert small_count == large_count
     assert large_count <= 6
 
 
-def _first_read_statements(client: TestClient, db: Database, actor: Actor, path: str) -> int:
-    client.get("/api/v1/users/me", headers=actor.headers)  # the token's last use recorded
-    with counted_statements(db) as statements:
-        response = client.get(path, headers=actor.headers)
-    assert response.status_code == 200
-    return len(statements)
+def _first_read(client: TestClient, db: Database, actor: Actor, path: str) -> int:
+    return _statements_for(client, db, actor, path, warm="/api/v1/users/me")
 
 
 def test_a_checklist_read_again_unchanged_reads_only_the_caller_and_the_revision(
@@ -87,7 +87,7 @@ def test_a_checklist_read_again_unchanged_reads_only_the_caller_and_the_revision
 ) -> None:
     project_id = _project_with_extra_items(client, member, extra=40)
     path = f"/api/v1/projects/{project_id}/checklist"
-    first = _first_read_statements(client, db, member, path)
+    first = _first_read(client, db, member, path)
     with counted_statements(db) as statements:
         again = client.get(path, headers=member.headers)
     assert again.status_code == 200

@@ -9,11 +9,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import migrate
-from app.main import create_app
 from app.web.errors import PATH_NOUNS
-from tests.api.test_health import drop_database
-from tests.conftest import Actor, is_postgres, make_settings
+from tests.api.test_health import answer_once_the_database_is_gone
+from tests.conftest import Actor, is_postgres
 from tests.hardening.web_helpers import page_routes, sign_in, token_in
 
 SIGNED_IN_NAV = "Sign out"
@@ -139,13 +137,7 @@ def test_a_form_sent_signed_out_with_a_malformed_id_is_answered_as_with_a_real_o
 def test_a_page_while_the_database_is_unreachable_says_so_and_when_to_try_again(
     scratch_database_url: str,
 ) -> None:
-    migrate.upgrade(scratch_database_url)
-    app = create_app(make_settings(scratch_database_url))
-    with TestClient(app) as client:
-        assert client.get("/login").status_code == 200
-        app.state.db.engine.dispose()  # so the next request needs a new connection
-        drop_database(scratch_database_url)
-        response = client.get("/login")
+    response = answer_once_the_database_is_gone(scratch_database_url, "/login")
 
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("text/html")
