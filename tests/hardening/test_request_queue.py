@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,26 +44,25 @@ def _db(client: TestClient) -> Database:
     return db
 
 
-def _take_every_slot(client: TestClient, *, write: bool) -> None:
+@contextmanager
+def every_slot_held(client: TestClient, *, write: bool) -> Iterator[None]:
+    """Every read or write slot taken for the block, then given back."""
     db = _db(client)
-    count = db.write_slots if write else db.read_slots
+    slots = range(db.write_slots if write else db.read_slots)
 
     async def take() -> None:
-        for _ in range(count):
+        for _ in slots:
             await db.request_slots(write=write).acquire()
 
-    client.portal.call(take)  # type: ignore[union-attr]
-
-
-def _give_back_every_slot(client: TestClient, *, write: bool) -> None:
-    db = _db(client)
-    count = db.write_slots if write else db.read_slots
-
     async def give_back() -> None:
-        for _ in range(count):
+        for _ in slots:
             db.request_slots(write=write).release()
 
-    client.portal.call(give_back)  # type: ignore[union-attr]
+    client.portal.call(take)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        client.portal.call(give_back)  # type: ignore[union-attr]
 
 
 def test_a_write_that_waits_too_long_is_refused_with_retry_after_and_writes_nothing(
@@ -71,14 +71,13 @@ def test_a_write_that_waits_too_long_is_refused_with_retry_after_and_writes_noth
     member = make_actor(_db(busy_client), Role.MEMBER)
     project = factories.create_project(busy_client, member)
     before = snapshot(database_url)
-    _take_every_slot(busy_client, write=True)
-
-    refused = busy_client.post(
-        "/api/v1/projects", json={"name": "Late", "problem": "p"}, headers=member.headers
-    )
-    read_meanwhile = busy_client.get(
-        f"/api/v1/projects/{project['id']}/gate", headers=member.headers
-    )
+    with every_slot_held(busy_client, write=True):
+        refused = busy_client.post(
+            "/api/v1/projects", json={"name": "Late", "problem": "p"}, headers=member.headers
+        )
+        read_meanwhile = busy_client.get(
+            f"/api/v1/projects/{project['id']}/gate", headers=member.headers
+        )
 
     assert refused.status_code == 503, refused.text
     assert refused.headers["content-type"] == PROBLEM_JSON
@@ -88,7 +87,6 @@ def test_a_write_that_waits_too_long_is_refused_with_retry_after_and_writes_noth
     assert read_meanwhile.status_code == 200  # reads have slots of their own
     assert snapshot(database_url) == before
 
-    _give_back_every_slot(busy_client, write=True)
     created = busy_client.post(
         "/api/v1/projects", json={"name": "Later", "problem": "p"}, headers=member.headers
     )
@@ -101,14 +99,12 @@ def test_a_read_that_waits_too_long_is_refused_and_the_next_is_served(
     member = make_actor(_db(busy_client), Role.MEMBER)
     project = factories.create_project(busy_client, member)
     gate = f"/api/v1/projects/{project['id']}/gate"
-    _take_every_slot(busy_client, write=False)
-
-    refused = busy_client.get(gate, headers=member.headers)
+    with every_slot_held(busy_client, write=False):
+        refused = busy_client.get(gate, headers=member.headers)
 
     assert refused.status_code == 503, refused.text
     assert refused.json()["type"] == BUSY
     assert refused.headers["retry-after"] == "5"
-    _give_back_every_slot(busy_client, write=False)
     assert busy_client.get(gate, headers=member.headers).status_code == 200
 
 
@@ -118,11 +114,10 @@ def test_a_form_sent_while_the_server_is_busy_gets_a_readable_message(
     member = make_actor(_db(busy_client), Role.MEMBER)
     csrf = sign_in(busy_client, member.email)
     before = snapshot(database_url)
-    _take_every_slot(busy_client, write=True)
-
     form = {"name": "Ledger", "problem": "p", "csrf_token": csrf}
-    full_page = busy_client.post("/projects", data=form)
-    in_page = busy_client.post("/projects", data=form, headers={"HX-Request": "true"})
+    with every_slot_held(busy_client, write=True):
+        full_page = busy_client.post("/projects", data=form)
+        in_page = busy_client.post("/projects", data=form, headers={"HX-Request": "true"})
 
     assert full_page.status_code == 503
     assert full_page.headers["content-type"].startswith("text/html")
@@ -144,12 +139,11 @@ def test_the_operator_is_warned_at_the_first_refusal_not_at_each(
     monkeypatch.setattr(db_module, "too_busy", fresh)
     caplog.set_level(logging.INFO, logger=db_module.__name__)
     member = make_actor(_db(busy_client), Role.MEMBER)
-    _take_every_slot(busy_client, write=True)
-
-    for name in ("One", "Two", "Three"):
-        body = {"name": name, "problem": "p"}
-        response = busy_client.post("/api/v1/projects", json=body, headers=member.headers)
-        assert response.status_code == 503
+    with every_slot_held(busy_client, write=True):
+        for name in ("One", "Two", "Three"):
+            body = {"name": name, "problem": "p"}
+            response = busy_client.post("/api/v1/projects", json=body, headers=member.headers)
+            assert response.status_code == 503
 
     records = [r for r in caplog.records if r.name == db_module.__name__]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
