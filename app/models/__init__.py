@@ -4,7 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.debate import Message, Thread
 from app.models.draft import Draft, DraftProposal
 from app.models.instance import InstanceSetting
-from app.models.login import LoginAttempt
+from app.models.login import EndedWebSession, LoginAttempt
 from app.models.meeting import Meeting, MeetingAttendee, MeetingVote
 from app.models.project import ChecklistItem, Decision, Generation, Project
 from app.models.template import ChecklistTemplate
@@ -18,6 +18,7 @@ __all__ = [
     "Decision",
     "Draft",
     "DraftProposal",
+    "EndedWebSession",
     "Generation",
     "InstanceSetting",
     "LoginAttempt",

@@ -9,14 +9,15 @@ from typing import Any, NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, exists, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app import live
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.models import ApiToken, User
+from app.models import ApiToken, EndedWebSession, User
 from app.models.enums import Role
 from app.models.user import MAX_EMAIL_LENGTH, MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 from app.schemas.common import is_storable
@@ -218,17 +219,40 @@ class Account(NamedTuple):
     role: str
     is_active: bool
     session_epoch: int
+    session_ended: bool  # the browser session asked about was signed out on its own
+
+
+def _session_ended() -> ColumnElement[bool]:
+    """Whether the browser session ``session_id`` was signed out: read with its user, so that
+    it costs no statement of its own."""
+    ended = exists().where(EndedWebSession.session_id == bindparam("session_id"))
+    return ended.label("session_ended")
 
 
 _ACCOUNT = select(
-    User.id, User.name, User.email, User.role, User.is_active, User.session_epoch
+    User.id,
+    User.name,
+    User.email,
+    User.role,
+    User.is_active,
+    User.session_epoch,
+    _session_ended(),
 ).where(User.id == bindparam("user_id"))
 
 
-def account(session: Session, user_id: int) -> Account | None:
-    """The user with this id as plain columns (loading a User costs more than the query)."""
-    row = session.connection().execute(_ACCOUNT, {"user_id": user_id}).first()
+def account(session: Session, user_id: int, session_id: str) -> Account | None:
+    """The user with this id as plain columns (loading a User costs more than the query),
+    and whether their browser session ``session_id`` was signed out."""
+    params = {"user_id": user_id, "session_id": session_id}
+    row = session.connection().execute(_ACCOUNT, params).first()
     return Account(*row) if row is not None else None
+
+
+def user_in_session(session: Session, user_id: int, session_id: str) -> tuple[User, bool] | None:
+    """``account`` as an ORM ``User``, for the routes that change it or pass it on."""
+    stmt = select(User, _session_ended()).where(User.id == user_id)
+    row = session.execute(stmt, {"session_id": session_id}).first()
+    return (row[0], bool(row[1])) if row is not None else None
 
 
 def token_needs_touch(token: TokenUse) -> bool:
@@ -267,6 +291,25 @@ def end_sessions(session: Session, *, user: User) -> None:
     user.session_epoch += 1
     session.flush()
     account_changed(session, user_id=user.id)
+
+
+def end_browser_session(
+    session: Session, *, user_id: int, session_id: str, cookie_lifetime: timedelta
+) -> None:
+    """This browser session stops working, copies of its cookie included; the user's other
+    sessions go on.
+
+    Its id is kept until a cookie signed before now has expired (``cookie_lifetime``); ids
+    kept longer than that are cleared here, so the table holds about two weeks of sign-outs.
+    """
+    now = utcnow()
+    session.execute(delete(EndedWebSession).where(EndedWebSession.ended_at < now - cookie_lifetime))
+    # The same cookie signed out twice at once (two tabs, two servers) is one ending, not a
+    # conflict.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    ending = dialect.insert(EndedWebSession).values(session_id=session_id, ended_at=now)
+    session.execute(ending.on_conflict_do_nothing())
+    account_changed(session, user_id=user_id)
 
 
 def account_changed(session: Session, *, user_id: int) -> None:

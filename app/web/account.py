@@ -1,6 +1,7 @@
 """First-run setup, sign in and sign out."""
 
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 import anyio
@@ -13,9 +14,10 @@ from app.deps import DbDep, SessionDep, SettingsDep, run_admitted
 from app.errors import Conflict, InvalidInput
 from app.models import User
 from app.services import login_throttle, users
-from app.web.deps import MaybeUser, SignedIn, check_csrf, safe_next
+from app.web.deps import MaybeUser, SignedIn, browser_session_id, check_csrf, safe_next
 from app.web.errors import redirect
 from app.web.forms import service_field_error
+from app.web.sessions import MAX_AGE_S
 from app.web.templating import csrf_token, page
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
@@ -161,7 +163,25 @@ def session_token(request: Request, user: MaybeUser) -> Response:
 
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, user: MaybeUser) -> Response:
-    """End the session, and every other session of the same user with it."""
+    """End this browser's session (copies of its cookie included); the user's sessions in
+    other browsers go on."""
+    if user is not None:
+        session_id = browser_session_id(request)
+        if session_id:
+            lifetime = timedelta(seconds=MAX_AGE_S)
+            users.end_browser_session(
+                session, user_id=user.id, session_id=session_id, cookie_lifetime=lifetime
+            )
+        else:  # a cookie with no id of its own can only be ended with all the others
+            users.end_sessions(session, user=user)
+    request.session.clear()
+    return redirect(request, "/login")
+
+
+@router.post("/logout/everywhere")
+def logout_everywhere(request: Request, session: SessionDep, user: MaybeUser) -> Response:
+    """End every session of the user, in every browser (a device left signed in, a cookie
+    that may have been copied)."""
     if user is not None:
         users.end_sessions(session, user=user)
     request.session.clear()

@@ -110,15 +110,28 @@ class Account(Protocol):
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
-    user = session.get(User, user_id) if isinstance(user_id, int) else None
-    return user if _admit(request, user) else None
+    found = None
+    if isinstance(user_id, int):
+        found = users.user_in_session(session, user_id, browser_session_id(request))
+    user, session_ended = found if found is not None else (None, False)
+    return user if _admit(request, user, session_ended=session_ended) else None
 
 
-def _admit(request: Request, account: Account | None) -> SignedIn | None:
+def browser_session_id(request: Request) -> str:
+    """The id sign-in gave this browser session ("" for a cookie without one, which no
+    ended session has)."""
+    session_id = request.session.get("sid")
+    return session_id if isinstance(session_id, str) else ""
+
+
+def _admit(request: Request, account: Account | None, *, session_ended: bool) -> SignedIn | None:
     """The cookie's user, if their session still holds; the cookie forgets them if not."""
-    # A session from before the user signed out (a copied or replayed cookie) is over.
+    # A session signed out, on its own device or with all of its user's (a copied or replayed
+    # cookie), is over.
     if account is not None and (
-        not account.is_active or request.session.get("epoch") != account.session_epoch
+        session_ended
+        or not account.is_active
+        or request.session.get("epoch") != account.session_epoch
     ):
         account = None
     if account is None and request.session.get("uid") is not None:
@@ -220,8 +233,10 @@ def readmit(request: Request, db: Database) -> SignedIn | None:
 
 def _cookie_user(request: Request, session: Session) -> SignedIn | None:
     user_id = request.session.get("uid")
-    account = users.account(session, user_id) if isinstance(user_id, int) else None
-    return _admit(request, account)
+    found = None
+    if isinstance(user_id, int):
+        found = users.account(session, user_id, browser_session_id(request))
+    return _admit(request, found, session_ended=found is not None and found.session_ended)
 
 
 def _signed_in_read(request: Request, db: Database, work: Callable[[Session, SignedIn], T]) -> T:

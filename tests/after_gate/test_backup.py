@@ -28,7 +28,7 @@ from tests.conftest import Actor, is_postgres, make_settings
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Secrets and sign-in throttling belong to one instance; a restored instance starts them afresh.
-NOT_BACKED_UP = {"api_tokens", "instance_settings", "login_attempts"}
+NOT_BACKED_UP = {"api_tokens", "ended_web_sessions", "instance_settings", "login_attempts"}
 # Columns a backup maps rather than copies (or, for password hashes, the session epoch that
 # ends a user's cookie sessions, the review and debate revisions that the restoring
 # database's own triggers count afresh and the server process running unfinished work,

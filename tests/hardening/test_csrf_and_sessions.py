@@ -1,6 +1,7 @@
 """Cookie-authenticated writes: every form and htmx write route refuses a request without
 the session's CSRF token, with a wrong one, or sent from another site, and writes nothing;
-the page's own token gets past the check. Sessions: new at sign-in, over at sign-out.
+the page's own token gets past the check. Sessions: new at sign-in, over at sign-out (that
+browser's, or with "Sign out everywhere" every one of the user's).
 
 The routes are read from the app itself, so a write route added later is checked at once.
 """
@@ -9,15 +10,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from app.db import Database
+from app.db import Database, utcnow
+from app.models import EndedWebSession
 from app.models.enums import Role
 from app.web.deps import check_csrf
+from app.web.sessions import MAX_AGE_S
 from tests import factories
 from tests.conftest import Actor, make_actor
 from tests.hardening.routes import dependency_calls, write_routes
@@ -226,3 +231,74 @@ def test_sign_out_needs_the_token(client: TestClient, member: Actor) -> None:
     sign_in(client, member.email)
     assert client.post("/logout", follow_redirects=False).status_code == 403
     assert client.get("/", follow_redirects=False).status_code == 200
+
+
+def _signed_in_elsewhere(app: Any, email: str) -> TestClient:
+    other = TestClient(app)
+    sign_in(other, email)
+    return other
+
+
+def _goes_to_sign_in(client: TestClient) -> bool:
+    response = client.get("/", follow_redirects=False)
+    return response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_sign_out_ends_this_browsers_session_and_not_the_users_others(
+    app: Any, client: TestClient, member: Actor
+) -> None:
+    token = sign_in(client, member.email)
+    copied = client.cookies.get(COOKIE)
+    assert copied
+    other_browser = _signed_in_elsewhere(app, member.email)
+
+    signed_out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+
+    assert signed_out.status_code == 303
+    assert _goes_to_sign_in(client)
+    replayed = TestClient(app, cookies={COOKIE: copied})
+    assert _goes_to_sign_in(replayed)
+    assert other_browser.get("/", follow_redirects=False).status_code == 200
+    # The copy signing out again is no error, and ends nothing more.
+    again = replayed.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert again.status_code == 303
+    assert other_browser.get("/", follow_redirects=False).status_code == 200
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user_and_no_one_elses(
+    app: Any, client: TestClient, member: Actor, admin: Actor
+) -> None:
+    token = sign_in(client, member.email)
+    copied = client.cookies.get(COOKIE)
+    assert copied
+    other_browser = _signed_in_elsewhere(app, member.email)
+    someone_else = _signed_in_elsewhere(app, admin.email)
+
+    form = {"csrf_token": token}
+    signed_out = client.post("/logout/everywhere", data=form, follow_redirects=False)
+
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/login"
+    assert _goes_to_sign_in(client)
+    assert _goes_to_sign_in(other_browser)
+    assert _goes_to_sign_in(TestClient(app, cookies={COOKIE: copied}))
+    assert someone_else.get("/", follow_redirects=False).status_code == 200
+    assert sign_in(client, member.email) != token
+
+
+def test_a_sign_out_clears_the_ids_of_sessions_whose_cookies_have_expired(
+    client: TestClient, db: Database, member: Actor
+) -> None:
+    lifetime = timedelta(seconds=MAX_AGE_S)
+    now = utcnow()
+    with db.transaction() as session:
+        session.add(EndedWebSession(session_id="expired", ended_at=now - lifetime * 1.1))
+        session.add(EndedWebSession(session_id="still-kept", ended_at=now - lifetime * 0.9))
+
+    client.post("/logout", data={"csrf_token": sign_in(client, member.email)})
+
+    with db.transaction(write=False) as session:
+        kept = set(session.scalars(select(EndedWebSession.session_id)))
+    assert "expired" not in kept
+    assert "still-kept" in kept
+    assert len(kept) == 2  # and the session just signed out

@@ -86,6 +86,7 @@ def valid_forms(ids: dict[str, Any], other_email: str) -> dict[str, dict[str, st
 # Forms with no field, a button alone: most would end the fuzzing's own session or meeting.
 NOT_FUZZED = {
     "/logout",
+    "/logout/everywhere",
     "/projects/{project_id}/meeting",
     "/meetings/{meeting_id}/join",
     "/meetings/{meeting_id}/end",

@@ -110,7 +110,7 @@ def test_a_malformed_id_after_the_session_ended_elsewhere_goes_to_sign_in(
 ) -> None:
     sign_in(client, member.email)
     elsewhere = TestClient(app)
-    elsewhere.post("/logout", data={"csrf_token": sign_in(elsewhere, member.email)})
+    elsewhere.post("/logout/everywhere", data={"csrf_token": sign_in(elsewhere, member.email)})
 
     response = client.get("/projects/abc", follow_redirects=False)
 

@@ -38,7 +38,7 @@ def test_back_after_signing_out_does_not_show_the_last_users_projects(
     page = new_context().new_page()
     sign_in(page, live_server, email)
     expect(page.get_by_text("Mia's private ledger")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(re.compile(r"/login"))
 
     page.go_back()

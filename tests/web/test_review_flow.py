@@ -34,7 +34,7 @@ def _set_up_first_admin(page: Page, server: LiveServer) -> None:
 
 
 def _sign_out_and_in(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("Email").fill("ann@example.test")
     page.get_by_label("Password").fill("wrong password")

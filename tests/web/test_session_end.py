@@ -25,10 +25,11 @@ pytestmark = pytest.mark.browser
 
 
 def _sign_out_elsewhere(new_context: NewContext, server: LiveServer, email: str) -> None:
-    """The same user signs out in another browser, which ends all of their sessions."""
+    """The same user signs out everywhere from another browser, which ends all of their
+    sessions."""
     other = new_context().new_page()
     sign_in(other, server, email)
-    other.get_by_role("button", name="Sign out").click()
+    other.get_by_role("button", name="Sign out everywhere").click()
     other.wait_for_url(re.compile(r"/login"))
 
 
@@ -80,6 +81,29 @@ def test_a_page_open_across_a_sign_out_elsewhere_stops_getting_project_data(
     expect(admins_row).to_contain_text("Secret decision text")  # it went out live
     expect(mine.locator(f"#item-{item_id}-state")).not_to_contain_text("Secret decision text")
     expect(form.get_by_label("Summary")).to_have_value("Typed before the sign-out")
+
+
+def test_a_page_open_in_one_browser_stays_live_when_the_user_signs_out_in_another(
+    live_server: LiveServer, new_context: NewContext
+) -> None:
+    admin_email, email, project_id, item_id = _admin_member_and_project(live_server)
+    mine = new_context().new_page()
+    open_review(mine, live_server, email, project_id)
+    other = new_context().new_page()
+    sign_in(other, live_server, email)
+
+    other.get_by_role("button", name="Sign out", exact=True).click()
+    other.wait_for_url(re.compile(r"/login"))
+
+    # The sign-out is announced to every stream of the user, and this page's check again.
+    _record_as_admin(live_server, admin_email, item_id, "Decided after the other sign-out")
+    row = mine.locator(f"#item-{item_id}-state")
+    expect(row).to_contain_text("Decided after the other sign-out")
+    expect(mine.locator("#flash [role='alert']")).to_have_count(0)
+    form = open_item(mine.locator(f"#item-{item_id}")).locator("form.decision-form")
+    form.get_by_label("Summary").fill("Still signed in here")
+    form.get_by_role("button", name="Record decision").click()
+    expect(form.get_by_role("status")).to_contain_text("Recorded revision 2")
 
 
 def test_a_form_sent_after_the_session_ended_keeps_its_text_and_is_sent_after_signing_in(

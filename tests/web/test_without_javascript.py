@@ -27,7 +27,7 @@ def _signed_in_without_javascript(server: LiveServer, new_context: NewContext) -
 
 def _is_a_whole_page(page: Page) -> None:
     expect(page).to_have_title(re.compile("designgate"))
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
 
 def test_saving_the_design_without_javascript_returns_to_the_review_page(
