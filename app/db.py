@@ -415,14 +415,14 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
         try:
             result = await asyncio.to_thread(work, *args, **kwargs)
         except OperationalError as exc:
-            if not _unavailable(exc):
+            if not is_outage(exc):
                 raise
             if attempt == 0:
                 log.warning(
                     "%s waits for the database, which is unavailable (%s); trying again until"
                     " it is back",
                     what,
-                    _unavailable_reason(exc),
+                    outage_reason(exc),
                 )
             await asyncio.sleep(UNAVAILABLE_RETRY_S[min(attempt, len(UNAVAILABLE_RETRY_S) - 1)])
             attempt += 1
@@ -432,7 +432,7 @@ async def when_available(what: str, work: Callable[P, T], *args: P.args, **kwarg
         return result
 
 
-def _unavailable(exc: OperationalError) -> bool:
+def is_outage(exc: OperationalError) -> bool:
     """SQLite reports a statement it cannot run ("no such table") as an OperationalError too:
     a bug to raise, not an outage to wait out."""
     return getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_ERROR
@@ -447,7 +447,7 @@ class OutageWarning:
         self.warned = False
 
     def failed(self, exc: OperationalError) -> None:
-        if not _unavailable(exc):
+        if not is_outage(exc):
             # A statement SQLite cannot run is a bug, not an outage: its traceback, each time.
             log.error("could not save %s", self.what, exc_info=exc)
             return
@@ -455,7 +455,7 @@ class OutageWarning:
             log.warning(
                 "could not save %s, the database is unavailable (%s); kept until it is back",
                 self.what,
-                _unavailable_reason(exc),
+                outage_reason(exc),
             )
         self.warned = True
 
@@ -463,7 +463,7 @@ class OutageWarning:
         self.warned = False
 
 
-def _unavailable_reason(exc: OperationalError) -> str:
+def outage_reason(exc: OperationalError) -> str:
     """The driver's first line: enough to tell a refused connection from a lock."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__

@@ -16,6 +16,7 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBody
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import is_outage, outage_reason
 from app.deps import token_refusal
 from app.errors import DesignGateError, ServerBusy, error_message, field_error
 from app.http_methods import method_not_allowed
@@ -232,8 +233,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 DATABASE_RETRY_AFTER = "2"
 
 
+def log_database_outage(request: Request, exc: Exception) -> None:
+    """Log why the database failed this request, so that an operator can tell a refused
+    connection from a full disk or a lock; raise ``exc`` again if it is no outage.
+
+    SQLite reports a statement it cannot run ("no such table") as an ``OperationalError``
+    too: that is a bug, answered 500 with its traceback logged like any other, not a 503 that
+    clients would wait out and try again for ever.
+    """
+    assert isinstance(exc, OperationalError)
+    if not is_outage(exc):
+        raise exc
+    where = f"{request.method} {request.url.path}"
+    log.warning("database unavailable (%s): %s", where, outage_reason(exc))
+
+
 async def _database_down(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", type(exc).__name__)
+    log_database_outage(request, exc)
     return problem(
         request,
         status=503,

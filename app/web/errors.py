@@ -16,7 +16,7 @@ from app.db import Database
 from app.deps import SAFE_METHODS, run_admitted
 from app.errors import DesignGateError, ServerBusy
 from app.http_methods import method_not_allowed
-from app.problems import DATABASE_RETRY_AFTER, HTTP_TITLES, BodyTimedOut
+from app.problems import DATABASE_RETRY_AFTER, HTTP_TITLES, BodyTimedOut, log_database_outage
 from app.web.deps import (
     LoginRequired,
     SetupRequired,
@@ -187,10 +187,18 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _database_down(request: Request, exc: Exception) -> Response:
+    log_database_outage(request, exc)
     detail = "The database cannot be reached right now; try again shortly."
     response = error_response(request, status=503, title="Database unavailable", detail=detail)
     response.headers["Retry-After"] = DATABASE_RETRY_AFTER
     return response
+
+
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug, as a readable page (the browser showed the API's problem+json); the middleware
+    that calls this raises the exception again, so its traceback is logged."""
+    detail = "The server failed to handle this request; the error has been logged. Try again."
+    return error_response(request, status=500, title=HTTP_TITLES[500], detail=detail)
 
 
 def _setup_required(request: Request, exc: Exception) -> Response:
@@ -240,18 +248,25 @@ def install(app: FastAPI) -> None:
         RequestValidationError: _validation_error,
         StarletteHTTPException: _http_error,
         OperationalError: _database_down,
+        Exception: _unexpected_error,  # Starlette's ServerErrorMiddleware calls this one
     }
     for exc_class, web_handler in web_handlers.items():
         api_handler = app.exception_handlers.get(exc_class)
-        app.add_exception_handler(exc_class, _dispatch(web_handler, api_handler))
+        # The page names who is signed in, read afresh, unless the database failed or the
+        # server did: reading it could fail the same way. It then names whoever the request
+        # had signed in before it failed, if anyone.
+        reads_viewer = exc_class not in (OperationalError, Exception)
+        app.add_exception_handler(exc_class, _dispatch(web_handler, api_handler, reads_viewer))
     app.add_exception_handler(SetupRequired, _as_async(_setup_required))
     app.add_exception_handler(LoginRequired, _as_async(_login_required))
 
 
-def _dispatch(web_handler: Callable[[Request, Exception], Response], api_handler: Any) -> Handler:
+def _dispatch(
+    web_handler: Callable[[Request, Exception], Response], api_handler: Any, reads_viewer: bool
+) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         if is_web(request) or api_handler is None:
-            if not isinstance(exc, OperationalError):
+            if reads_viewer:
                 await known_viewer(request)
             return web_handler(request, exc)
         response: Response = await api_handler(request, exc)

@@ -252,15 +252,22 @@ def test_a_non_numeric_id_is_a_422_problem(client: TestClient, member: Actor) ->
 def test_an_unexpected_server_error_is_a_500_problem_without_the_exception_text(
     app: FastAPI,
 ) -> None:
+    @app.get("/api/test-only/boom")
     @app.get("/test-only/boom")
     def boom() -> None:
         raise RuntimeError("secret internals")
 
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/test-only/boom")
+        response = client.get("/api/test-only/boom")
+        page = client.get("/test-only/boom")
     problem = assert_problem(response, 500)
     assert "secret internals" not in response.text
-    assert problem["instance"] == "/test-only/boom"
+    assert problem["instance"] == "/api/test-only/boom"
+    # A page says it readably, in HTML, and without the exception's text either.
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "The server failed to handle this request" in page.text
+    assert "secret internals" not in page.text
 
 
 ENTRY_KEYS = {"field", "location", "message", "type"}

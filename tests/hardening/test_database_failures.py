@@ -1,0 +1,154 @@
+"""The database failing a request in ways other than going away: SQLite's disk full, and a
+statement the database cannot run (a table missing: a bug, or a database tampered with).
+
+An outage is a 503 with Retry-After whose log line says why (a full disk reads differently
+from a refused connection), and nothing is written; a statement that cannot run is a 500,
+like any other bug, not a 503 that clients would wait out. Pages say either in HTML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from app import migrate
+from app.main import create_app
+from app.models.enums import Role
+from tests import factories
+from tests.api.asserts import assert_problem
+from tests.conftest import Actor, is_postgres, make_actor, make_settings
+from tests.hardening.web_helpers import sign_in, token_in
+
+only_sqlite = pytest.mark.skipif(
+    is_postgres(), reason="SQLite's page limit stands in for a full disk"
+)
+
+
+@pytest.fixture
+def scratch_app(scratch_database_url: str) -> FastAPI:
+    """An app on a database of its own, which these tests may fill or break."""
+    migrate.upgrade(scratch_database_url)
+    return create_app(make_settings(scratch_database_url))
+
+
+@pytest.fixture
+def scratch_client(scratch_app: FastAPI) -> Iterator[TestClient]:
+    # A 500 is answered, not raised into the test, as a real server would answer it.
+    with TestClient(scratch_app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def _engine(app: FastAPI) -> Engine:
+    engine: Engine = app.state.db.engine
+    return engine
+
+
+@contextlib.contextmanager
+def full_disk(engine: Engine) -> Iterator[None]:
+    """While open, SQLite cannot grow the file: as if the disk were full (SQLITE_FULL)."""
+    with engine.connect() as connection:
+        pages = connection.execute(text("PRAGMA page_count")).scalar_one()
+
+    def limit(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    event.listen(engine, "connect", limit)
+    engine.dispose()  # every connection from now on has the limit
+    try:
+        yield
+    finally:
+        event.remove(engine, "connect", limit)
+        engine.dispose()
+
+
+def _decision(version: int) -> dict[str, Any]:
+    # Long enough to need pages the file does not have.
+    return {"status": "decided", "summary": "Pool", "rationale": "x" * 60_000, "version": version}
+
+
+@only_sqlite
+def test_a_full_disk_is_a_503_whose_log_says_so_and_nothing_is_half_written(
+    scratch_app: FastAPI, scratch_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = make_actor(scratch_app.state.db, Role.MEMBER)
+    project = factories.create_project(scratch_client, member)
+    item = factories.checklist(scratch_client, member, project["id"])[0]
+    url = f"/api/v1/checklist-items/{item['id']}/decision"
+
+    with full_disk(_engine(scratch_app)), caplog.at_level(logging.WARNING, "app.problems"):
+        refused = scratch_client.put(url, json=_decision(0), headers=member.headers)
+
+    assert_problem(refused, 503)
+    assert refused.headers["retry-after"] == "2"
+    assert f"PUT {url}" in caplog.text
+    assert "database or disk is full" in caplog.text
+    assert factories.checklist(scratch_client, member, project["id"])[0]["decision"] is None
+    # Once there is room, the same request (the same version) is recorded.
+    accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["version"] == 1
+
+
+@only_sqlite
+def test_a_full_disk_is_a_readable_503_on_a_page(
+    scratch_app: FastAPI, scratch_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    member = make_actor(scratch_app.state.db, Role.MEMBER)
+    token = sign_in(scratch_client, member.email)
+
+    form = {"name": "Full", "problem": "y" * 60_000, "csrf_token": token}
+    with full_disk(_engine(scratch_app)), caplog.at_level(logging.WARNING, "app.problems"):
+        refused = scratch_client.post("/projects", data=form, follow_redirects=False)
+
+    assert refused.status_code == 503
+    assert refused.headers["content-type"].startswith("text/html")
+    assert refused.headers["retry-after"] == "2"
+    assert "try again shortly" in refused.text
+    assert "database or disk is full" in caplog.text
+    listed = scratch_client.get("/api/v1/projects", headers=member.headers)
+    assert listed.json() == []
+
+
+def _project_with_a_missing_table(client: TestClient, app: FastAPI) -> tuple[Actor, int]:
+    member = make_actor(app.state.db, Role.MEMBER)
+    project_id = int(factories.create_project(client, member)["id"])
+    with _engine(app).begin() as connection:
+        connection.execute(text("DROP TABLE generations"))
+    return member, project_id
+
+
+def test_a_statement_the_database_cannot_run_is_a_500_not_an_outage(
+    scratch_app: FastAPI, scratch_client: TestClient
+) -> None:
+    member, project_id = _project_with_a_missing_table(scratch_client, scratch_app)
+
+    response = scratch_client.get(
+        f"/api/v1/projects/{project_id}/generations", headers=member.headers
+    )
+
+    assert_problem(response, 500)
+    assert "retry-after" not in response.headers
+
+
+def test_a_page_that_fails_is_a_readable_500(
+    scratch_app: FastAPI, scratch_client: TestClient
+) -> None:
+    member, project_id = _project_with_a_missing_table(scratch_client, scratch_app)
+    sign_in(scratch_client, member.email)
+
+    page = scratch_client.get(f"/projects/{project_id}")
+
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "The server failed to handle this request" in page.text
+    assert token_in(page.text)  # the signed-in page around it, with its forms' token
+    assert "Sign out" in page.text
