@@ -41,6 +41,11 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL waits for a lock for as long as it is held: a request behind another client's
+# lock (an operator's LOCK TABLE, another server's long import or migration) held its worker
+# thread and its turn at the database without end. As SQLite's busy timeout does, a wait this
+# long now fails the statement, and the request is answered 503.
+POSTGRES_LOCK_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS
 # Write requests take SQLite's write lock when their transaction starts, so two
 # writers queue on busy_timeout instead of failing when a read lock is upgraded.
 IMMEDIATE = "designgate_begin_immediate"
@@ -233,8 +238,22 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     size, overflow = POSTGRES_POOL
     engine = create_engine(url, pool_size=size, max_overflow=overflow)
+    _configure_postgres(engine)
     _ping_after_idle(engine)
     return engine
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Once per connection, outside any transaction: a SET inside one would be undone by
+        # the rollback the pool makes when the connection is given back.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute(f"SET lock_timeout = {POSTGRES_LOCK_TIMEOUT_MS}")
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 # A PostgreSQL connection that has sat in the pool this long is pinged before it is used.

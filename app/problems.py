@@ -254,7 +254,7 @@ async def _database_down(request: Request, exc: Exception) -> Response:
         request,
         status=503,
         title="Database unavailable",
-        detail="The database cannot be reached right now; try again shortly",
+        detail="The database cannot answer right now; try again shortly",
         headers={"Retry-After": DATABASE_RETRY_AFTER},
     )
 

@@ -188,7 +188,7 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 def _database_down(request: Request, exc: Exception) -> Response:
     log_database_outage(request, exc)
-    detail = "The database cannot be reached right now; try again shortly."
+    detail = "The database cannot answer right now; try again shortly."
     response = error_response(request, status=503, title="Database unavailable", detail=detail)
     response.headers["Retry-After"] = DATABASE_RETRY_AFTER
     return response

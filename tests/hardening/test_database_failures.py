@@ -1,5 +1,6 @@
-"""The database failing a request in ways other than going away: SQLite's disk full, and a
-statement the database cannot run (a table missing: a bug, or a database tampered with).
+"""The database failing a request in ways other than going away: SQLite's disk full, a lock
+another PostgreSQL client holds, and a statement the database cannot run (a table missing: a
+bug, or a database tampered with).
 
 An outage is a 503 with Retry-After whose log line says why (a full disk reads differently
 from a refused connection), and nothing is written; a statement that cannot run is a 500,
@@ -17,10 +18,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
+from app import db as app_db
 from app import migrate
+from app.config import normalise_database_url
 from app.main import create_app
 from app.models.enums import Role
 from tests import factories
@@ -31,6 +35,7 @@ from tests.hardening.web_helpers import sign_in, token_in
 only_sqlite = pytest.mark.skipif(
     is_postgres(), reason="SQLite's page limit stands in for a full disk"
 )
+only_postgres = pytest.mark.skipif(not is_postgres(), reason="SQLite has its busy timeout")
 
 
 @pytest.fixture
@@ -116,6 +121,49 @@ def test_a_full_disk_is_a_readable_503_on_a_page(
     assert "database or disk is full" in caplog.text
     listed = scratch_client.get("/api/v1/projects", headers=member.headers)
     assert listed.json() == []
+
+
+@contextlib.contextmanager
+def locked_by_another_client(database_url: str, table: str) -> Iterator[None]:
+    """``table`` locked, as an operator's ``LOCK TABLE`` or another server's long migration
+    would hold it, until the block ends."""
+    engine = create_engine(normalise_database_url(database_url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            yield
+            connection.rollback()
+    finally:
+        engine.dispose()
+
+
+@only_postgres
+def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_wait_without_end(
+    scratch_app: FastAPI,
+    scratch_client: TestClient,
+    scratch_database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    member = make_actor(scratch_app.state.db, Role.MEMBER)
+    project = factories.create_project(scratch_client, member)
+    item = factories.checklist(scratch_client, member, project["id"])[0]
+    url = f"/api/v1/checklist-items/{item['id']}/decision"
+    monkeypatch.setattr(app_db, "POSTGRES_LOCK_TIMEOUT_MS", 300)
+    _engine(scratch_app).dispose()  # connections made from now on have the shorter timeout
+
+    with (
+        locked_by_another_client(scratch_database_url, "checklist_items"),
+        caplog.at_level(logging.WARNING, "app.problems"),
+    ):
+        refused = scratch_client.put(url, json=_decision(0), headers=member.headers)
+
+    assert_problem(refused, 503)
+    assert refused.headers["retry-after"] == "2"
+    assert "lock timeout" in caplog.text
+    accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["version"] == 1
 
 
 def _project_with_a_missing_table(client: TestClient, app: FastAPI) -> tuple[Actor, int]:

@@ -141,5 +141,5 @@ def test_a_page_while_the_database_is_unreachable_says_so_and_when_to_try_again(
 
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("text/html")
-    assert "The database cannot be reached right now" in response.text
+    assert "The database cannot answer right now" in response.text
     assert response.headers["retry-after"] == "2"
