@@ -21,6 +21,7 @@ from sqlalchemy import (
     inspect,
     make_url,
 )
+from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -46,6 +47,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # thread and its turn at the database without end. As SQLite's busy timeout does, a wait this
 # long now fails the statement, and the request is answered 503.
 POSTGRES_LOCK_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS
+POSTGRES_CONNECT_TIMEOUT_S = 5
 # Write requests take SQLite's write lock when their transaction starts, so two
 # writers queue on busy_timeout instead of failing when a read lock is upgraded.
 IMMEDIATE = "designgate_begin_immediate"
@@ -237,10 +239,24 @@ def make_engine(settings: Settings) -> Engine:
         _configure_sqlite(engine)
         return engine
     size, overflow = POSTGRES_POOL
-    engine = create_engine(url, pool_size=size, max_overflow=overflow)
+    engine = create_engine(_with_connect_timeout(url), pool_size=size, max_overflow=overflow)
     _configure_postgres(engine)
     _ping_after_idle(engine)
     return engine
+
+
+def _with_connect_timeout(url: str) -> URL:
+    """The URL with libpq's ``connect_timeout`` unless it names one itself.
+
+    Without it a connection to a server that accepts and never answers (a wedged server, an
+    address whose packets are dropped after a failover) waits for ever, or for the kernel's
+    two minutes, holding the request's turn at the database. The live events' connections
+    are made from the same URL, so they reconnect within it too.
+    """
+    parsed = make_url(url)
+    if "connect_timeout" in parsed.query:
+        return parsed
+    return parsed.update_query_dict({"connect_timeout": str(POSTGRES_CONNECT_TIMEOUT_S)})
 
 
 def _configure_postgres(engine: Engine) -> None:

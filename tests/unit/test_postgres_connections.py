@@ -1,8 +1,11 @@
 """How the app uses its PostgreSQL connections: pinged before use only after sitting idle
-in the pool, and reads (``Database.reads``) without BEGIN and ROLLBACK around them."""
+in the pool, reads (``Database.reads``) without BEGIN and ROLLBACK around them, and bounded
+waits: for a server that never answers, and for a lock."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,3 +105,57 @@ def test_the_connection_is_transactional_again_for_the_next_session(database: Da
         with database.transaction(write=write) as session:
             first, second = _transaction_ids(session)
         assert first == second
+
+
+def test_the_apps_connections_wait_for_a_lock_no_longer_than_sqlites_busy_timeout(
+    database: Database,
+) -> None:
+    with database.transaction(write=False) as session:
+        shown = session.execute(text("SHOW lock_timeout")).scalar_one()
+    assert shown == "10s"  # tests/hardening/test_database_failures.py: what a request then gets
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port whose TCP connections are accepted (by the kernel's backlog) and then never
+    answered, as a wedged server's or a dropped address's would not be."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_server_that_never_answers_fails_the_connection_instead_of_holding_it(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "POSTGRES_CONNECT_TIMEOUT_S", 1)
+    database = Database(make_settings(f"postgresql://designgate@127.0.0.1:{silent_server}/x"))
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with database.transaction(write=False) as session:
+                session.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            failures.append(exc)
+
+    attempt = threading.Thread(target=read, daemon=True)
+    attempt.start()
+    attempt.join(60)  # far past the timeout: only a connection with no timeout is still waiting
+    database.dispose()
+    assert not attempt.is_alive(), "the connection waited past its connect_timeout"
+    assert len(failures) == 1
+    assert "timeout" in str(failures[0])
+
+
+def test_a_connect_timeout_the_database_url_names_is_kept(database_url: str) -> None:
+    named = database_url + ("&" if "?" in database_url else "?") + "connect_timeout=17"
+    database = Database(make_settings(named))
+    try:
+        assert database.engine.url.query["connect_timeout"] == "17"
+    finally:
+        database.dispose()
+    database = Database(make_settings(database_url))
+    try:
+        assert database.engine.url.query["connect_timeout"] == "5"
+    finally:
+        database.dispose()
