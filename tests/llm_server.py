@@ -31,6 +31,10 @@ class Reply:
     status: int = 200  # a non-200 status answers with an error body instead
     error_message: str = "scripted failure"
     cut_after_chunks: int | None = None  # close the connection mid-stream
+    # After this many chunks, send ``event`` (an SSE data line's bytes, as they are) and end
+    # the stream there: a provider's error mid-stream, or a line that is not JSON.
+    event_after_chunks: int | None = None
+    event: bytes = b""
     # Go quiet for stall_s after this many chunks (a model thinking mid-answer); ``stalled``
     # is set when the quiet begins.
     stall_after_chunks: int | None = None
@@ -200,6 +204,12 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             for index, piece in enumerate(pieces):
                 if reply.cut_after_chunks is not None and index >= reply.cut_after_chunks:
                     self._cut()
+                    return
+                if index == reply.event_after_chunks:
+                    self._write_chunk(b"data: " + reply.event + b"\n\n")
+                    self._write_chunk(b"data: [DONE]\n\n")
+                    self._write_chunk(b"")
+                    reply.sent.set()
                     return
                 delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                 self._event(_completion(body, [delta], None))

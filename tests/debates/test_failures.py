@@ -1,5 +1,6 @@
 """Rule 5 for model calls: every failure keeps the partial text and says why; the app goes on."""
 
+import json
 import socket
 from typing import Any
 
@@ -99,6 +100,28 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_text_and_is_not_retried(
 ) -> None:
     cut = Reply(text=LONG_TEXT, chunk_size=10, cut_after_chunks=3)
     reply = _reply_after(client, member, cut, "a retry must not happen", llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "unavailable")
+    assert reply["content"] == LONG_TEXT[:30]
+    assert "broke off" in reply["error"]
+    assert len(llm.requests) == 1
+
+
+MID_STREAM_EVENTS = {
+    # As providers send one when the model is overloaded after the stream has begun.
+    "provider-error": json.dumps({"error": {"message": "Overloaded", "code": 529}}).encode(),
+    "not-json": b"{this is not json",
+    "empty-object": b"{}",
+    "no-choices": json.dumps({"object": "chat.completion.chunk", "choices": []}).encode(),
+}
+
+
+@pytest.mark.parametrize("event", MID_STREAM_EVENTS.values(), ids=MID_STREAM_EVENTS.keys())
+def test_an_error_or_a_malformed_event_mid_stream_keeps_the_partial_text_and_is_not_retried(
+    client: TestClient, member: Actor, llm: ScriptedLLM, event: bytes
+) -> None:
+    """Each ends the stream there (then ``[DONE]``): a reply that stopped without its end."""
+    broken = Reply(text=LONG_TEXT, chunk_size=10, event_after_chunks=3, event=event)
+    reply = _reply_after(client, member, broken, "a retry must not happen", llm=llm)
     assert (reply["status"], reply["error_kind"]) == ("error", "unavailable")
     assert reply["content"] == LONG_TEXT[:30]
     assert "broke off" in reply["error"]

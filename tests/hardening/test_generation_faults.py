@@ -139,6 +139,18 @@ def test_a_stream_cut_mid_reply_keeps_the_partial_code_and_is_not_retried(
     assert len(llm.requests) == 1  # text had streamed: a retry would duplicate it
 
 
+def test_a_providers_error_mid_stream_keeps_the_partial_code_and_is_not_retried(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    overloaded = b'{"error": {"message": "Overloaded", "code": 529}}'
+    broken = Reply(text=CODE, chunk_size=10, event_after_chunks=3, event=overloaded)
+    generation = _generate(client, member, broken, CODE, llm=llm)
+    assert generation["status"] == "error"
+    assert generation["content"] == CODE[:30]
+    assert "broke off before the reply was finished" in generation["error"]
+    assert len(llm.requests) == 1
+
+
 @pytest.mark.parametrize("settings_overrides", [{"llm_max_reply_chars": 25}], ids=["25-chars"])
 def test_code_past_the_limit_is_cut_off_keeping_what_was_written(
     client: TestClient, member: Actor, llm: ScriptedLLM
