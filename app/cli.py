@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from app import heap, live
+from app import heap, live, sqlite_server_lock
 from app.config import Settings, get_settings, sqlite_path
 from app.db import Database
 from app.errors import DesignGateError
@@ -66,6 +66,7 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
+    _sole_server_of_a_sqlite_file(settings)
     try:  # a malformed template file is named with its field, not shown as a traceback
         app = create_app(settings)
     except DesignGateError as exc:
@@ -89,6 +90,23 @@ def serve(
         ws="none",
         timeout_graceful_shutdown=5,
     )
+
+
+def _sole_server_of_a_sqlite_file(settings: Settings) -> None:
+    """Before the schema is touched or start-up marks unfinished work: see
+    app/sqlite_server_lock.py."""
+    database = sqlite_path(settings.sqlalchemy_url)
+    if database is None:
+        return
+    try:
+        sqlite_server_lock.hold(database)
+    except sqlite_server_lock.AlreadyServed as exc:
+        _fail(
+            f"DESIGNGATE_DATABASE_URL {settings.database_url}: another designgate serve (process"
+            f" {exc.holder or 'unknown'}) is serving this SQLite database, and one process"
+            " serves a SQLite file; stop it first, or use PostgreSQL for several processes",
+            code=2,
+        )
 
 
 def _settle_for_serving() -> None:

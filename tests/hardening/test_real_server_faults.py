@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from app.config import normalise_database_url
 from app.models import Generation, Message
 from tests.conftest import Actor, is_postgres
-from tests.hardening.server import Server, designgate_env
+from tests.hardening.server import Server, designgate_env, free_port, run_cli
 from tests.llm_server import Reply, ScriptedLLM
 
 CODE = "def store_order(order):\n    return order\n" * 40
@@ -299,6 +299,37 @@ def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
         reply = _last_message(http, thread_url)
     assert (reply["status"], reply["content"]) == ("complete", REPLY)
     assert "interrupted" not in second.output()
+
+
+@pytest.mark.skipif(is_postgres(), reason="several server processes share a PostgreSQL")
+def test_a_second_server_on_the_same_sqlite_file_refuses_to_start_and_leaves_the_reply_alone(
+    server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM
+) -> None:
+    """Start-up on SQLite marks every unfinished reply as interrupted: a second server started
+    on the file did so to the first one's reply while it was still being written."""
+    llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05, stall_after_chunks=20, stall_s=5))
+    with server.client(headers=member.headers) as http:
+        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+        thread = http.post(
+            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
+        ).json()
+        thread_url = f"/api/v1/threads/{thread['id']}"
+        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+        wait_for(
+            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
+            "reply text",
+        )
+
+        second = run_cli(server_env, "serve", "--port", str(free_port()))
+
+        assert second.returncode == 2
+        assert "another designgate serve" in second.stderr
+        assert server.process is not None
+        assert f"process {server.process.pid}" in second.stderr
+        assert _last_message(http, thread_url)["status"] == "streaming"
+        wait_for(lambda: _last_message(http, thread_url)["status"] != "streaming", "the end")
+        reply = _last_message(http, thread_url)
+    assert (reply["status"], reply["content"]) == ("complete", REPLY)
 
 
 @pytest.mark.soak
