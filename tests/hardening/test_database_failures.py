@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +33,7 @@ from tests import factories
 from tests.api.asserts import assert_problem
 from tests.conftest import Actor, is_postgres, make_actor, make_settings
 from tests.hardening.web_helpers import sign_in, token_in
+from tests.llm_server import Reply, ScriptedLLM
 
 only_sqlite = pytest.mark.skipif(
     is_postgres(), reason="SQLite's page limit stands in for a full disk"
@@ -164,6 +167,75 @@ def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_wait_withou
     accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["version"] == 1
+
+
+@only_sqlite
+def test_a_reply_that_ends_while_the_disk_is_full_is_stored_whole_once_there_is_room(
+    scratch_database_url: str, llm: ScriptedLLM
+) -> None:
+    """The model's work has no request to answer 503: its saves wait for the database."""
+    migrate.upgrade(scratch_database_url)
+    settings = make_settings(
+        scratch_database_url,
+        model="openai/scripted-model",
+        llm_api_base=llm.api_base,
+        llm_api_key="test-key",
+        llm_warmup=False,
+    )
+    app = create_app(settings)
+    text_of_the_reply = "A consumer that writes each order once. " * 1500  # 60 KB: new pages
+    reply = Reply(text=text_of_the_reply, chunk_size=6000, stall_after_chunks=2, stall_s=1.0)
+    llm.script(reply)
+    with TestClient(app) as client:
+        member = make_actor(app.state.db, Role.MEMBER)
+        project = factories.create_project(client, member)
+        thread = client.post(
+            f"/api/v1/projects/{project['id']}/threads",
+            json={"mode": "open"},
+            headers=member.headers,
+        ).json()
+        disk = threading.Thread(target=_full_while_the_reply_ends, args=(_engine(app), reply))
+        disk.start()
+        with warnings_of("app.db") as warnings:
+            # The test client returns once the reply's work is done, saves included.
+            posted = client.post(
+                f"/api/v1/threads/{thread['id']}/messages",
+                json={"content": "Go"},
+                headers=member.headers,
+            )
+        disk.join()
+        assert posted.status_code == 202
+        stored = client.get(f"/api/v1/threads/{thread['id']}", headers=member.headers).json()
+    last = stored["messages"][-1]
+    assert (last["status"], last["content"]) == ("complete", text_of_the_reply)
+    assert any("unavailable (database or disk is full)" in line for line in warnings)
+
+
+@contextlib.contextmanager
+def warnings_of(logger: str) -> Iterator[list[str]]:
+    """The warnings ``logger`` logs in the block, from any thread (pytest's caplog caught none
+    of the model work's warnings in this test)."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logging.getLogger(logger).addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logging.getLogger(logger).removeHandler(handler)
+
+
+def _full_while_the_reply_ends(engine: Engine, reply: Reply) -> None:
+    """The disk fills while the model pauses mid-reply, and has room again a while after it
+    has ended (its saves failing meanwhile)."""
+    assert reply.stalled.wait(30)
+    with full_disk(engine):
+        assert reply.sent.wait(30)
+        time.sleep(1.5)
 
 
 def _project_with_a_missing_table(client: TestClient, app: FastAPI) -> tuple[Actor, int]:
