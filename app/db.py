@@ -21,7 +21,7 @@ from sqlalchemy import (
     inspect,
     make_url,
 )
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -48,6 +48,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # long now fails the statement, and the request is answered 503.
 POSTGRES_LOCK_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS
 POSTGRES_CONNECT_TIMEOUT_S = 5
+# What PostgreSQL says to a write in a database that takes none: one set read-only, as managed
+# services do when its storage is nearly full, or a standby a failover left behind.
+READ_ONLY_SQLSTATE = "25006"
 # Write requests take SQLite's write lock when their transaction starts, so two
 # writers queue on busy_timeout instead of failing when a read lock is upgraded.
 IMMEDIATE = "designgate_begin_immediate"
@@ -260,6 +263,16 @@ def _with_connect_timeout(url: str) -> URL:
 
 
 def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _read_only_is_unavailable(context: ExceptionContext) -> BaseException | None:
+        """A write refused as read-only is the database unavailable, as SQLite's full disk
+        is (503, and the model's saves wait), not a bug (500, and the saves given up)."""
+        if getattr(context.original_exception, "sqlstate", None) != READ_ONLY_SQLSTATE:
+            return None
+        # Each session keeps the setting it started with: new connections, once it is lifted.
+        context.is_disconnect = True
+        return OperationalError(context.statement, context.parameters, context.original_exception)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Once per connection, outside any transaction: a SET inside one would be undone by

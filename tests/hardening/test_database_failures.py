@@ -1,6 +1,7 @@
-"""The database failing a request in ways other than going away: SQLite's disk full, a lock
-another PostgreSQL client holds, and a statement the database cannot run (a table missing: a
-bug, or a database tampered with).
+"""The database failing a request in ways other than going away: no room to write (SQLite's
+disk full; a PostgreSQL database set read-only, as managed services do when its storage is
+nearly full), a lock another PostgreSQL client holds, and a statement the database cannot run
+(a table missing: a bug, or a database tampered with).
 
 An outage is a 503 with Retry-After whose log line says why (a full disk reads differently
 from a refused connection), and nothing is written; a statement that cannot run is a 500,
@@ -21,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from app import db as app_db
@@ -78,27 +79,65 @@ def full_disk(engine: Engine) -> Iterator[None]:
         engine.dispose()
 
 
+@contextlib.contextmanager
+def read_only(database_url: str, engine: Engine) -> Iterator[None]:
+    """While open, the PostgreSQL database takes no write, as managed services make one whose
+    storage is nearly full; lifted afterwards, the app's connections are left as they are."""
+    url = make_url(normalise_database_url(database_url))
+    name = url.database
+    # Connected to another database: a new session in this one could not lift the setting.
+    admin = create_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    engine.dispose()  # a session takes the setting when it starts, as a reload gives it to all
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" RESET default_transaction_read_only'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def no_room_to_write(app: FastAPI, database_url: str) -> Iterator[str]:
+    """While open, the database takes no write: SQLite's disk is full, PostgreSQL's database
+    read-only. Yields what the log should give as the reason."""
+    if is_postgres():
+        with read_only(database_url, _engine(app)):
+            yield "cannot execute INSERT in a read-only transaction"
+    else:
+        with full_disk(_engine(app)):
+            yield "database or disk is full"
+
+
 def _decision(version: int) -> dict[str, Any]:
     # Long enough to need pages the file does not have.
     return {"status": "decided", "summary": "Pool", "rationale": "x" * 60_000, "version": version}
 
 
-@only_sqlite
-def test_a_full_disk_is_a_503_whose_log_says_so_and_nothing_is_half_written(
-    scratch_app: FastAPI, scratch_client: TestClient, caplog: pytest.LogCaptureFixture
+def test_a_database_that_takes_no_writes_is_a_503_whose_log_says_why_and_nothing_is_lost(
+    scratch_app: FastAPI,
+    scratch_client: TestClient,
+    scratch_database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     member = make_actor(scratch_app.state.db, Role.MEMBER)
     project = factories.create_project(scratch_client, member)
     item = factories.checklist(scratch_client, member, project["id"])[0]
     url = f"/api/v1/checklist-items/{item['id']}/decision"
 
-    with full_disk(_engine(scratch_app)), caplog.at_level(logging.WARNING, "app.problems"):
+    with (
+        no_room_to_write(scratch_app, scratch_database_url) as reason,
+        caplog.at_level(logging.WARNING, "app.problems"),
+    ):
         refused = scratch_client.put(url, json=_decision(0), headers=member.headers)
 
     assert_problem(refused, 503)
     assert refused.headers["retry-after"] == "2"
     assert f"PUT {url}" in caplog.text
-    assert "database or disk is full" in caplog.text
+    assert reason in caplog.text
     assert factories.checklist(scratch_client, member, project["id"])[0]["decision"] is None
     # Once there is room, the same request (the same version) is recorded.
     accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
@@ -106,22 +145,27 @@ def test_a_full_disk_is_a_503_whose_log_says_so_and_nothing_is_half_written(
     assert accepted.json()["version"] == 1
 
 
-@only_sqlite
-def test_a_full_disk_is_a_readable_503_on_a_page(
-    scratch_app: FastAPI, scratch_client: TestClient, caplog: pytest.LogCaptureFixture
+def test_a_database_that_takes_no_writes_is_a_readable_503_on_a_page(
+    scratch_app: FastAPI,
+    scratch_client: TestClient,
+    scratch_database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     member = make_actor(scratch_app.state.db, Role.MEMBER)
     token = sign_in(scratch_client, member.email)
 
     form = {"name": "Full", "problem": "y" * 60_000, "csrf_token": token}
-    with full_disk(_engine(scratch_app)), caplog.at_level(logging.WARNING, "app.problems"):
+    with (
+        no_room_to_write(scratch_app, scratch_database_url) as reason,
+        caplog.at_level(logging.WARNING, "app.problems"),
+    ):
         refused = scratch_client.post("/projects", data=form, follow_redirects=False)
 
     assert refused.status_code == 503
     assert refused.headers["content-type"].startswith("text/html")
     assert refused.headers["retry-after"] == "2"
     assert "try again shortly" in refused.text
-    assert "database or disk is full" in caplog.text
+    assert reason.replace("INSERT", "") in caplog.text.replace("INSERT", "")
     listed = scratch_client.get("/api/v1/projects", headers=member.headers)
     assert listed.json() == []
 
@@ -169,8 +213,7 @@ def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_wait_withou
     assert accepted.json()["version"] == 1
 
 
-@only_sqlite
-def test_a_reply_that_ends_while_the_disk_is_full_is_stored_whole_once_there_is_room(
+def test_a_reply_that_ends_while_the_database_takes_no_writes_is_stored_whole_afterwards(
     scratch_database_url: str, llm: ScriptedLLM
 ) -> None:
     """The model's work has no request to answer 503: its saves wait for the database."""
@@ -194,7 +237,9 @@ def test_a_reply_that_ends_while_the_disk_is_full_is_stored_whole_once_there_is_
             json={"mode": "open"},
             headers=member.headers,
         ).json()
-        disk = threading.Thread(target=_full_while_the_reply_ends, args=(_engine(app), reply))
+        disk = threading.Thread(
+            target=_no_room_while_the_reply_ends, args=(app, scratch_database_url, reply)
+        )
         disk.start()
         with warnings_of("app.db") as warnings:
             # The test client returns once the reply's work is done, saves included.
@@ -208,7 +253,7 @@ def test_a_reply_that_ends_while_the_disk_is_full_is_stored_whole_once_there_is_
         stored = client.get(f"/api/v1/threads/{thread['id']}", headers=member.headers).json()
     last = stored["messages"][-1]
     assert (last["status"], last["content"]) == ("complete", text_of_the_reply)
-    assert any("unavailable (database or disk is full)" in line for line in warnings)
+    assert any("which is unavailable" in line for line in warnings)
 
 
 @contextlib.contextmanager
@@ -229,11 +274,11 @@ def warnings_of(logger: str) -> Iterator[list[str]]:
         logging.getLogger(logger).removeHandler(handler)
 
 
-def _full_while_the_reply_ends(engine: Engine, reply: Reply) -> None:
-    """The disk fills while the model pauses mid-reply, and has room again a while after it
-    has ended (its saves failing meanwhile)."""
+def _no_room_while_the_reply_ends(app: FastAPI, database_url: str, reply: Reply) -> None:
+    """The database stops taking writes while the model pauses mid-reply, and takes them
+    again a while after it has ended (its saves failing meanwhile)."""
     assert reply.stalled.wait(30)
-    with full_disk(engine):
+    with no_room_to_write(app, database_url):
         assert reply.sent.wait(30)
         time.sleep(1.5)
 
