@@ -171,7 +171,25 @@ async def _stream_pieces(
         raise without_key(classify(litellm, exc), endpoint) from exc
     if not finished:
         raise LLMFailure("unavailable", "The model's stream ended before the reply was finished.")
+    if not has_text:
+        _check_not_a_stream(response)
     _check_outcome(finish_reason, has_text=has_text)
+
+
+def _check_not_a_stream(response: Any) -> None:
+    """litellm reads an answer that is no event stream (a proxy's or a sign-in page's HTML,
+    sent with 200) as a stream with no text and ends it as if the model had: it read as the
+    model's reply being empty, which sent people looking at the model, not at what answered
+    in its place."""
+    headers = getattr(response, "_hidden_params", {}).get("additional_headers") or {}
+    content_type = str(headers.get("llm_provider-content-type", ""))
+    if content_type and not content_type.startswith("text/event-stream"):
+        raise LLMFailure(
+            "empty",
+            f"The model server answered with {content_type[:100]}, not a stream of the"
+            " model's reply: is something else answering at DESIGNGATE_LLM_API_BASE (a proxy,"
+            " a sign-in page)?",
+        )
 
 
 def _billed(

@@ -35,6 +35,10 @@ class Reply:
     # the stream there: a provider's error mid-stream, or a line that is not JSON.
     event_after_chunks: int | None = None
     event: bytes = b""
+    # Answer 200 with this body and content type instead of the model's answer: what a proxy
+    # or a captive portal in the way sends back.
+    raw_body: bytes | None = None
+    raw_content_type: str = "text/html"
     # Go quiet for stall_s after this many chunks (a model thinking mid-answer); ``stalled``
     # is set when the quiet begins.
     stall_after_chunks: int | None = None
@@ -143,7 +147,9 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             reply = llm.next_reply(body)
             if reply.wait_before_s:
                 time.sleep(reply.wait_before_s)
-            if reply.status != 200:
+            if reply.raw_body is not None:
+                self._send_raw(reply.raw_body, reply.raw_content_type)
+            elif reply.status != 200:
                 self._send_error(reply)
             elif body.get("stream"):
                 self._stream(reply, body)
@@ -157,6 +163,13 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for name, value in extra.items():
                 self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_raw(self, data: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 

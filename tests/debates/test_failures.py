@@ -128,6 +128,34 @@ def test_an_error_or_a_malformed_event_mid_stream_keeps_the_partial_text_and_is_
     assert len(llm.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><body><h1>Sign in to the proxy</h1></body></html>", "text/html; charset=utf-8"),
+        (b'{"status": "ok"}', "application/json"),
+    ],
+    ids=["html", "json"],
+)
+def test_an_answer_that_is_no_stream_is_a_failure_that_says_what_answered(
+    client: TestClient, member: Actor, llm: ScriptedLLM, body: bytes, content_type: str
+) -> None:
+    """A proxy's page sent with 200 read as the model's reply being empty."""
+    page = Reply(raw_body=body, raw_content_type=content_type)
+    reply = _reply_after(client, member, page, llm=llm)
+    assert (reply["status"], reply["error_kind"], reply["content"]) == ("error", "empty", "")
+    assert f"answered with {content_type}, not a stream" in reply["error"]
+    assert "DESIGNGATE_LLM_API_BASE" in reply["error"]
+
+
+def test_an_event_stream_without_text_is_still_an_empty_reply(
+    client: TestClient, member: Actor, llm: ScriptedLLM
+) -> None:
+    done_only = Reply(raw_body=b"data: [DONE]\n\n", raw_content_type="text/event-stream")
+    reply = _reply_after(client, member, done_only, llm=llm)
+    assert (reply["status"], reply["error_kind"]) == ("error", "empty")
+    assert reply["error"] == "The model's reply was empty: it sent no text."
+
+
 @pytest.mark.parametrize("settings_overrides", [{"llm_max_reply_chars": 45}], ids=["45-chars"])
 def test_a_reply_that_goes_on_past_the_limit_is_cut_off_keeping_its_text(
     client: TestClient, member: Actor, llm: ScriptedLLM
