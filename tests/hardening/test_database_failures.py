@@ -36,9 +36,6 @@ from tests.conftest import Actor, is_postgres, make_actor, make_settings
 from tests.hardening.web_helpers import sign_in, token_in
 from tests.llm_server import Reply, ScriptedLLM
 
-only_sqlite = pytest.mark.skipif(
-    is_postgres(), reason="SQLite's page limit stands in for a full disk"
-)
 only_postgres = pytest.mark.skipif(not is_postgres(), reason="SQLite has its busy timeout")
 
 
@@ -106,7 +103,7 @@ def no_room_to_write(app: FastAPI, database_url: str) -> Iterator[str]:
     read-only. Yields what the log should give as the reason."""
     if is_postgres():
         with read_only(database_url, _engine(app)):
-            yield "cannot execute INSERT in a read-only transaction"
+            yield "in a read-only transaction"
     else:
         with full_disk(_engine(app)):
             yield "database or disk is full"
@@ -165,7 +162,7 @@ def test_a_database_that_takes_no_writes_is_a_readable_503_on_a_page(
     assert refused.headers["content-type"].startswith("text/html")
     assert refused.headers["retry-after"] == "2"
     assert "try again shortly" in refused.text
-    assert reason.replace("INSERT", "") in caplog.text.replace("INSERT", "")
+    assert reason in caplog.text
     listed = scratch_client.get("/api/v1/projects", headers=member.headers)
     assert listed.json() == []
 
