@@ -109,6 +109,14 @@ def no_room_to_write(app: FastAPI, database_url: str) -> Iterator[str]:
             yield "database or disk is full"
 
 
+def _first_items_decision_url(client: TestClient, app: FastAPI) -> tuple[Actor, int, str]:
+    """A member, their new project, and where they record the decision of its first item."""
+    member = make_actor(app.state.db, Role.MEMBER)
+    project_id = int(factories.create_project(client, member)["id"])
+    item = factories.checklist(client, member, project_id)[0]
+    return member, project_id, f"/api/v1/checklist-items/{item['id']}/decision"
+
+
 def _decision(version: int) -> dict[str, Any]:
     # Long enough to need pages the file does not have.
     return {"status": "decided", "summary": "Pool", "rationale": "x" * 60_000, "version": version}
@@ -120,10 +128,7 @@ def test_a_database_that_takes_no_writes_is_a_503_whose_log_says_why_and_nothing
     scratch_database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    member = make_actor(scratch_app.state.db, Role.MEMBER)
-    project = factories.create_project(scratch_client, member)
-    item = factories.checklist(scratch_client, member, project["id"])[0]
-    url = f"/api/v1/checklist-items/{item['id']}/decision"
+    member, project_id, url = _first_items_decision_url(scratch_client, scratch_app)
 
     with (
         no_room_to_write(scratch_app, scratch_database_url) as reason,
@@ -135,7 +140,7 @@ def test_a_database_that_takes_no_writes_is_a_503_whose_log_says_why_and_nothing
     assert refused.headers["retry-after"] == "2"
     assert f"PUT {url}" in caplog.text
     assert reason in caplog.text
-    assert factories.checklist(scratch_client, member, project["id"])[0]["decision"] is None
+    assert factories.checklist(scratch_client, member, project_id)[0]["decision"] is None
     # Once there is room, the same request (the same version) is recorded.
     accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
     assert accepted.status_code == 200, accepted.text
@@ -189,10 +194,7 @@ def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_wait_withou
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    member = make_actor(scratch_app.state.db, Role.MEMBER)
-    project = factories.create_project(scratch_client, member)
-    item = factories.checklist(scratch_client, member, project["id"])[0]
-    url = f"/api/v1/checklist-items/{item['id']}/decision"
+    member, project_id, url = _first_items_decision_url(scratch_client, scratch_app)
     monkeypatch.setattr(app_db, "POSTGRES_LOCK_TIMEOUT_MS", 300)
     _engine(scratch_app).dispose()  # connections made from now on have the shorter timeout
 
@@ -205,6 +207,7 @@ def test_a_lock_held_elsewhere_is_a_503_after_the_lock_timeout_not_a_wait_withou
     assert_problem(refused, 503)
     assert refused.headers["retry-after"] == "2"
     assert "lock timeout" in caplog.text
+    assert factories.checklist(scratch_client, member, project_id)[0]["decision"] is None
     accepted = scratch_client.put(url, json=_decision(0), headers=member.headers)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["version"] == 1

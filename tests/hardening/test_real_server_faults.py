@@ -273,6 +273,19 @@ def test_a_reply_that_ends_while_another_program_holds_sqlites_write_lock_is_sto
     assert f"reply {reply_id} went on once the database was back" in server.output()
 
 
+def _a_reply_streaming(http: httpx.Client) -> str:
+    """A blind thread whose reply has begun to stream; its URL."""
+    project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
+    thread = http.post(f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}).json()
+    thread_url = f"/api/v1/threads/{thread['id']}"
+    http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
+    wait_for(
+        lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
+        "reply text",
+    )
+    return thread_url
+
+
 @pytest.mark.skipif(not is_postgres(), reason="one server process per SQLite database")
 def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
     server: Server, server_env: dict[str, str], member: Actor, llm: ScriptedLLM, tmp_path: Path
@@ -281,16 +294,7 @@ def test_a_second_server_starting_leaves_the_first_ones_reply_alone(
     # Quiet mid-answer long enough for the second server to start however busy the machine.
     llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05, stall_after_chunks=20, stall_s=20))
     with server.client(headers=member.headers) as http:
-        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
-        thread = http.post(
-            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
-        ).json()
-        thread_url = f"/api/v1/threads/{thread['id']}"
-        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
-        wait_for(
-            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
-            "reply text",
-        )
+        thread_url = _a_reply_streaming(http)
         second = Server(server_env, tmp_path / "second.log")
         with second, second.client(headers=member.headers) as other:
             seen_by_second = other.get(thread_url).json()["messages"][-1]
@@ -309,16 +313,7 @@ def test_a_second_server_on_the_same_sqlite_file_refuses_to_start_and_leaves_the
     on the file did so to the first one's reply while it was still being written."""
     llm.script(Reply(text=REPLY, chunk_size=4, delay_s=0.05, stall_after_chunks=20, stall_s=5))
     with server.client(headers=member.headers) as http:
-        project = http.post("/api/v1/projects", json={"name": "Orders", "problem": "p"}).json()
-        thread = http.post(
-            f"/api/v1/projects/{project['id']}/threads", json={"mode": "blind"}
-        ).json()
-        thread_url = f"/api/v1/threads/{thread['id']}"
-        http.post(f"{thread_url}/messages", json={"content": "Go"}).raise_for_status()
-        wait_for(
-            lambda: _streamed_some(http, thread_url, lambda t: t["messages"][-1]["content"]),
-            "reply text",
-        )
+        thread_url = _a_reply_streaming(http)
 
         second = run_cli(server_env, "serve", "--port", str(free_port()))
 
