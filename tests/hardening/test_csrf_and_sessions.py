@@ -203,12 +203,18 @@ def test_sign_in_starts_a_new_session_and_the_old_cookie_does_not_carry_over(
     assert anonymous.get("/", follow_redirects=False).headers["location"].startswith("/login")
 
 
+def _signed_in_with_a_copy_of_the_cookie(client: TestClient, email: str) -> tuple[str, str]:
+    """Sign ``client`` in; its session's CSRF token, and a copy of its session cookie."""
+    token = sign_in(client, email)
+    copied = client.cookies.get(COOKIE)
+    assert copied
+    return token, copied
+
+
 def test_sign_out_ends_the_session_even_for_a_copy_of_its_cookie(
     client: TestClient, database_url: str, member: Actor
 ) -> None:
-    token = sign_in(client, member.email)
-    copied = client.cookies.get(COOKIE)
-    assert copied
+    token, copied = _signed_in_with_a_copy_of_the_cookie(client, member.email)
     assert (
         client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code
         == 303
@@ -247,9 +253,7 @@ def _goes_to_sign_in(client: TestClient) -> bool:
 def test_sign_out_ends_this_browsers_session_and_not_the_users_others(
     app: Any, client: TestClient, member: Actor
 ) -> None:
-    token = sign_in(client, member.email)
-    copied = client.cookies.get(COOKIE)
-    assert copied
+    token, copied = _signed_in_with_a_copy_of_the_cookie(client, member.email)
     other_browser = _signed_in_elsewhere(app, member.email)
 
     signed_out = client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
@@ -268,9 +272,7 @@ def test_sign_out_ends_this_browsers_session_and_not_the_users_others(
 def test_sign_out_everywhere_ends_every_session_of_the_user_and_no_one_elses(
     app: Any, client: TestClient, member: Actor, admin: Actor
 ) -> None:
-    token = sign_in(client, member.email)
-    copied = client.cookies.get(COOKIE)
-    assert copied
+    token, copied = _signed_in_with_a_copy_of_the_cookie(client, member.email)
     other_browser = _signed_in_elsewhere(app, member.email)
     someone_else = _signed_in_elsewhere(app, admin.email)
 
