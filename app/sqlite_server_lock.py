@@ -23,7 +23,6 @@ class AlreadyServed(Exception):
 
     def __init__(self, lock_path: Path, holder: str) -> None:
         super().__init__(f"{lock_path} is held by process {holder or 'unknown'}")
-        self.lock_path = lock_path
         self.holder = holder
 
 
