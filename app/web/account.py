@@ -7,6 +7,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.db import Database
@@ -26,8 +27,13 @@ router = APIRouter(dependencies=[Depends(check_csrf)])
 PASSWORD_CHECKS_AT_ONCE = 2
 
 
-def sign_in(request: Request, user: User) -> None:
-    """A fresh session (new id and CSRF token) so nothing from before the login survives."""
+def sign_in(request: Request, session: Session, user: User) -> None:
+    """A fresh session (new id and CSRF token) so nothing from before the login survives.
+
+    A session this browser was still signed in with ends, as a sign-out would end it: a copy
+    of its cookie (another tab's request in flight, a shared screen's) must not go on as the
+    user signed in before."""
+    _end_this_browser_session(request, session)
     request.session.clear()
     request.session.update(
         uid=user.id,
@@ -68,7 +74,7 @@ def setup(
     except Conflict:
         return redirect(request, "/login")
     request.app.state.setup_done = True
-    sign_in(request, user)
+    sign_in(request, session, user)
     return redirect(request, "/")
 
 
@@ -134,7 +140,7 @@ def login(
     if outcome.user is None:
         context["error"] = "Wrong email or password."
         return page(request, "login.html", context, status_code=401)
-    sign_in(request, outcome.user)
+    sign_in(request, session, outcome.user)
     return redirect(request, safe_next(next))
 
 
@@ -165,17 +171,25 @@ def session_token(request: Request, user: MaybeUser) -> Response:
 def logout(request: Request, session: SessionDep, user: MaybeUser) -> Response:
     """End this browser's session (copies of its cookie included); the user's sessions in
     other browsers go on."""
-    if user is not None:
-        session_id = browser_session_id(request)
-        if session_id:
-            lifetime = timedelta(seconds=MAX_AGE_S)
-            users.end_browser_session(
-                session, user_id=user.id, session_id=session_id, cookie_lifetime=lifetime
-            )
-        else:  # a cookie with no id of its own can only be ended with all the others
-            users.end_sessions(session, user=user)
+    if user is not None and not _end_this_browser_session(request, session):
+        # A cookie with no id of its own can only be ended with all the others.
+        users.end_sessions(session, user=user)
     request.session.clear()
     return redirect(request, "/login")
+
+
+def _end_this_browser_session(request: Request, session: Session) -> bool:
+    """End the session this browser's cookie names, copies of the cookie included; False
+    when the cookie names none (nobody signed in, or a cookie signed without an id)."""
+    user_id = request.session.get("uid")
+    session_id = browser_session_id(request)
+    if not isinstance(user_id, int) or not session_id:
+        return False
+    lifetime = timedelta(seconds=MAX_AGE_S)
+    users.end_browser_session(
+        session, user_id=user_id, session_id=session_id, cookie_lifetime=lifetime
+    )
+    return True
 
 
 @router.post("/logout/everywhere")

@@ -288,6 +288,24 @@ def test_sign_out_everywhere_ends_every_session_of_the_user_and_no_one_elses(
     assert sign_in(client, member.email) != token
 
 
+@pytest.mark.parametrize("same_user", [True, False], ids=["same user", "another user"])
+def test_signing_in_over_a_signed_in_session_ends_it(
+    app: Any, client: TestClient, member: Actor, admin: Actor, same_user: bool
+) -> None:
+    """A shared screen signed in as one user and then as another (or again as the same)
+    leaves no cookie copy signed in as the first; the first user's other browsers go on."""
+    token, copied = _signed_in_with_a_copy_of_the_cookie(client, member.email)
+    other_browser = _signed_in_elsewhere(app, member.email)
+
+    next_user = member if same_user else admin
+    new_token = sign_in(client, next_user.email)
+
+    assert new_token != token
+    assert f"({next_user.role})</span>" in client.get("/").text
+    assert _goes_to_sign_in(TestClient(app, cookies={COOKIE: copied}))
+    assert other_browser.get("/", follow_redirects=False).status_code == 200
+
+
 def test_a_sign_out_clears_the_ids_of_sessions_whose_cookies_have_expired(
     client: TestClient, db: Database, member: Actor
 ) -> None:
