@@ -457,13 +457,25 @@ def classify(litellm: ModuleType, exc: Exception) -> LLMFailure:
     return LLMFailure("error", f"The model call failed: {detail}")
 
 
+# Provider keys are tens of characters long; a shorter key is a local server's placeholder
+# ("none", "EMPTY", "ollama") or a test's, and also a part of ordinary words.
+SHORT_KEY_CHARS = 16
+
+
 def without_key(failure: LLMFailure, endpoint: ModelEndpoint) -> LLMFailure:
     """Some providers echo the key they were sent in their error message; stored reasons
-    are shown to every user, so the key is cut out of them."""
+    are shown to every user, so the key is cut out of them.
+
+    A short key is cut out only where it stands alone, so that the reason stays readable
+    ("Check" with the key "k" is left as it is); a long one wherever it appears."""
     key = endpoint.api_key
-    if key and key in failure.reason:
-        failure.reason = failure.reason.replace(key, "[redacted]")
-        failure.args = (failure.reason,)
+    if not key or key not in failure.reason:
+        return failure
+    pattern = re.escape(key)
+    if len(key) < SHORT_KEY_CHARS:
+        pattern = rf"(?<![\w-]){pattern}(?![\w-])"
+    failure.reason = re.sub(pattern, "[redacted]", failure.reason)
+    failure.args = (failure.reason,)
     return failure
 
 

@@ -25,19 +25,24 @@ PASSWORD = "tr0ub4dor&3-horse-battery"
 WRONG_TOKEN = "dg_guessed-token-that-is-not-real-123456"
 
 
-@pytest.fixture
-def keyed_client(database_url: str, llm: ScriptedLLM) -> Iterator[TestClient]:
-    """The app with a model whose provider key is LLM_KEY."""
+def _app_with_key(database_url: str, llm: ScriptedLLM, key: str) -> TestClient:
+    """The app with a model whose provider key is ``key``."""
     settings = make_settings(
         database_url,
         model="openai/scripted-model",
         llm_api_base=llm.api_base,
-        llm_api_key=LLM_KEY,
+        llm_api_key=key,
         llm_timeout_s=2.0,
         llm_warmup=False,
         llm_max_retries=0,
     )
-    with TestClient(create_app(settings)) as client:
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def keyed_client(database_url: str, llm: ScriptedLLM) -> Iterator[TestClient]:
+    """The app with a model whose provider key is LLM_KEY."""
+    with _app_with_key(database_url, llm, LLM_KEY) as client:
         yield client
 
 
@@ -108,15 +113,50 @@ def test_a_provider_echoing_the_key_does_not_put_it_in_a_stored_reason(
     assert "Incorrect API key provided" in failed[0]["error"]
 
 
+@pytest.mark.parametrize(
+    ("key", "echoed", "stored"),
+    [
+        # A local server's placeholder key: cut out where it stands alone, not out of words.
+        (
+            "ollama",
+            "Checked ollama: model ollama-7b not found",
+            "Checked [redacted]: model ollama-7b not found",
+        ),
+        ("k", "Check the key: k", "Check the key: [redacted]"),
+        # A provider's key: cut out wherever it appears, even run into other text.
+        (LLM_KEY, f"Bad key:{LLM_KEY}x, key={LLM_KEY}", "Bad key:[redacted]x, key=[redacted]"),
+    ],
+    ids=["placeholder word", "one letter", "provider key"],
+)
+def test_a_short_key_is_cut_out_of_a_reason_only_where_it_stands_alone(
+    database_url: str, llm: ScriptedLLM, admin: Actor, key: str, echoed: str, stored: str
+) -> None:
+    llm.script(Reply(status=401, error_message=echoed))
+    with _app_with_key(database_url, llm, key) as client:
+        project = factories.create_project(client, admin)
+        threads = f"/api/v1/projects/{project['id']}/threads"
+        thread = client.post(threads, json={"mode": "blind"}, headers=admin.headers).json()
+        messages = f"/api/v1/threads/{thread['id']}/messages"
+        assert client.post(messages, json={"content": "Go"}, headers=admin.headers).is_success
+        [reply] = _wait_for_replies(client, thread["id"], 1, admin.headers)
+    assert reply["error_kind"] == "unauthorised"
+    assert stored in reply["error"], reply["error"]
+
+
 # A wait, not a measure: the server starts its model process (litellm's import) on the first
 # call, which took more than 10 s on a machine busy with other test runs.
 REPLIES_WITHIN_S = 90.0
 
 
-def _wait_for_replies(http: httpx.Client, thread_id: int, count: int) -> list[dict[str, Any]]:
+def _wait_for_replies(
+    http: httpx.Client | TestClient,
+    thread_id: int,
+    count: int,
+    headers: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + REPLIES_WITHIN_S
     while time.monotonic() < deadline:
-        messages = http.get(f"/api/v1/threads/{thread_id}").json()["messages"]
+        messages = http.get(f"/api/v1/threads/{thread_id}", headers=headers).json()["messages"]
         replies = [m for m in messages if m["role"] == "assistant"]
         if len(replies) == count and all(m["status"] != "streaming" for m in replies):
             return replies
