@@ -13,6 +13,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Installed packages carry their bytecode, so a start never compiles them (a second or more
 # on a small machine, and every time where PYTHONDONTWRITEBYTECODE is set).
 export UV_COMPILE_BYTECODE := 1
+# The app's own modules are compiled before a start as well (0.15 to 0.25 s of a 2 s start on a
+# slow machine, measured with PYTHONDONTWRITEBYTECODE set, where Python would compile them at
+# every start); compileall skips a module whose source has not changed.
+COMPILE_APP := $(VENV)/bin/python -m compileall -q app
 
 .PHONY: run test test-sqlite test-postgres soak lint typecheck browser-deps bench clean
 
@@ -31,6 +35,7 @@ $(VENV)/.synced-dev: $(UV) uv.lock pyproject.toml Makefile
 
 ## Serve on http://$(HOST):$(PORT) with SQLite in ./designgate.db (migrations applied first).
 run: $(VENV)/.synced-runtime
+	$(COMPILE_APP)
 	$(VENV)/bin/designgate serve --host $(HOST) --port $(PORT)
 
 ## Browser tests drive Debian's chromium; install it when it is missing.
@@ -66,4 +71,5 @@ clean:
 ## Benchmarks (ratios against baselines measured in the same run); see docs/BENCHMARKS.md.
 bench: $(VENV)/.synced-dev
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(COMPILE_APP)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
