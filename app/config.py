@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_window_s: int = Field(default=900, ge=1)
+    # Live event streams one user may hold open at once in one server process (pages' live
+    # updates and the API's event streams together): each is an open socket that every
+    # change it follows is sent to, so one account cannot open them without end.
+    max_streams_per_user: int = Field(default=200, ge=1)
     llm_warmup: bool = True
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (a comma list
     # of addresses or networks, or "*"); unset, no such header is.

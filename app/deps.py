@@ -23,7 +23,7 @@ from app.models.enums import Role
 from app.services import users
 from app.services.model_calls import ModelCalls
 from app.services.templates import TemplateCatalog
-from app.stream_access import AccessWatch
+from app.stream_access import AccessWatch, OpenStreams
 
 T = TypeVar("T")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -242,6 +242,18 @@ def _touch_token(db: Database, token_id: int) -> None:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def api_stream_held(request: Request, user: CurrentUser) -> AsyncIterator[None]:
+    """Counts an API event stream against its user's limit until the stream ends (a
+    dependency with the request's scope: it exits once the response is over)."""
+    with open_streams(request).one_more(user.id):
+        yield
+
+
+def open_streams(request: Request) -> OpenStreams:
+    streams: OpenStreams = request.app.state.open_streams
+    return streams
 
 
 async def require_writer(user: CurrentUser) -> User:

@@ -123,6 +123,15 @@ class ServerBusy(DesignGateError):
     retry_after_s = 5  # the Retry-After header: when a client should send it again
 
 
+class TooManyStreams(DesignGateError):
+    """The user already holds ``DESIGNGATE_MAX_STREAMS_PER_USER`` live event streams."""
+
+    status_code = 429
+    title = "Too many open streams"
+    problem_type = "urn:designgate:problem:too-many-streams"
+    retry_after_s = 5
+
+
 class BudgetSpent(DesignGateError):
     """The project's token budget is used up; raising the budget is the only way on."""
 

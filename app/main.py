@@ -19,6 +19,7 @@ from app.health import router as health_router
 from app.http_methods import HeadAsGet
 from app.services import instance, model_work, recovery, templates
 from app.services.model_calls import ModelCalls
+from app.stream_access import OpenStreams
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 log = logging.getLogger("designgate")
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Read once: a malformed template file stops the start with its file and field named.
     app.state.templates = templates.load_catalog(settings.templates_dir)
     app.state.hub = live.make_hub(app.state.db.engine, runner=app.state.db.runner)
+    app.state.open_streams = OpenStreams(settings.max_streams_per_user)
     app.state.model_calls = ModelCalls(settings)
     for factory in (app.state.db.reader, app.state.db.writer):
         live.connect(factory, app.state.hub)

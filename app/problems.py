@@ -90,6 +90,7 @@ PROBLEM_DESCRIPTIONS = {
     409: "A conflict: a stale version, a closed gate, a spent budget",
     413: "The request body is larger than DESIGNGATE_MAX_BODY_BYTES",
     422: "The request is not valid; `errors` names the fields",
+    429: "The caller already holds DESIGNGATE_MAX_STREAMS_PER_USER live event streams",
     503: "The database or the model is not available, or the server is too busy",
 }
 

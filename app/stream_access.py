@@ -9,9 +9,12 @@ deactivated in the database) still ends its streams within that time.
 """
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 
+from app.errors import TooManyStreams
 from app.live import RESET, Event
 
 # The event type announced on a user's channel when what their sign-ins allow may have changed.
@@ -48,3 +51,33 @@ class AccessWatch:
 def without_account_events(events: list[Event]) -> list[Event]:
     """What a stream relays: account events concern only its watch."""
     return [event for event in events if event.get("type") != ACCOUNT]
+
+
+class OpenStreams:
+    """How many live event streams each user holds open in this process, up to ``per_user``.
+
+    Used on the event loop only (the streams' dependencies), so no lock is needed."""
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._open: Counter[int] = Counter()
+
+    def count(self, user_id: int) -> int:
+        return self._open[user_id]
+
+    @contextlib.contextmanager
+    def one_more(self, user_id: int) -> Iterator[None]:
+        """Held while a stream is open; refused with TooManyStreams past the limit."""
+        if self._open[user_id] >= self.per_user:
+            raise TooManyStreams(
+                f"You have {self.per_user} live streams open on this server, the most one user"
+                " may (DESIGNGATE_MAX_STREAMS_PER_USER): close some pages or event streams"
+                " and try again"
+            )
+        self._open[user_id] += 1
+        try:
+            yield
+        finally:
+            self._open[user_id] -= 1
+            if not self._open[user_id]:
+                del self._open[user_id]

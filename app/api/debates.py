@@ -17,10 +17,11 @@ from app.deps import (
     SessionDep,
     SettingsDep,
     Writer,
+    api_stream_held,
     token_watch,
 )
 from app.models import Message, Thread
-from app.problems import HTTP_TITLES, problem_body
+from app.problems import HTTP_TITLES, problem_body, problem_responses
 from app.schemas.debate import (
     MessageCreate,
     MessageRead,
@@ -125,7 +126,11 @@ def _readable_thread(thread_id: PathId, session: SessionDep, user: CurrentUser) 
 @router.get(
     "/threads/{thread_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"description": "Successful Response", "content": SSE_CONTENT}},
+    dependencies=[Depends(api_stream_held)],
+    responses={
+        200: {"description": "Successful Response", "content": SSE_CONTENT},
+        **problem_responses(429),
+    },
 )
 async def thread_events(
     thread: Annotated[Thread, Depends(_readable_thread)],

@@ -13,7 +13,9 @@ from app.deps import (
     ModelCallsDep,
     SessionDep,
     Writer,
+    api_stream_held,
 )
+from app.problems import problem_responses
 from app.schemas.generation import (
     GenerationComparisonRead,
     GenerationCreate,
@@ -80,7 +82,12 @@ def _existing_generation(generation_id: PathId, session: SessionDep, user: Curre
     return generation_service.get_generation(session, generation_id).id
 
 
-@router.get("/generations/{generation_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/generations/{generation_id}/events",
+    response_class=EventSourceResponse,
+    dependencies=[Depends(api_stream_held)],
+    responses=problem_responses(429),
+)
 async def generation_events(
     generation_id: Annotated[int, Depends(_existing_generation)], db: DbDep, hub: HubDep
 ) -> AsyncIterator[ServerSentEvent]:

@@ -1,7 +1,7 @@
 """Dependencies of the HTML routes: first-run setup, the signed-in user, CSRF."""
 
 import hmac
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import Database
-from app.deps import SAFE_METHODS, SessionDep, run_admitted
+from app.deps import SAFE_METHODS, SessionDep, open_streams, run_admitted
 from app.errors import Forbidden
 from app.models import User
 from app.models.enums import Role
@@ -208,6 +208,14 @@ async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
 
 MaybeUser = Annotated[User | None, Depends(optional_user)]
 WebUser = Annotated[User, Depends(require_user)]
+
+
+async def page_stream_held(request: Request, user: WebUser) -> AsyncIterator[None]:
+    """Counts a page's live stream against its user's limit until the stream ends."""
+    with open_streams(request).one_more(user.id):
+        yield
+
+
 WebWriter = Annotated[User, Depends(require_writer)]
 WebAdmin = Annotated[User, Depends(require_admin)]
 

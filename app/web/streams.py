@@ -30,7 +30,15 @@ from app.services.review import Review
 from app.shared_reads import failed, per_database
 from app.stream_access import AccessWatch, without_account_events
 from app.web import regions
-from app.web.deps import LoginRequired, SignedIn, WebUser, readmit, require_setup_done, return_path
+from app.web.deps import (
+    LoginRequired,
+    SignedIn,
+    WebUser,
+    page_stream_held,
+    readmit,
+    require_setup_done,
+    return_path,
+)
 from app.web.errors import signed_out_event
 from app.web.templating import base_context, render_text
 
@@ -101,7 +109,7 @@ def _read(db: Database, work: Callable[[Any], Any]) -> Any:
         return work(session)
 
 
-@router.get("/projects/{project_id}/events")
+@router.get("/projects/{project_id}/events", dependencies=[Depends(page_stream_held)])
 def project_events(
     request: Request, project_id: PathId, session: SessionDep, user: WebUser, db: DbDep
 ) -> Response:
@@ -232,7 +240,7 @@ def _viewer(context: dict[str, Any]) -> tuple[object, ...]:
 shared_reviews = per_database(SharedReviews)
 
 
-@router.get("/generations/{generation_id}/events")
+@router.get("/generations/{generation_id}/events", dependencies=[Depends(page_stream_held)])
 def generation_events(
     request: Request, generation_id: PathId, session: SessionDep, user: WebUser, db: DbDep
 ) -> Response:
@@ -280,7 +288,7 @@ def _outcome(status: str, content: str, error: str | None) -> str:
     )
 
 
-@router.get("/meetings/{meeting_id}/events")
+@router.get("/meetings/{meeting_id}/events", dependencies=[Depends(page_stream_held)])
 def meeting_events(
     request: Request,
     meeting_id: PathId,

@@ -25,7 +25,7 @@ from app.services.debate_events import ENDED, IDLE, SYNCED, ThreadEvent
 from app.services.debate_overview import ThreadPage, Turn
 from app.stream_access import ACCOUNT
 from app.web.debates import digest
-from app.web.deps import WebUser, require_setup_done
+from app.web.deps import WebUser, page_stream_held, require_setup_done
 from app.web.streams import KEEPALIVE_S, SessionWatch, event_bytes, event_stream, role_notice
 from app.web.templating import base_context, render_text
 
@@ -42,7 +42,7 @@ def out_of_band(swaps: list[Swap]) -> str:
     return str(Markup("").join(parts))
 
 
-@router.get("/threads/{thread_id}/events")
+@router.get("/threads/{thread_id}/events", dependencies=[Depends(page_stream_held)])
 def thread_events(
     request: Request,
     thread_id: PathId,
