@@ -62,9 +62,6 @@ class OpenStreams:
         self.per_user = per_user
         self._open: Counter[int] = Counter()
 
-    def count(self, user_id: int) -> int:
-        return self._open[user_id]
-
     @contextlib.contextmanager
     def one_more(self, user_id: int) -> Iterator[None]:
         """Held while a stream is open; refused with TooManyStreams past the limit."""

@@ -208,16 +208,14 @@ async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
 
 MaybeUser = Annotated[User | None, Depends(optional_user)]
 WebUser = Annotated[User, Depends(require_user)]
+WebWriter = Annotated[User, Depends(require_writer)]
+WebAdmin = Annotated[User, Depends(require_admin)]
 
 
 async def page_stream_held(request: Request, user: WebUser) -> AsyncIterator[None]:
     """Counts a page's live stream against its user's limit until the stream ends."""
     with open_streams(request).one_more(user.id):
         yield
-
-
-WebWriter = Annotated[User, Depends(require_writer)]
-WebAdmin = Annotated[User, Depends(require_admin)]
 
 
 async def signed_in_read(request: Request, work: Callable[[Session, SignedIn], T]) -> T:
