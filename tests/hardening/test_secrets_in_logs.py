@@ -128,7 +128,7 @@ def test_a_provider_echoing_the_key_does_not_put_it_in_a_stored_reason(
     ],
     ids=["placeholder word", "one letter", "provider key"],
 )
-def test_a_short_key_is_cut_out_of_a_reason_only_where_it_stands_alone(
+def test_a_key_is_cut_out_of_a_reason_and_a_short_one_only_where_it_stands_alone(
     database_url: str, llm: ScriptedLLM, admin: Actor, key: str, echoed: str, stored: str
 ) -> None:
     llm.script(Reply(status=401, error_message=echoed))
